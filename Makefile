@@ -1,0 +1,47 @@
+# stream-filter: `make run` (the service on a local broker, with sample data) and `make test`.
+PYTHON ?= python3
+VENV ?= .venv
+PY := $(VENV)/bin/python
+
+.PHONY: venv run test lint unit integration e2e kafka kafka-down schemas examples eval clean
+
+venv: $(VENV)/.installed
+
+$(VENV)/.installed: pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet -e '.[dev]'
+	touch $@
+
+## The service on an embedded default: local Kafka (unless KAFKA_BOOTSTRAP_SERVERS is set), default policy.
+run: venv
+	$(PY) -m stream_filter demo
+
+## Lint, type-check, then every test (unit, integration, e2e) against a real broker.
+test: venv lint
+	$(PY) -m pytest tests
+
+lint: venv
+	$(PY) -m ruff check stream_filter tests
+	$(PY) -m mypy
+
+unit: venv
+	$(PY) -m pytest tests/unit
+
+kafka: venv
+	@$(PY) -m stream_filter.local_kafka up
+
+kafka-down: venv
+	@$(PY) -m stream_filter.local_kafka down
+
+schemas: venv
+	$(PY) -m stream_filter schemas
+
+examples: venv
+	$(PY) -m stream_filter.samples > examples/listings.jsonl
+
+eval: venv
+	$(PY) -m stream_filter eval ../shared/data/prdect-id/products.csv
+
+clean:
+	rm -rf $(VENV) .stream-filter .pytest_cache .mypy_cache .ruff_cache

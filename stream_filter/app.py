@@ -1,0 +1,123 @@
+"""The Faust wiring: one agent that reads raw bytes, routes each record, and waits for delivery.
+
+Why it looks like this (each line closes a known Faust trap):
+- raw bytes topics: a typed topic drops undecodable records before the agent sees them;
+- `route()` never raises: an exception in an agent acks the event silently, so every failure
+  becomes a dead-letter record instead;
+- `await (await topic.send())`: the first await only queues; the second waits for the broker's
+  acknowledgement (acks=all), and Faust acks the event (making its offset committable) only after
+  the loop body returns;
+- concurrency=1: faust-streaming can lose or reorder messages with agent concurrency > 1 (#606);
+- at-least-once, not exactly_once (unreliable with aiokafka, #517/#323): a replay after a crash
+  yields the same decision_id, so consumers drop duplicates by it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from datetime import UTC, datetime
+from time import perf_counter
+from typing import Any
+
+import faust
+from aiokafka.errors import KafkaError, MessageSizeTooLargeError
+from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
+
+from stream_filter import __version__
+from stream_filter.decode import DecodeError, ErrorCode
+from stream_filter.metrics import Metrics
+from stream_filter.pipeline import Output, Routed, dead_letter, route
+from stream_filter.policy import Policy
+from stream_filter.settings import Settings
+
+log = logging.getLogger("stream_filter.worker")
+SEND_RETRY_DELAY_S = 1.0  # broker unreachable: retry the same record, never skip it
+
+
+def faust_options(settings: Settings) -> dict[str, Any]:
+    """Every Faust setting we rely on, explicit; `env={}` keeps Faust away from os.environ."""
+    opts: dict[str, Any] = {
+        "env": {},
+        "broker": [f"kafka://{h.strip()}" for h in settings.kafka_bootstrap_servers.split(",")],
+        "store": "memory://",
+        "autodiscover": False,
+        "datadir": settings.data_dir,
+        "web_enabled": True,
+        "web_bind": settings.web_host,
+        "web_host": settings.web_host,
+        "web_port": settings.web_port,
+        "web_in_thread": False,
+        "producer_acks": -1,
+        "producer_max_request_size": 4_194_304,
+        "processing_guarantee": "at_least_once",
+        "consumer_auto_offset_reset": "earliest",
+        "topic_partitions": settings.topic_partitions,
+        "topic_replication_factor": settings.topic_replication,
+        "topic_allow_declare": True,
+        "broker_commit_every": 1000,
+        "broker_commit_interval": 1.0,
+        "stream_wait_empty": True,
+        "worker_redirect_stdouts": False,
+        "table_cleanup_interval": 3600.0,
+    }
+    if settings.security_protocol != "PLAINTEXT":
+        from stream_filter.security import faust_credentials
+
+        opts["broker_credentials"] = faust_credentials(settings)
+    return opts
+
+
+def _raw_topic(app: faust.App, name: str, settings: Settings) -> Any:
+    return app.topic(name, key_type=bytes, value_type=bytes, key_serializer="raw", value_serializer="raw",
+                     partitions=settings.topic_partitions)
+
+
+def create_app(settings: Settings, policy: Policy, registry: CollectorRegistry | None = None) -> faust.App:
+    registry = registry or CollectorRegistry()
+    metrics = Metrics(registry, __version__)
+    metrics.policy_info.info({"policy_id": policy.id, "version": policy.version})
+    metrics.policy_loaded.set_to_current_time()
+    app = faust.App(settings.app_id, **faust_options(settings))
+    source = _raw_topic(app, settings.topic_input, settings)
+    outputs = {Output(kind): _raw_topic(app, name, settings) for kind, name in settings.output_topics().items()}
+
+    async def deliver(routed: Routed) -> None:
+        """Send and wait for the broker's ack; an unsendable decision is dead-lettered instead."""
+        while True:
+            try:
+                fut = await outputs[routed.output].send(key=routed.key, value=routed.value, headers=routed.headers)
+                await fut
+                metrics.produced.labels(routed.output.value).inc()
+                return
+            except MessageSizeTooLargeError as exc:
+                metrics.send_failures.inc()
+                if routed.output is Output.DEAD_LETTER:
+                    raise  # nothing smaller to send; let Faust stop rather than lose the record silently
+                routed = dead_letter(routed.key, b"", DecodeError(ErrorCode.PROCESSING_ERROR, f"output too large: {exc}"))
+            except KafkaError as exc:
+                metrics.send_failures.inc()
+                log.warning("send to %s failed (%s); retrying", routed.output.value, type(exc).__name__)
+                await asyncio.sleep(SEND_RETRY_DELAY_S)
+
+    @app.agent(source, concurrency=1, name="decide-listings")  # concurrency 1: see module docstring
+    async def decide_listings(stream: Any) -> None:
+        async for event in stream.events():
+            msg = event.message
+            started = perf_counter()
+            routed = route(msg.key, msg.value, policy, max_value_bytes=settings.max_value_bytes,
+                           source=(msg.topic, msg.partition, msg.offset))
+            age = (datetime.now(UTC) - routed.occurred_at).total_seconds() if routed.occurred_at else None
+            metrics.record(routed, perf_counter() - started, age)
+            await deliver(routed)
+
+    @app.page("/metrics")
+    async def metrics_page(web: Any, request: Any) -> Any:
+        return web.bytes(generate_latest(registry), headers={"Content-Type": CONTENT_TYPE_LATEST})
+
+    @app.page("/healthz")
+    async def health_page(web: Any, request: Any) -> Any:
+        return web.json({"status": "ok", "policy": policy.ref.model_dump()})
+
+    app.stream_filter_metrics = metrics  # for tests and the CLI
+    return app

@@ -1,0 +1,177 @@
+"""`stream-filter`: the worker, offline classification, publishing, evaluation and schemas.
+
+Every command builds its Settings and policy at start (never at import) and uses the same pure
+core as the worker, so `classify` on a file and the worker on a topic give the same decisions.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import sys
+from collections import Counter
+from collections.abc import Iterator
+from pathlib import Path
+from typing import IO
+
+import orjson
+
+from stream_filter.policy import PolicyError, load_policy
+from stream_filter.settings import Settings
+
+
+def _lines(path: str) -> Iterator[bytes]:
+    stream = sys.stdin.buffer if path == "-" else open(path, "rb")  # noqa: SIM115 - closed below
+    try:
+        for line in stream:
+            line = line.rstrip(b"\r\n")
+            if line.strip():
+                yield line
+    finally:
+        if stream is not sys.stdin.buffer:
+            stream.close()
+
+
+def cmd_classify(args: argparse.Namespace) -> int:
+    from stream_filter.pipeline import Output, route
+
+    policy = load_policy(args.policy)
+    out: IO[bytes] = open(args.output, "wb") if args.output else sys.stdout.buffer  # noqa: SIM115
+    counts: Counter[str] = Counter()
+    try:
+        for number, line in enumerate(_lines(args.input), start=1):
+            routed = route(None, line, policy, require_key=False)
+            counts[routed.output.value] += 1
+            if routed.output is Output.DEAD_LETTER and routed.error is not None:
+                body = {"dead_letter": {"line": number, "error_code": routed.error.code.value,
+                                        "error_message": routed.error.message,
+                                        "raw": line.decode("utf-8", errors="replace")}}
+                out.write(orjson.dumps(body) + b"\n")
+            else:
+                out.write((routed.value or b"") + b"\n")
+    finally:
+        if args.output:
+            out.close()
+    print(" ".join(f"{k}={v}" for k, v in sorted(counts.items())), file=sys.stderr)
+    return 0
+
+
+def _key_of(line: bytes) -> bytes | None:
+    try:
+        obj = orjson.loads(line)
+    except orjson.JSONDecodeError:
+        return None
+    return str(obj["listing_id"]).encode() if isinstance(obj, dict) and obj.get("listing_id") else None
+
+
+def cmd_produce(args: argparse.Namespace) -> int:
+    from stream_filter.kafka_io import ensure_topics, publish
+
+    settings = Settings()
+    records = [(_key_of(line), line) for line in _lines(args.file)]
+    asyncio.run(ensure_topics(settings))
+    sent = asyncio.run(publish(settings, records, args.topic))
+    print(f"published {sent} records to {args.topic or settings.topic_input}", file=sys.stderr)
+    return 0
+
+
+def cmd_topics(args: argparse.Namespace) -> int:
+    from stream_filter.kafka_io import ensure_topics
+
+    created = asyncio.run(ensure_topics(Settings()))
+    print("created: " + (", ".join(created) or "none (all exist)"), file=sys.stderr)
+    return 0
+
+
+def cmd_worker(args: argparse.Namespace) -> int:
+    import faust
+
+    from stream_filter.app import create_app
+    from stream_filter.kafka_io import ensure_topics
+
+    settings = Settings()
+    policy = load_policy(settings.policy)
+    asyncio.run(ensure_topics(settings))
+    app = create_app(settings, policy)
+    worker = faust.Worker(app, loglevel=settings.log_level, quiet=True)
+    worker.execute_from_commandline()  # returns only via SystemExit
+    return 0
+
+
+def cmd_demo(args: argparse.Namespace) -> int:
+    from stream_filter.demo import main as demo_main
+
+    return demo_main()
+
+
+def cmd_eval(args: argparse.Namespace) -> int:
+    from stream_filter.evaluation import evaluate, report
+
+    print(report(evaluate(Path(args.csv)), args.errors))
+    return 0
+
+
+def cmd_schemas(args: argparse.Namespace) -> int:
+    from stream_filter.schemas import render, write
+
+    directory = Path(args.dir)
+    if args.check:
+        stale = [n for n, text in render().items()
+                 if not (directory / n).exists() or (directory / n).read_text(encoding="utf-8") != text]
+        print("schemas up to date" if not stale else f"stale: {', '.join(stale)}", file=sys.stderr)
+        return 1 if stale else 0
+    for path in write(directory):
+        print(path)
+    return 0
+
+
+def cmd_policy(args: argparse.Namespace) -> int:
+    policy = load_policy(args.file)
+    print(f"ok: {policy.id} version {policy.version}, effective from {policy.effective_from}")
+    return 0
+
+
+def parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="stream-filter", description=__doc__.splitlines()[0])
+    sub = p.add_subparsers(dest="command", required=True)
+    sub.add_parser("worker", help="run the Faust worker (settings from STREAM_FILTER_* env)").set_defaults(
+        func=cmd_worker)
+    c = sub.add_parser("classify", help="decide a JSONL file of ListingEvents offline")
+    c.add_argument("input", help="JSONL file, or - for stdin")
+    c.add_argument("-o", "--output", help="write DecisionRecords here (default stdout)")
+    c.add_argument("--policy", default="default", help="policy pack name or YAML file")
+    c.set_defaults(func=cmd_classify)
+    pr = sub.add_parser("produce", help="publish a JSONL file to the input topic")
+    pr.add_argument("file")
+    pr.add_argument("--topic", help="override the input topic")
+    pr.set_defaults(func=cmd_produce)
+    sub.add_parser("demo", help="make run: local broker, worker, sample data, live counts").set_defaults(
+        func=cmd_demo)
+    sub.add_parser("topics", help="create missing input and output topics").set_defaults(func=cmd_topics)
+    e = sub.add_parser("eval", help="measure the classifiers on a labelled CSV (PRDECT-ID columns)")
+    e.add_argument("csv", nargs="?", default="../shared/data/prdect-id/products.csv")
+    e.add_argument("--errors", type=int, default=0, help="show up to N misclassified rows per cluster")
+    e.set_defaults(func=cmd_eval)
+    s = sub.add_parser("schemas", help="write (or --check) the JSON Schemas in schemas/")
+    s.add_argument("--dir", default="schemas")
+    s.add_argument("--check", action="store_true")
+    s.set_defaults(func=cmd_schemas)
+    pol = sub.add_parser("policy", help="policy tools")
+    pol_sub = pol.add_subparsers(dest="policy_command", required=True)
+    v = pol_sub.add_parser("validate", help="validate a policy file or pack")
+    v.add_argument("file")
+    v.set_defaults(func=cmd_policy)
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parser().parse_args(argv)
+    try:
+        return int(args.func(args))
+    except PolicyError as exc:
+        print(f"policy error: {exc}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

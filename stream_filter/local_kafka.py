@@ -1,0 +1,264 @@
+"""A real Apache Kafka broker on loopback, from jars resolved out of Maven Central.
+
+Why: this project's tests and its `make run` need a real broker, and the machines it is
+developed on have Java and Maven but no Docker daemon and no Kafka tarball. Maven resolves
+`org.apache.kafka:kafka_2.13` (see `deploy/kafka/pom.xml`) into its own cache, so the second
+start needs no network. The broker runs in KRaft combined mode (broker + controller), one node,
+replication factor 1. Readiness is a metadata answer from the broker, never a sleep.
+
+Run as `python -m stream_filter.local_kafka up|down|status`.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import base64
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import time
+import uuid
+from dataclasses import dataclass
+from pathlib import Path
+
+DEPLOY_DIR = Path(__file__).resolve().parent.parent / "deploy" / "kafka"
+DEFAULT_PORT = 39092
+READY_TIMEOUT_S = 90.0  # a cold JVM on 2 cores takes 5-15 s; leave room for a loaded CI machine
+
+
+class LauncherError(RuntimeError):
+    """A clear, actionable reason why no local broker could be started."""
+
+
+@dataclass(frozen=True)
+class BrokerHandle:
+    bootstrap: str
+    pid: int
+    state_dir: Path
+    started_here: bool
+
+
+def state_root() -> Path:
+    base = os.environ.get("STREAM_FILTER_KAFKA_HOME") or os.path.join(
+        os.environ.get("XDG_CACHE_HOME", str(Path.home() / ".cache")), "stream-filter", "kafka"
+    )
+    return Path(base)
+
+
+def _require(tool: str, hint: str) -> str:
+    path = shutil.which(tool)
+    if path is None:
+        raise LauncherError(f"'{tool}' was not found on PATH: {hint}")
+    return path
+
+
+def resolve_classpath(root: Path) -> str:
+    """Resolve the broker's jars with Maven once; later calls read the cached classpath."""
+    cp_file = root / "classpath.txt"
+    pom = DEPLOY_DIR / "pom.xml"
+    if cp_file.exists() and cp_file.stat().st_mtime >= pom.stat().st_mtime:
+        cp = cp_file.read_text().strip()
+        if cp and all(Path(p).exists() for p in cp.split(os.pathsep)):
+            return cp
+    mvn = _require("mvn", "install Maven (Debian: apt-get install maven) to resolve the Kafka jars")
+    root.mkdir(parents=True, exist_ok=True)
+    cmd = [mvn, "-q", "-B", "-f", str(pom), "dependency:build-classpath", f"-Dmdep.outputFile={cp_file}"]
+    proc = subprocess.run(cmd, capture_output=True, text=True, check=False)
+    if proc.returncode != 0 or not cp_file.exists():
+        raise LauncherError(f"Maven could not resolve the Kafka jars:\n{proc.stdout[-2000:]}{proc.stderr[-2000:]}")
+    return cp_file.read_text().strip()
+
+
+def _port_free(port: int) -> bool:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            s.bind(("127.0.0.1", port))
+        except OSError:
+            return False
+    return True
+
+
+def _pick_ports(preferred: int) -> tuple[int, int]:
+    for port in range(preferred, preferred + 200, 2):
+        if _port_free(port) and _port_free(port + 1):
+            return port, port + 1
+    raise LauncherError(f"no two free loopback ports near {preferred}")
+
+
+def _pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except OSError:
+        return False
+    return True
+
+
+def _server_properties(data_dir: Path, port: int, controller_port: int) -> str:
+    return "\n".join(
+        [
+            "process.roles=broker,controller",
+            "node.id=1",
+            f"controller.quorum.bootstrap.servers=127.0.0.1:{controller_port}",
+            f"listeners=PLAINTEXT://127.0.0.1:{port},CONTROLLER://127.0.0.1:{controller_port}",
+            f"advertised.listeners=PLAINTEXT://127.0.0.1:{port}",
+            "controller.listener.names=CONTROLLER",
+            "inter.broker.listener.name=PLAINTEXT",
+            "listener.security.protocol.map=PLAINTEXT:PLAINTEXT,CONTROLLER:PLAINTEXT",
+            f"log.dirs={data_dir}",
+            "num.partitions=1",
+            "offsets.topic.replication.factor=1",
+            "transaction.state.log.replication.factor=1",
+            "transaction.state.log.min.isr=1",
+            "share.coordinator.state.topic.replication.factor=1",
+            "share.coordinator.state.topic.min.isr=1",
+            "group.initial.rebalance.delay.ms=0",
+            "auto.create.topics.enable=false",
+            "message.max.bytes=2097152",
+            "",
+        ]
+    )
+
+
+async def _metadata_ok(bootstrap: str) -> bool:
+    from aiokafka.admin import AIOKafkaAdminClient  # imported late: `down` needs no client
+
+    host, _, port = bootstrap.split(",")[0].rpartition(":")
+    try:  # a closed port is "not yet": skip the client, which would log a connection error
+        socket.create_connection((host, int(port)), timeout=2).close()
+    except OSError:
+        return False
+    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap, request_timeout_ms=3000)
+    try:
+        await admin.start()
+        await admin.describe_cluster()
+        return True
+    except Exception:  # noqa: BLE001 - any failure means "not ready yet"
+        return False
+    finally:
+        await admin.close()
+
+
+def broker_answers(bootstrap: str) -> bool:
+    """True when a broker at `bootstrap` answers a metadata request."""
+    return asyncio.run(_metadata_ok(bootstrap))
+
+
+def wait_ready(bootstrap: str, timeout_s: float, pid: int | None = None, log: Path | None = None) -> None:
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        if pid is not None and not _pid_alive(pid):
+            tail = log.read_text()[-3000:] if log and log.exists() else ""
+            raise LauncherError(f"the Kafka process exited during start-up. Log tail:\n{tail}")
+        if broker_answers(bootstrap):
+            return
+        time.sleep(0.5)
+    raise LauncherError(f"no metadata answer from {bootstrap} within {timeout_s:.0f} s")
+
+
+def running(root: Path | None = None) -> BrokerHandle | None:
+    """The broker this launcher started earlier, if it is still alive and answering."""
+    root = root or state_root()
+    pid_file, boot_file = root / "broker.pid", root / "bootstrap"
+    if not (pid_file.exists() and boot_file.exists()):
+        return None
+    pid, bootstrap = int(pid_file.read_text()), boot_file.read_text().strip()
+    if _pid_alive(pid) and broker_answers(bootstrap):
+        return BrokerHandle(bootstrap, pid, root, started_here=False)
+    return None
+
+
+def start(port: int = DEFAULT_PORT, root: Path | None = None) -> BrokerHandle:
+    """Start a broker in the background, or reuse the one already running from `root`."""
+    root = root or state_root()
+    existing = running(root)
+    if existing is not None:
+        return existing
+    java = _require("java", "install a Java 17+ runtime (Debian: apt-get install openjdk-17-jre-headless)")
+    classpath = resolve_classpath(root)
+    port, controller_port = _pick_ports(port)
+    run_dir = root / "run"
+    shutil.rmtree(run_dir, ignore_errors=True)
+    data_dir = run_dir / "data"
+    data_dir.mkdir(parents=True)
+    props = run_dir / "server.properties"
+    props.write_text(_server_properties(data_dir, port, controller_port))
+    jvm = [java, "-Xms256m", "-Xmx768m", f"-Dkafka.logs.dir={run_dir}",
+           f"-Dlog4j2.configurationFile={DEPLOY_DIR / 'log4j2.properties'}", "-cp", classpath]
+    cluster_id = base64.urlsafe_b64encode(uuid.uuid4().bytes).decode().rstrip("=")
+    fmt = subprocess.run([*jvm, "kafka.tools.StorageTool", "format", "-t", cluster_id, "-c", str(props),
+                          "--standalone"], capture_output=True, text=True, check=False)
+    if fmt.returncode != 0:
+        raise LauncherError(f"formatting KRaft storage failed:\n{fmt.stdout}{fmt.stderr}")
+    console = run_dir / "console.log"
+    with console.open("wb") as out:
+        proc = subprocess.Popen([*jvm, "kafka.Kafka", str(props)], stdout=out, stderr=subprocess.STDOUT,
+                                stdin=subprocess.DEVNULL, start_new_session=True)
+    bootstrap = f"127.0.0.1:{port}"
+    try:
+        wait_ready(bootstrap, READY_TIMEOUT_S, proc.pid, console)
+    except LauncherError:
+        stop_pid(proc.pid)
+        raise
+    (root / "broker.pid").write_text(str(proc.pid))
+    (root / "bootstrap").write_text(bootstrap)
+    return BrokerHandle(bootstrap, proc.pid, root, started_here=True)
+
+
+def stop_pid(pid: int, timeout_s: float = 30.0) -> None:
+    """SIGTERM the broker (a clean controlled shutdown), SIGKILL if it does not go."""
+    if not _pid_alive(pid):
+        return
+    os.kill(pid, signal.SIGTERM)
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        try:
+            done, _ = os.waitpid(pid, os.WNOHANG)
+        except ChildProcessError:
+            done = 0 if _pid_alive(pid) else pid
+        if done == pid or not _pid_alive(pid):
+            return
+        time.sleep(0.2)
+    os.kill(pid, signal.SIGKILL)
+
+
+def stop(root: Path | None = None) -> bool:
+    root = root or state_root()
+    pid_file = root / "broker.pid"
+    if not pid_file.exists():
+        return False
+    stop_pid(int(pid_file.read_text()))
+    for name in ("broker.pid", "bootstrap"):
+        (root / name).unlink(missing_ok=True)
+    shutil.rmtree(root / "run", ignore_errors=True)
+    return True
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m stream_filter.local_kafka", description=__doc__.splitlines()[0])
+    parser.add_argument("action", choices=["up", "down", "status"])
+    parser.add_argument("--port", type=int, default=DEFAULT_PORT)
+    args = parser.parse_args(argv)
+    try:
+        if args.action == "up":
+            handle = start(args.port)
+            print(("started" if handle.started_here else "reusing") + f" broker pid {handle.pid}", file=sys.stderr)
+            print(f"KAFKA_BOOTSTRAP_SERVERS={handle.bootstrap}")
+        elif args.action == "down":
+            print("stopped" if stop() else "no broker was running")
+        else:
+            handle = running()
+            print(f"KAFKA_BOOTSTRAP_SERVERS={handle.bootstrap}" if handle else "not running")
+            return 0 if handle else 1
+    except LauncherError as exc:
+        print(f"local Kafka: {exc}", file=sys.stderr)
+        return 2
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,95 @@
+"""Origin of a listing on three axes: seller residency, ship-from, made-in.
+
+Why three axes and not one boolean: an Indonesian shop reselling cleared imports is local
+(`domestic_imported`), a foreign shop with stock in a local warehouse is not (`cross_border_local_stock`),
+and a policy treats them differently. When axes disagree the class follows the stronger signal, the
+confidence drops and the evidence names the conflict, so the policy (not this module) decides what
+low confidence means.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from stream_filter.decision import Origin, OriginClass
+from stream_filter.listing import Fulfilment, ListingEvent
+from stream_filter.places import ABROAD, locate
+
+HOME = "ID"
+
+
+@dataclass
+class _Axis:
+    """What one axis says: True = Indonesia, False = abroad, None = no signal."""
+
+    home: bool | None = None
+    evidence: list[str] = field(default_factory=list)
+    conflict: bool = False
+
+    def add(self, home: bool, why: str) -> None:
+        if self.home is not None and self.home != home:
+            self.conflict = True
+        if self.home is None or not home:  # abroad wins inside one axis: it is the rarer, stronger claim
+            self.home = home
+        self.evidence.append(why)
+
+
+def _residency(event: ListingEvent) -> _Axis:
+    axis, seller = _Axis(), event.seller
+    if seller.country:
+        axis.add(seller.country == HOME, f"seller.country={seller.country}")
+    if seller.cross_border_program is True:
+        axis.add(False, "seller.cross_border_program=true")
+    if seller.business_id and axis.home is None:
+        axis.add(True, "seller.business_id present (local registration)")
+    return axis
+
+
+def _ship_from(event: ListingEvent) -> _Axis:
+    axis, ship = _Axis(), event.ship_from
+    if ship.country:
+        axis.add(ship.country == HOME, f"ship_from.country={ship.country}")
+    place = locate(ship.location)
+    if place is not None:
+        where = "Indonesia" if place.country == HOME else ("abroad" if place.country == ABROAD else place.country)
+        axis.add(place.country == HOME, f"ship_from.location '{place.matched}' is {where}")
+    if event.fulfilment is Fulfilment.CROSS_BORDER_DIRECT:
+        axis.add(False, "fulfilment=cross_border_direct")
+    elif event.fulfilment is Fulfilment.MARKETPLACE_LOCAL_WAREHOUSE:
+        axis.add(True, "fulfilment=marketplace_local_warehouse")
+    return axis
+
+
+def classify_origin(event: ListingEvent) -> Origin:
+    seller, ship = _residency(event), _ship_from(event)
+    evidence = seller.evidence + ship.evidence
+    made_abroad = event.made_in is not None and event.made_in != HOME
+    if event.made_in:
+        evidence.append(f"made_in={event.made_in}")
+    penalty = 0.2 * (seller.conflict + ship.conflict)
+    if seller.conflict:
+        evidence.append("conflict: seller signals disagree")
+    if ship.conflict:
+        evidence.append("conflict: ship-from signals disagree")
+
+    def result(cls: OriginClass, confidence: float) -> Origin:
+        return Origin(origin_class=cls, confidence=round(max(0.05, confidence - penalty), 2), evidence=evidence)
+
+    match (seller.home, ship.home):
+        case (True, True):
+            return result(OriginClass.DOMESTIC_IMPORTED if made_abroad else OriginClass.DOMESTIC, 0.95)
+        case (True, None):
+            return result(OriginClass.DOMESTIC_IMPORTED if made_abroad else OriginClass.DOMESTIC, 0.75)
+        case (None, True):
+            return result(OriginClass.DOMESTIC_IMPORTED if made_abroad else OriginClass.DOMESTIC, 0.7)
+        case (False, True):
+            return result(OriginClass.CROSS_BORDER_LOCAL_STOCK, 0.9)
+        case (False, False):
+            return result(OriginClass.CROSS_BORDER, 0.97)
+        case (False, None) | (None, False):
+            return result(OriginClass.CROSS_BORDER, 0.8)
+        case (True, False):
+            evidence.append("conflict: Indonesian seller ships from abroad")
+            return result(OriginClass.CROSS_BORDER, 0.5)
+    evidence.append("no seller or ship-from signal")
+    return Origin(origin_class=OriginClass.UNKNOWN, confidence=0.0, evidence=evidence)

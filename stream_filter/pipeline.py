@@ -1,0 +1,90 @@
+"""One record in, one routed record out: the whole decision, with no Kafka in sight.
+
+The worker and the offline `classify` command both call `route()`, so the same bytes give the same
+decision everywhere. A `Routed` says which output (approved, rejected, review, dead-letter) gets
+which key, value and headers; sending it is the edge's job.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from enum import StrEnum
+
+import orjson
+
+from stream_filter.cluster import classify_clusters
+from stream_filter.decision import DecisionRecord, Origin, OriginClass, Outcome, decision_id
+from stream_filter.decode import DecodeError, Decoded, ErrorCode, decode_listing
+from stream_filter.listing import EventType
+from stream_filter.origin import classify_origin
+from stream_filter.policy import Policy, evaluate
+
+
+class Output(StrEnum):
+    APPROVED = "approved"
+    REJECTED = "rejected"
+    REVIEW = "review"
+    DEAD_LETTER = "dead_letter"
+
+
+@dataclass(frozen=True)
+class Routed:
+    output: Output
+    key: bytes | None
+    value: bytes | None
+    headers: list[tuple[str, bytes]]
+    decision: DecisionRecord | None = None
+    error: DecodeError | None = None
+    occurred_at: datetime | None = None
+
+
+def decide(decoded: Decoded, policy: Policy, now: datetime | None = None) -> DecisionRecord:
+    event = decoded.event
+    if event.event_type is EventType.DELETED:
+        origin = Origin(origin_class=OriginClass.UNKNOWN, confidence=0.0, evidence=["deletion: not classified"])
+        outcome, reasons, clusters, action = Outcome.APPROVED, [policy.removed.reason()], [], "remove"
+    else:
+        origin, clusters = classify_origin(event), classify_clusters(event)
+        outcome, reasons = evaluate(policy, origin, clusters)
+        action = "upsert"
+    return DecisionRecord(
+        decision_id=decision_id(event.listing_id, event.event_id, policy.ref),
+        listing_id=event.listing_id, event_id=event.event_id, outcome=outcome, action=action, origin=origin,
+        clusters=clusters, reasons=reasons, policy=policy.ref, decided_at=now or datetime.now(UTC),
+        listing=decoded.raw,
+    )
+
+
+def decision_headers(record: DecisionRecord) -> list[tuple[str, bytes]]:
+    return [("outcome", record.outcome.value.encode()), ("policy-id", record.policy.id.encode()),
+            ("policy-version", record.policy.version.encode()),
+            ("reason-codes", ",".join(r.code for r in record.reasons).encode()),
+            ("decision-id", record.decision_id.encode())]
+
+
+def dead_letter(key: bytes | None, value: bytes | None, error: DecodeError,
+                source: tuple[str, int, int] | None = None) -> Routed:
+    """The original bytes untouched; what went wrong and where it came from in headers."""
+    headers = [("error-code", error.code.value.encode()), ("error-message", error.message[:1000].encode())]
+    if source is not None:
+        topic, partition, offset = source
+        headers += [("source-topic", topic.encode()), ("source-partition", str(partition).encode()),
+                    ("source-offset", str(offset).encode())]
+    return Routed(Output.DEAD_LETTER, key, value, headers, error=error)
+
+
+def route(key: bytes | None, value: bytes | None, policy: Policy, *, max_value_bytes: int = 1_048_576,
+          require_key: bool = True, source: tuple[str, int, int] | None = None,
+          now: datetime | None = None) -> Routed:
+    """Decide one record. Never raises: any failure becomes a dead-letter record with its reason."""
+    try:
+        decoded = decode_listing(key, value, max_value_bytes=max_value_bytes, require_key=require_key)
+        if isinstance(decoded, DecodeError):
+            return dead_letter(key, value, decoded, source)
+        record = decide(decoded, policy, now)
+        body = orjson.dumps(record.model_dump(mode="json", by_alias=True))
+        return Routed(Output(record.outcome.value), record.listing_id.encode(), body, decision_headers(record), record,
+                      occurred_at=decoded.event.occurred_at)
+    except Exception as exc:  # noqa: BLE001 - a bug on one event must not stop the stream; it is dead-lettered
+        return dead_letter(key, value, DecodeError(ErrorCode.PROCESSING_ERROR, f"{type(exc).__name__}: {exc}"), source)

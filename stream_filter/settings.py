@@ -1,0 +1,45 @@
+"""All configuration in one frozen object, read from `STREAM_FILTER_*` environment variables.
+
+Why one place: the worker passes every Faust setting explicitly from here (and an empty env to
+Faust), so Faust never reads BROKER_URL, WEB_PORT or similar from the environment behind our back.
+Built by `Settings()` at start-up, never at import time, so tests build their own.
+"""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import Field, SecretStr
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="STREAM_FILTER_", frozen=True, extra="ignore")
+
+    kafka_bootstrap_servers: str = Field(default="127.0.0.1:39092", description="host:port[,host:port]")
+    app_id: str = Field(default="stream-filter", pattern=r"^[A-Za-z0-9._-]+$",
+                        description="Faust app id = consumer group; one per independent deployment.")
+    topic_input: str = "listings.new"
+    topic_approved: str = "listings.approved"
+    topic_rejected: str = "listings.rejected"
+    topic_review: str = "listings.review"
+    topic_dead_letter: str = "listings.dead-letter"
+    topic_partitions: int = Field(default=4, ge=1, description="Partitions for topics created when missing.")
+    topic_replication: int = Field(default=1, ge=1)
+    web_host: str = Field(default="127.0.0.1", description="Bind address of /metrics (0.0.0.0 in containers).")
+    web_port: int = Field(default=6066, ge=1, le=65535)
+    policy: str = Field(default="default", description="Policy pack name or YAML file path.")
+    max_value_bytes: int = Field(default=1_048_576, ge=1024)
+    data_dir: str = Field(default=".stream-filter", description="Faust's local state directory.")
+    log_level: Literal["debug", "info", "warning", "error"] = "info"
+    security_protocol: Literal["PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL"] = "PLAINTEXT"
+    sasl_mechanism: Literal["PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512"] | None = None
+    sasl_username: str | None = None
+    sasl_password: SecretStr | None = None
+    ssl_cafile: str | None = None
+    ssl_certfile: str | None = None
+    ssl_keyfile: str | None = None
+
+    def output_topics(self) -> dict[str, str]:
+        return {"approved": self.topic_approved, "rejected": self.topic_rejected, "review": self.topic_review,
+                "dead_letter": self.topic_dead_letter}

@@ -1,0 +1,53 @@
+"""Where the broker for integration and e2e tests comes from, in this order:
+
+1. `KAFKA_BOOTSTRAP_SERVERS`, if set: an external broker (CI with a service, a developer's cluster);
+2. testcontainers' Kafka container, if a Docker daemon answers;
+3. the local launcher (`stream_filter.local_kafka`): Apache Kafka jars from Maven Central, KRaft.
+
+No test that needs a broker is ever skipped: when none can be had the session fails with the reason.
+Tests share one broker and isolate themselves with unique topic and group names (see support.py).
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+
+import pytest
+
+KAFKA_IMAGE = "apache/kafka:4.1.1"  # same version as deploy/kafka/pom.xml
+
+
+def _docker_answers() -> bool:
+    try:
+        import docker
+
+        docker.from_env(timeout=3).ping()
+        return True
+    except Exception:  # noqa: BLE001 - any failure means "no usable daemon"
+        return False
+
+
+@pytest.fixture(scope="session")
+def kafka_bootstrap() -> Iterator[str]:
+    external = os.environ.get("KAFKA_BOOTSTRAP_SERVERS")
+    if external:
+        yield external
+        return
+    if _docker_answers():
+        from testcontainers.kafka import KafkaContainer
+
+        with KafkaContainer(KAFKA_IMAGE).with_kraft() as container:
+            yield container.get_bootstrap_server()
+        return
+    from stream_filter import local_kafka
+
+    try:
+        handle = local_kafka.start()
+    except local_kafka.LauncherError as exc:
+        pytest.fail(f"no Kafka broker: KAFKA_BOOTSTRAP_SERVERS unset, no Docker daemon, local launcher failed: {exc}")
+    try:
+        yield handle.bootstrap
+    finally:
+        if handle.started_here and not os.environ.get("STREAM_FILTER_KEEP_KAFKA"):
+            local_kafka.stop()

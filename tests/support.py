@@ -1,0 +1,175 @@
+"""Helpers for broker tests: unique names, a worker subprocess, draining topics.
+
+Timeouts are named constants: the machine has 2 cores shared by the JVM broker, the worker and
+pytest, so they are generous, and every wait asks the broker or the worker (never a bare sleep).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+import uuid
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from aiokafka import AIOKafkaConsumer, TopicPartition
+
+DRAIN_TIMEOUT_S = 180.0  # 1,000+ events through a cold Faust worker on 2 cores, with margin
+WORKER_HTTP_TIMEOUT_S = 60.0  # Faust start-up: imports, group join, web server
+STOP_TIMEOUT_S = 20.0
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+@dataclass
+class Names:
+    """Unique app id and topic names for one test, so tests never see each other's records."""
+
+    suffix: str = field(default_factory=lambda: uuid.uuid4().hex[:10])
+
+    @property
+    def app_id(self) -> str:
+        return f"sf-test-{self.suffix}"
+
+    def topic(self, kind: str) -> str:
+        return f"t-{self.suffix}.{kind}"
+
+    def env(self, bootstrap: str, **extra: str) -> dict[str, str]:
+        env = {
+            "STREAM_FILTER_KAFKA_BOOTSTRAP_SERVERS": bootstrap, "STREAM_FILTER_APP_ID": self.app_id,
+            "STREAM_FILTER_TOPIC_INPUT": self.topic("new"), "STREAM_FILTER_TOPIC_APPROVED": self.topic("approved"),
+            "STREAM_FILTER_TOPIC_REJECTED": self.topic("rejected"), "STREAM_FILTER_TOPIC_REVIEW": self.topic("review"),
+            "STREAM_FILTER_TOPIC_DEAD_LETTER": self.topic("dead-letter"),
+        }
+        env.update(extra)
+        return env
+
+    def outputs(self) -> dict[str, str]:
+        return {k: self.topic(k.replace("_", "-")) for k in ("approved", "rejected", "review", "dead_letter")}
+
+
+@dataclass
+class Record:
+    topic: str
+    partition: int
+    offset: int
+    key: bytes | None
+    value: bytes | None
+    headers: dict[str, bytes]
+
+
+async def _drain(bootstrap: str, topics: list[str], expected: int, timeout_s: float) -> list[Record]:
+    consumer = AIOKafkaConsumer(*topics, bootstrap_servers=bootstrap, auto_offset_reset="earliest",
+                                enable_auto_commit=False, group_id=None)
+    await consumer.start()
+    records: list[Record] = []
+    deadline = time.monotonic() + timeout_s
+    try:
+        while len(records) < expected and time.monotonic() < deadline:
+            batch = await consumer.getmany(timeout_ms=500, max_records=2000)
+            for msgs in batch.values():
+                records += [Record(m.topic, m.partition, m.offset, m.key, m.value, dict(m.headers)) for m in msgs]
+        # one more short poll: anything beyond `expected` is a duplicate the test must see
+        for msgs in (await consumer.getmany(timeout_ms=1000)).values():
+            records += [Record(m.topic, m.partition, m.offset, m.key, m.value, dict(m.headers)) for m in msgs]
+    finally:
+        await consumer.stop()
+    return records
+
+
+def drain(bootstrap: str, topics: list[str], expected: int, timeout_s: float = DRAIN_TIMEOUT_S) -> list[Record]:
+    """Read the topics from the beginning until `expected` records arrived or the timeout passed."""
+    return asyncio.run(_drain(bootstrap, topics, expected, timeout_s))
+
+
+async def _end_offsets(bootstrap: str, topic: str) -> dict[int, int]:
+    consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, group_id=None)
+    await consumer.start()
+    try:
+        parts = [TopicPartition(topic, p) for p in (consumer.partitions_for_topic(topic) or set())]
+        if not parts:
+            await consumer._client.force_metadata_update()
+            parts = [TopicPartition(topic, p) for p in (consumer.partitions_for_topic(topic) or set())]
+        ends = await consumer.end_offsets(parts)
+        return {tp.partition: off for tp, off in ends.items()}
+    finally:
+        await consumer.stop()
+
+
+def end_offsets(bootstrap: str, topic: str) -> dict[int, int]:
+    return asyncio.run(_end_offsets(bootstrap, topic))
+
+
+class WorkerProcess:
+    """`stream-filter worker` as a subprocess with its own env; its output goes to a log file."""
+
+    def __init__(self, env: dict[str, str], log_path: Path) -> None:
+        self.port = int(env.get("STREAM_FILTER_WEB_PORT") or free_port())
+        self.env = {**os.environ, **env, "STREAM_FILTER_WEB_PORT": str(self.port),
+                    "STREAM_FILTER_DATA_DIR": str(log_path.parent / f"data-{self.port}")}
+        self.log_path = log_path
+        self.proc: subprocess.Popen[bytes] | None = None
+
+    def start(self) -> WorkerProcess:
+        log = self.log_path.open("ab")
+        self.proc = subprocess.Popen([sys.executable, "-m", "stream_filter", "worker"], env=self.env,
+                                     stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
+        return self
+
+    def alive(self) -> bool:
+        return self.proc is not None and self.proc.poll() is None
+
+    def get(self, path: str, timeout_s: float = WORKER_HTTP_TIMEOUT_S) -> str:
+        """GET a page of the worker's web server, waiting until it answers."""
+        deadline = time.monotonic() + timeout_s
+        last: Exception | None = None
+        while time.monotonic() < deadline:
+            if not self.alive():
+                raise AssertionError(f"worker exited early:\n{self.log()[-3000:]}")
+            try:
+                with urllib.request.urlopen(f"http://127.0.0.1:{self.port}{path}", timeout=5) as resp:
+                    return str(resp.read().decode())
+            except OSError as exc:
+                last = exc
+                time.sleep(0.3)
+        raise AssertionError(f"worker web server did not answer {path}: {last}")
+
+    def stop(self, sig: int = signal.SIGTERM, timeout_s: float = STOP_TIMEOUT_S) -> int:
+        assert self.proc is not None
+        if self.proc.poll() is None:
+            self.proc.send_signal(sig)
+            try:
+                self.proc.wait(timeout_s)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+                raise AssertionError(f"worker did not stop within {timeout_s}s") from None
+        return int(self.proc.returncode)
+
+    def log(self) -> str:
+        return self.log_path.read_text(errors="replace") if self.log_path.exists() else ""
+
+
+def metric_value(text: str, name: str, **labels: str) -> float:
+    """Sum of the samples of `name` whose labels include `labels`, from a /metrics scrape."""
+    total = 0.0
+    for line in text.splitlines():
+        if line.startswith("#") or not line.startswith(name):
+            continue
+        head, _, value = line.rpartition(" ")
+        metric, _, label_text = head.partition("{")
+        if metric != name:
+            continue
+        if all(f'{k}="{v}"' in label_text for k, v in labels.items()):
+            total += float(value)
+    return total
