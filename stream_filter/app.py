@@ -94,7 +94,8 @@ def create_app(settings: Settings, policy: Policy, registry: CollectorRegistry |
                 metrics.send_failures.inc()
                 if routed.output is Output.DEAD_LETTER:
                     raise  # nothing smaller to send; let Faust stop rather than lose the record silently
-                routed = dead_letter(routed.key, b"", DecodeError(ErrorCode.PROCESSING_ERROR, f"output too large: {exc}"))
+                error = DecodeError(ErrorCode.PROCESSING_ERROR, f"output too large: {exc}")
+                routed = dead_letter(routed.key, b"", error)
             except KafkaError as exc:
                 metrics.send_failures.inc()
                 log.warning("send to %s failed (%s); retrying", routed.output.value, type(exc).__name__)
@@ -119,5 +120,4 @@ def create_app(settings: Settings, policy: Policy, registry: CollectorRegistry |
     async def health_page(web: Any, request: Any) -> Any:
         return web.json({"status": "ok", "policy": policy.ref.model_dump()})
 
-    app.stream_filter_metrics = metrics  # for tests and the CLI
     return app

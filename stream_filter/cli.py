@@ -21,7 +21,7 @@ from stream_filter.settings import Settings
 
 
 def _lines(path: str) -> Iterator[bytes]:
-    stream = sys.stdin.buffer if path == "-" else open(path, "rb")  # noqa: SIM115 - closed below
+    stream = sys.stdin.buffer if path == "-" else open(path, "rb")
     try:
         for line in stream:
             line = line.rstrip(b"\r\n")
@@ -36,7 +36,7 @@ def cmd_classify(args: argparse.Namespace) -> int:
     from stream_filter.pipeline import Output, route
 
     policy = load_policy(args.policy)
-    out: IO[bytes] = open(args.output, "wb") if args.output else sys.stdout.buffer  # noqa: SIM115
+    out: IO[bytes] = open(args.output, "wb") if args.output else sys.stdout.buffer
     counts: Counter[str] = Counter()
     try:
         for number, line in enumerate(_lines(args.input), start=1):

@@ -32,7 +32,7 @@ def _counts(url: str) -> str:
         return "(worker starting...)"
     parts = []
     for line in text.splitlines():
-        for prefix, label in (("stream_filter_decisions_total{outcome=", ""), ("stream_filter_dead_letters_total{", "dl:")):
+        for prefix, label in (("stream_filter_decisions_total{", ""), ("stream_filter_dead_letters_total{", "dl:")):
             if line.startswith(prefix) and not line.endswith(" 0.0"):
                 name = line.split('"')[1]
                 parts.append(f"{label}{name}={int(float(line.rsplit(' ', 1)[1]))}")

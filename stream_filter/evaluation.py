@@ -93,9 +93,11 @@ def evaluate(path: Path) -> Evaluation:
 
 
 def report(result: Evaluation, show_errors: int = 0) -> str:
-    lines = [f"rows: {result.rows}", f"{'cluster':<16} {'P':>6} {'R':>6} {'F1':>6} {'TP':>5} {'FP':>5} {'FN':>5} {'TN':>5}"]
+    header = f"{'cluster':<16} {'P':>6} {'R':>6} {'F1':>6} {'TP':>5} {'FP':>5} {'FN':>5} {'TN':>5}"
+    lines = [f"rows: {result.rows}", header]
     for cluster, s in result.clusters.items():
-        lines.append(f"{cluster:<16} {s.precision:6.3f} {s.recall:6.3f} {s.f1:6.3f} {s.tp:5d} {s.fp:5d} {s.fn:5d} {s.tn:5d}")
+        lines.append(f"{cluster:<16} {s.precision:6.3f} {s.recall:6.3f} {s.f1:6.3f} "
+                     f"{s.tp:5d} {s.fp:5d} {s.fn:5d} {s.tn:5d}")
     lines.append("origin classes: " + ", ".join(f"{k}={v}" for k, v in sorted(result.origins.items())))
     lines.append(f"domestic locations classified cross-border: {len(result.cross_border_locations)}")
     for cluster, s in result.clusters.items():

@@ -251,9 +251,9 @@ def main(argv: list[str] | None = None) -> int:
         elif args.action == "down":
             print("stopped" if stop() else "no broker was running")
         else:
-            handle = running()
-            print(f"KAFKA_BOOTSTRAP_SERVERS={handle.bootstrap}" if handle else "not running")
-            return 0 if handle else 1
+            found = running()
+            print(f"KAFKA_BOOTSTRAP_SERVERS={found.bootstrap}" if found else "not running")
+            return 0 if found else 1
     except LauncherError as exc:
         print(f"local Kafka: {exc}", file=sys.stderr)
         return 2

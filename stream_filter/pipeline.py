@@ -15,7 +15,7 @@ import orjson
 
 from stream_filter.cluster import classify_clusters
 from stream_filter.decision import DecisionRecord, Origin, OriginClass, Outcome, decision_id
-from stream_filter.decode import DecodeError, Decoded, ErrorCode, decode_listing
+from stream_filter.decode import Decoded, DecodeError, ErrorCode, decode_listing
 from stream_filter.listing import EventType
 from stream_filter.origin import classify_origin
 from stream_filter.policy import Policy, evaluate

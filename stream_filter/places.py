@@ -66,7 +66,8 @@ def locate(text: str | None) -> Place | None:
         return None
     table = gazetteer()
     whole = normalise(text)
-    for candidate in (whole, _strip_prefix(whole)):
+    stripped = _strip_prefix(whole)
+    for candidate in (whole, stripped, stripped.replace(" ", "")):  # "Palangka Raya" = "Palangkaraya"
         if candidate in table:
             return Place(table[candidate], candidate)
     # Longer texts ("Jakarta Barat, DKI Jakarta", "Shenzhen Guangdong China"): scan n-grams,

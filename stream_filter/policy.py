@@ -104,13 +104,14 @@ def evaluate(policy: Policy, origin: Origin, clusters: list[ClusterMatch]) -> tu
         return Outcome.APPROVED, [policy.approved_domestic.reason(origin=origin.origin_class.value)]
     rejected: list[Reason] = []
     review: list[Reason] = []
+    confident_origin = origin.confidence >= policy.review.min_origin_confidence
     for rule in policy.blocked:
         for match in (m for m in clusters if m.cluster in rule.clusters):
             fields = {"cluster": match.cluster, "origin": origin.origin_class.value}
-            sure_origin = origin.origin_class in rule.origins and origin.confidence >= policy.review.min_origin_confidence
+            covered = origin.origin_class in rule.origins
+            sure_origin = covered and confident_origin
             unsure_origin = origin.origin_class is OriginClass.UNKNOWN or (
-                origin.origin_class in CROSS_BORDER_CLASSES and origin.origin_class in rule.origins
-                and origin.confidence < policy.review.min_origin_confidence)
+                covered and origin.origin_class in CROSS_BORDER_CLASSES and not confident_origin)
             if sure_origin and match.confidence >= policy.review.min_cluster_confidence:
                 rejected.append(rule.reason.reason(**fields))
             elif sure_origin or unsure_origin:

@@ -80,8 +80,9 @@ def expected(profile: str, cluster: str) -> tuple[str, str]:
 
 def _seller(rng: random.Random, profile: str, n: int) -> dict[str, Any]:
     if profile in ("domestic", "domestic_imported"):
-        fields: dict[str, Any] = {"seller": {"id": f"s-id-{n % 97}", "country": "ID", "business_id": f"NIB{n:013d}"},
-                                  "ship_from": {"country": "ID", "location": rng.choice(CITIES)}, "fulfilment": "seller"}
+        fields: dict[str, Any] = {
+            "seller": {"id": f"s-id-{n % 97}", "country": "ID", "business_id": f"NIB{n:013d}"},
+            "ship_from": {"country": "ID", "location": rng.choice(CITIES)}, "fulfilment": "seller"}
         if profile == "domestic_imported":
             fields["made_in"] = "CN"
         return fields

@@ -1,0 +1,37 @@
+"""The broker the suite runs on answers, and the aiokafka edge creates topics and round-trips records."""
+
+from __future__ import annotations
+
+import asyncio
+
+from stream_filter.kafka_io import ensure_topics, publish
+from stream_filter.local_kafka import broker_answers
+from stream_filter.settings import Settings
+from tests.support import Names, drain, end_offsets
+
+
+def test_broker_answers_metadata(kafka_bootstrap: str) -> None:
+    assert broker_answers(kafka_bootstrap)
+    assert not broker_answers("127.0.0.1:1")  # nothing listens there: readiness must say no
+
+
+def test_ensure_topics_creates_missing_topics_once(kafka_bootstrap: str) -> None:
+    names = Names()
+    settings = Settings(**{k.removeprefix("STREAM_FILTER_").lower(): v for k, v in names.env(kafka_bootstrap).items()},
+                        topic_partitions=3)
+    created = asyncio.run(ensure_topics(settings))
+    assert sorted(created) == sorted([names.topic("new"), *names.outputs().values()])
+    assert asyncio.run(ensure_topics(settings)) == []
+    assert sorted(end_offsets(kafka_bootstrap, names.topic("new"))) == [0, 1, 2]
+
+
+def test_publish_round_trip_keeps_keys_and_order_per_key(kafka_bootstrap: str) -> None:
+    names = Names()
+    settings = Settings(kafka_bootstrap_servers=kafka_bootstrap, topic_input=names.topic("new"))
+    asyncio.run(ensure_topics(settings, [names.topic("new")]))
+    records = [(f"k{i % 5}".encode(), f"v{i}".encode()) for i in range(100)]
+    assert asyncio.run(publish(settings, records)) == 100
+    got = drain(kafka_bootstrap, [names.topic("new")], 100, timeout_s=30)
+    assert len(got) == 100
+    for key in {k for k, _ in records}:
+        assert [r.value for r in got if r.key == key] == [v for k, v in records if k == key]

@@ -1,0 +1,88 @@
+"""Each cluster layer, negative context terms, disagreement, and the lexicon's data format."""
+
+from __future__ import annotations
+
+import pytest
+
+from stream_filter.cluster import classify_clusters, split_variant
+from stream_filter.lexicon import parse_lexicon
+from tests.unit.helpers import event
+
+
+def _clusters(**fields: object) -> dict[str, float]:
+    return {m.cluster: m.confidence for m in classify_clusters(event(**fields))}
+
+
+@pytest.mark.parametrize(
+    ("title", "cluster"),
+    [("kaos polos cotton combed 30s", "textile_fashion"), ("Kemeja Batik Pria Lengan Panjang", "textile_fashion"),
+     ("Gamis Syari Jumbo", "textile_fashion"), ("keripik pedas level 10", "food_beverage"),
+     ("Kopi Gayo Arabika 250gr", "food_beverage"), ("Dark Chocolate Bar 100g", "food_beverage"),
+     ("tas anyaman rotan", "crafts"), ("Patung Kayu Ukiran Jepara", "crafts"),
+     ("Men's Slim Fit Oxford Shirt", "textile_fashion")],
+)
+def test_lexicon_finds_cluster(title: str, cluster: str) -> None:
+    assert cluster in _clusters(title=title)
+
+
+@pytest.mark.parametrize(
+    "title",
+    ["Mesin Kopi Espresso Otomatis", "Garpu Makan Stainless Set", "Tempat Makan Anak Karakter",
+     "Pompa Galon Air Minum Elektrik", "Motif Batik Mousepad Gaming XL", "Casing HP Motif Kopi",
+     "Sarung Jok Motor Kulit", "Mouse Wireless Logitech"],
+)
+def test_negative_context_terms_block_false_matches(title: str) -> None:
+    found = _clusters(title=title)
+    assert "food_beverage" not in found and "textile_fashion" not in found, found
+
+
+def test_hs_code_layer_wins_and_is_explained() -> None:
+    [match] = classify_clusters(event(title="Item 123", hs_code="6109.10.00"))
+    assert match.cluster == "textile_fashion" and match.confidence >= 0.95
+    assert "hs_code 61" in match.evidence[0]
+
+
+def test_hs_exclusion_inside_a_food_chapter() -> None:
+    assert _clusters(title="Item", hs_code="0601.10") == {}  # chapter 06: live plants, not food
+
+
+def test_crafts_heading() -> None:
+    assert "crafts" in _clusters(title="Item", hs_code="4602.12")
+
+
+def test_category_layer() -> None:
+    found = classify_clusters(event(title="Produk 01", category_path=["Makanan & Minuman", "Camilan"]))
+    assert [m.cluster for m in found] == ["food_beverage"]
+    assert "category" in found[0].evidence[0]
+
+
+def test_disagreement_between_layers_lowers_confidence() -> None:
+    alone = _clusters(title="kaos")["textile_fashion"]
+    matches = classify_clusters(event(title="kaos", category_path=["Komputer", "Aksesoris Komputer"]))
+    assert matches[0].confidence < alone
+    assert any("disagreement" in e for e in matches[0].evidence)
+
+
+def test_agreement_raises_confidence() -> None:
+    agree = _clusters(title="Kaos Polos", category_path=["Fashion Pria", "Kaos"])["textile_fashion"]
+    assert agree > _clusters(title="Kaos Polos")["textile_fashion"]
+
+
+def test_multi_label() -> None:
+    found = _clusters(title="Kaos", hs_code="0901.21")
+    assert set(found) == {"food_beverage", "textile_fashion"}
+
+
+def test_variant_suffix_is_split_off() -> None:
+    assert split_variant("Sepatu Sneakers Wanita - Candy, 38") == ("Sepatu Sneakers Wanita", "Candy, 38")
+    assert "food_beverage" not in _clusters(title="Sepatu Sneakers Wanita - Candy Coklat, 38")
+
+
+def test_missing_text_fields_give_no_cluster() -> None:
+    assert _clusters(title="-") == {}
+
+
+def test_lexicon_data_is_extendable_without_code() -> None:
+    lex = parse_lexicon("durian montong\tfood_beverage\t1.5\n", "", "")
+    matches = classify_clusters(event(title="Durian Montong Utuh"), lex)
+    assert [m.cluster for m in matches] == ["food_beverage"]

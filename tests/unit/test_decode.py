@@ -1,0 +1,73 @@
+"""Every dead-letter code is reachable from bytes, and a good record decodes with its raw JSON."""
+
+from __future__ import annotations
+
+import orjson
+import pytest
+
+from stream_filter.decode import Decoded, DecodeError, ErrorCode, decode_listing
+from tests.unit.helpers import event_dict
+
+
+def _dec(value: bytes | None, key: bytes | None = b"L-1", **kw: object) -> Decoded | DecodeError:
+    return decode_listing(key, value, **kw)  # type: ignore[arg-type]
+
+
+def test_valid_record_decodes_and_keeps_extra_fields() -> None:
+    result = _dec(orjson.dumps(event_dict(extra_field={"a": 1})))
+    assert isinstance(result, Decoded)
+    assert result.event.listing_id == "L-1"
+    assert result.raw["extra_field"] == {"a": 1}
+
+
+@pytest.mark.parametrize(
+    ("value", "code"),
+    [
+        (None, ErrorCode.NULL_VALUE),
+        (b"", ErrorCode.NULL_VALUE),
+        (b"\xff\xfe", ErrorCode.INVALID_UTF8),
+        (b"{oops", ErrorCode.INVALID_JSON),
+        (b"[1]", ErrorCode.NOT_AN_OBJECT),
+        (b"42", ErrorCode.NOT_AN_OBJECT),
+        (orjson.dumps(event_dict(schema_version=2)), ErrorCode.UNSUPPORTED_SCHEMA_VERSION),
+        (orjson.dumps({k: v for k, v in event_dict().items() if k != "occurred_at"}), ErrorCode.SCHEMA_VIOLATION),
+        (orjson.dumps(event_dict(title="x" * 501)), ErrorCode.TITLE_TOO_LONG),
+        (orjson.dumps(event_dict(price={"amount": "-1", "currency": "IDR"})), ErrorCode.IMPOSSIBLE_VALUE),
+        (orjson.dumps(event_dict(price={"amount": "1", "currency": "XYZ"})), ErrorCode.IMPOSSIBLE_VALUE),
+        (orjson.dumps(event_dict(seller={"country": "QQ"})), ErrorCode.IMPOSSIBLE_VALUE),
+        (orjson.dumps(event_dict(units_per_listing=0)), ErrorCode.IMPOSSIBLE_VALUE),
+        (orjson.dumps(event_dict(occurred_at="2026-11-01T10:00:00")), ErrorCode.SCHEMA_VIOLATION),
+        (orjson.dumps(event_dict(title=None)), ErrorCode.SCHEMA_VIOLATION),
+    ],
+)
+def test_bad_values_get_their_code(value: bytes | None, code: ErrorCode) -> None:
+    result = _dec(value)
+    assert isinstance(result, DecodeError), result
+    assert result.code is code
+    assert result.message
+
+
+def test_schema_violation_names_the_field_path() -> None:
+    result = _dec(orjson.dumps(event_dict(seller={"cross_border_program": "maybe"})))
+    assert isinstance(result, DecodeError)
+    assert result.code is ErrorCode.SCHEMA_VIOLATION
+    assert "seller.cross_border_program" in result.message
+
+
+def test_oversized_value_is_refused_before_parsing() -> None:
+    result = _dec(orjson.dumps(event_dict(description="d" * 5000)), max_value_bytes=2048)
+    assert isinstance(result, DecodeError) and result.code is ErrorCode.OVERSIZED_VALUE
+
+
+def test_key_must_match_listing_id() -> None:
+    value = orjson.dumps(event_dict())
+    missing = _dec(value, key=None)
+    mismatch = _dec(value, key=b"other")
+    assert isinstance(missing, DecodeError) and missing.code is ErrorCode.MISSING_KEY
+    assert isinstance(mismatch, DecodeError) and mismatch.code is ErrorCode.KEY_MISMATCH
+    assert isinstance(_dec(value, key=None, require_key=False), Decoded)
+
+
+def test_deleted_event_needs_no_title() -> None:
+    result = _dec(orjson.dumps(event_dict(event_type="listing.deleted", title=None)))
+    assert isinstance(result, Decoded)

@@ -1,0 +1,59 @@
+"""Settings come from STREAM_FILTER_* only and hide secrets; metrics follow the naming guide."""
+
+from __future__ import annotations
+
+import pytest
+from prometheus_client import CollectorRegistry, generate_latest
+from pydantic import ValidationError
+
+from stream_filter.app import faust_options
+from stream_filter.metrics import Metrics
+from stream_filter.pipeline import route
+from stream_filter.policy import load_policy
+from stream_filter.samples import MALFORMED, generate
+from stream_filter.settings import Settings
+
+
+def test_env_prefix_and_frozen(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("STREAM_FILTER_TOPIC_INPUT", "custom.in")
+    monkeypatch.setenv("BROKER_URL", "kafka://should-be-ignored:1")
+    settings = Settings()
+    assert settings.topic_input == "custom.in"
+    with pytest.raises(ValidationError):
+        settings.topic_input = "x"  # type: ignore[misc]
+
+
+def test_secret_never_shown(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("STREAM_FILTER_SASL_PASSWORD", "hunter2")
+    settings = Settings()
+    assert "hunter2" not in repr(settings) and "hunter2" not in str(settings.model_dump())
+    assert settings.sasl_password is not None and settings.sasl_password.get_secret_value() == "hunter2"
+
+
+def test_faust_gets_explicit_settings_and_no_env(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("WEB_PORT", "1")
+    opts = faust_options(Settings(kafka_bootstrap_servers="h1:9092,h2:9092", web_port=7001))
+    assert opts["env"] == {} and opts["web_port"] == 7001
+    assert opts["broker"] == ["kafka://h1:9092", "kafka://h2:9092"]
+    assert opts["producer_acks"] == -1 and opts["processing_guarantee"] == "at_least_once"
+
+
+def test_metrics_names_labels_and_counts() -> None:
+    registry = CollectorRegistry()
+    metrics = Metrics(registry, "test")
+    policy = load_policy("default")
+    samples = generate(50, seed=11)
+    for s in samples:
+        metrics.record(route(s.event["listing_id"].encode(), s.line(), policy), 0.001, 1.0)
+    metrics.record(route(b"k", MALFORMED[0][0], policy), 0.001, None)
+    text = generate_latest(registry).decode()
+    for line in text.splitlines():
+        if line.startswith("# TYPE") and line.endswith("counter"):
+            assert line.split()[2].startswith("stream_filter_")
+    assert registry.get_sample_value("stream_filter_records_consumed_total") == 51
+    for outcome in ("approved", "rejected", "review"):
+        expected = sum(1 for s in samples if s.outcome == outcome)
+        assert registry.get_sample_value("stream_filter_decisions_total", {"outcome": outcome}) == expected
+    assert registry.get_sample_value("stream_filter_dead_letters_total", {"code": "INVALID_JSON"}) == 1
+    assert registry.get_sample_value("stream_filter_dead_letters_total", {"code": "NULL_VALUE"}) == 0  # pre-created
+    assert "listing_id" not in text and "L-" not in text  # no ids as label values
