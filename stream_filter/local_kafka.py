@@ -27,6 +27,7 @@ from pathlib import Path
 
 DEPLOY_DIR = Path(__file__).resolve().parent.parent / "deploy" / "kafka"
 DEFAULT_PORT = 39092
+_CHILDREN: dict[int, subprocess.Popen[bytes]] = {}  # brokers this process started: kept so they are reaped
 READY_TIMEOUT_S = 90.0  # a cold JVM on 2 cores takes 5-15 s; leave room for a loaded CI machine
 
 
@@ -91,6 +92,8 @@ def _pick_ports(preferred: int) -> tuple[int, int]:
 
 
 def _pid_alive(pid: int) -> bool:
+    if pid in _CHILDREN:  # our own child: poll() also reaps a zombie
+        return _CHILDREN[pid].poll() is None
     try:
         os.kill(pid, 0)
     except OSError:
@@ -198,6 +201,7 @@ def start(port: int = DEFAULT_PORT, root: Path | None = None) -> BrokerHandle:
     with console.open("wb") as out:
         proc = subprocess.Popen([*jvm, "kafka.Kafka", str(props)], stdout=out, stderr=subprocess.STDOUT,
                                 stdin=subprocess.DEVNULL, start_new_session=True)
+    _CHILDREN[proc.pid] = proc
     bootstrap = f"127.0.0.1:{port}"
     try:
         wait_ready(bootstrap, READY_TIMEOUT_S, proc.pid, console)
@@ -211,19 +215,23 @@ def start(port: int = DEFAULT_PORT, root: Path | None = None) -> BrokerHandle:
 
 def stop_pid(pid: int, timeout_s: float = 30.0) -> None:
     """SIGTERM the broker (a clean controlled shutdown), SIGKILL if it does not go."""
+    child = _CHILDREN.pop(pid, None)
+    if child is not None:  # started by this process: terminate and reap it
+        child.terminate()
+        try:
+            child.wait(timeout_s)
+        except subprocess.TimeoutExpired:
+            child.kill()
+            child.wait()
+        return
     if not _pid_alive(pid):
         return
     os.kill(pid, signal.SIGTERM)
     deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        try:
-            done, _ = os.waitpid(pid, os.WNOHANG)
-        except ChildProcessError:
-            done = 0 if _pid_alive(pid) else pid
-        if done == pid or not _pid_alive(pid):
-            return
+    while time.monotonic() < deadline and _pid_alive(pid):
         time.sleep(0.2)
-    os.kill(pid, signal.SIGKILL)
+    if _pid_alive(pid):
+        os.kill(pid, signal.SIGKILL)
 
 
 def stop(root: Path | None = None) -> bool:
