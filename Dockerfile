@@ -1,0 +1,20 @@
+# The stream-filter worker: slim, non-root, healthcheck on its web port.
+FROM python:3.11-slim AS build
+WORKDIR /src
+COPY pyproject.toml README.md ./
+COPY stream_filter ./stream_filter
+RUN pip install --no-cache-dir --prefix=/install .
+
+FROM python:3.11-slim
+RUN useradd --create-home --uid 10001 streamfilter
+COPY --from=build /install /usr/local
+USER streamfilter
+WORKDIR /home/streamfilter
+ENV STREAM_FILTER_WEB_HOST=0.0.0.0 \
+    STREAM_FILTER_WEB_PORT=6066 \
+    STREAM_FILTER_DATA_DIR=/home/streamfilter/state
+EXPOSE 6066
+HEALTHCHECK --interval=10s --timeout=3s --start-period=30s --retries=3 \
+  CMD ["python", "-c", "import urllib.request,sys; urllib.request.urlopen('http://127.0.0.1:6066/healthz', timeout=2); sys.exit(0)"]
+ENTRYPOINT ["stream-filter"]
+CMD ["worker"]
