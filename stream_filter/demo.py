@@ -53,11 +53,16 @@ def main() -> int:
     os.environ["STREAM_FILTER_KAFKA_BOOTSTRAP_SERVERS"] = bootstrap
     settings = Settings()
     asyncio.run(ensure_topics(settings))
-    worker = subprocess.Popen([sys.executable, "-m", "stream_filter", "worker"], env=env)
+    log_path = Path(settings.data_dir) / "worker.log"
+    log_path.parent.mkdir(parents=True, exist_ok=True)
+    with log_path.open("ab") as log:  # keep the console for the counts; the worker's own log goes here
+        worker = subprocess.Popen([sys.executable, "-m", "stream_filter", "worker"], env=env, stdout=log,
+                                  stderr=subprocess.STDOUT)
     url = f"http://{settings.web_host}:{settings.web_port}/metrics"
     try:
         subprocess.run([sys.executable, "-m", "stream_filter", "produce", str(SAMPLE)], env=env, check=True)
-        print(f"worker pid {worker.pid}; metrics at {url}; outputs: {', '.join(settings.output_topics().values())}")
+        print(f"worker pid {worker.pid} (log: {log_path}); metrics at {url}")
+        print(f"outputs: {', '.join(settings.output_topics().values())}")
         print("Ctrl-C to stop.", flush=True)
         while worker.poll() is None:
             print(f"[{time.strftime('%H:%M:%S')}] {_counts(url)}", flush=True)
