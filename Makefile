@@ -3,7 +3,7 @@ PYTHON ?= python3
 VENV ?= .venv
 PY := $(VENV)/bin/python
 
-.PHONY: venv run test lint unit integration e2e kafka kafka-down schemas examples eval clean
+.PHONY: venv run test lint unit kafka kafka-down schemas examples eval bench-core clean
 
 venv: $(VENV)/.installed
 
@@ -39,6 +39,9 @@ schemas: venv
 
 examples: venv
 	$(PY) -m stream_filter.samples > examples/listings.jsonl
+
+bench-core: venv
+	$(PY) -m bench.core
 
 eval: venv
 	$(PY) -m stream_filter eval ../shared/data/prdect-id/products.csv

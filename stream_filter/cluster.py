@@ -14,12 +14,10 @@ When layers disagree the evidence says so and the confidence drops.
 
 from __future__ import annotations
 
-from collections import defaultdict
-
 from stream_filter.decision import ClusterMatch
-from stream_filter.lexicon import ALL, NONE, Lexicon, default_lexicon
+from stream_filter.lexicon import NONE, Lexicon, default_lexicon
 from stream_filter.listing import ListingEvent
-from stream_filter.text import ngrams, normalise
+from stream_filter.text import find_phrases, tokens
 
 THRESHOLD = 1.0
 TITLE_WEIGHT, VARIANT_WEIGHT, DESCRIPTION_WEIGHT = 1.0, 0.3, 0.35
@@ -43,52 +41,48 @@ def category_layer(event: ListingEvent, lex: Lexicon) -> tuple[str, str] | None:
     """The cluster of the deepest path element that names one, or NONE for a known outside category."""
     market = (event.marketplace or "").lower()
     for element in reversed(event.category_path):
-        for _, _, phrase in ngrams(normalise(element).split(), 3):
-            for key in ((market, phrase), ("", phrase)):
-                if key in lex.category_words:
-                    return lex.category_words[key], element
+        toks = tokens(element)
+        for i, tok in enumerate(toks):
+            for n in range(min(lex.category_index.get(tok, 0), len(toks) - i), 0, -1):
+                by_market = lex.category_words.get(" ".join(toks[i : i + n]), {})
+                cluster = by_market.get(market) or by_market.get("")  # marketplace-specific line first
+                if cluster is not None:
+                    return cluster, element
     return None
 
 
-def lexicon_scores(text: str, lex: Lexicon, weight: float, scores: dict[str, float],
-                   hits: dict[str, list[str]], seen: set[str], head: bool = False) -> None:
-    toks = normalise(text).split()
-    covered = -1
-    boost = HEAD_BOOST if head else 1.0
-    for start, n, phrase in ngrams(toks, lex.max_words):
-        if start <= covered:
-            continue
-        entry = lex.terms.get(phrase)
-        if entry is None:
-            continue
-        covered = start + n - 1
-        if phrase in seen:
-            continue
-        seen.add(phrase)
-        if boost != 1.0 and all(w == 0 for w in entry.values()):
-            continue
-        for cluster, w in entry.items():
-            targets = lex.clusters if cluster == ALL else (cluster,)
-            for target in targets:
-                scores[target] += w * weight * boost
-                hits[target].append(f"{'+' if w > 0 else '-'}{phrase}")
-        boost = 1.0
-
-
-def lexicon_layer(event: ListingEvent, lex: Lexicon) -> tuple[dict[str, float], dict[str, list[str]]]:
-    scores: dict[str, float] = defaultdict(float)
-    hits: dict[str, list[str]] = defaultdict(list)
+def lexicon_layer(event: ListingEvent, lex: Lexicon) -> tuple[dict[str, float], list[tuple[str, dict[str, float]]]]:
+    """Per-cluster scores and the distinct terms matched, over title, brand, variant and description."""
+    scores: dict[str, float] = {}
+    matched: list[tuple[str, dict[str, float]]] = []
     seen: set[str] = set()
     title, variant = split_variant(event.title or "")
-    for text, weight, head in ((title, TITLE_WEIGHT, True), (event.brand, TITLE_WEIGHT, False),
-                               (variant, VARIANT_WEIGHT, False),
-                               ((event.description or "")[:_DESCRIPTION_CHARS], DESCRIPTION_WEIGHT, False)):
-        if text:
-            lexicon_scores(text, lex, weight, scores, hits, seen, head)
+    description = (event.description or "")[:_DESCRIPTION_CHARS]
+    for text, weight in ((title, TITLE_WEIGHT), (event.brand, TITLE_WEIGHT), (variant, VARIANT_WEIGHT),
+                         (description, DESCRIPTION_WEIGHT)):
+        if not text:
+            continue
+        factor = weight * HEAD_BOOST if text is title else weight
+        for _, phrase, entry in find_phrases(tokens(text), lex.term_index, lex.terms):
+            if phrase in seen:
+                continue
+            seen.add(phrase)
+            if factor != weight and not any(entry.values()):
+                continue  # a neutral phrase ("sarung tangan") is not the head noun
+            for cluster, w in entry.items():
+                scores[cluster] = scores.get(cluster, 0.0) + w * factor
+            matched.append((phrase, entry))
+            factor = weight
     best = max(scores.values(), default=0.0)
-    for cluster in [c for c, s in scores.items() if s < DOMINANCE * best]:
-        scores[cluster] = min(scores[cluster], 0.0)
-    return scores, hits
+    for cluster, score in scores.items():
+        if score < DOMINANCE * best and score > 0:
+            scores[cluster] = 0.0
+    return scores, matched
+
+
+def _terms(cluster: str, matched: list[tuple[str, dict[str, float]]]) -> str:
+    terms = [p if e[cluster] > 0 else "-" + p for p, e in matched if e.get(cluster)]
+    return ", ".join(terms[:6])
 
 
 def split_variant(title: str) -> tuple[str, str]:
@@ -104,7 +98,7 @@ def classify_clusters(event: ListingEvent, lex: Lexicon | None = None) -> list[C
     found: dict[str, tuple[float, list[str]]] = {}
     hs = hs_layer(event, lex)
     category = category_layer(event, lex)
-    scores, hits = lexicon_layer(event, lex)
+    scores, matched = lexicon_layer(event, lex)
     if hs and hs[0] != NONE:
         found[hs[0]] = (0.97, [f"hs_code {hs[1]}* -> {hs[0]}"])
     if category and category[0] != NONE:
@@ -113,7 +107,7 @@ def classify_clusters(event: ListingEvent, lex: Lexicon | None = None) -> list[C
     for cluster, score in scores.items():
         if score < THRESHOLD:
             continue
-        terms = ", ".join(hits[cluster][:6])
+        terms = _terms(cluster, matched)
         lexical = min(0.9, 0.55 + 0.1 * score)
         if cluster in found:
             conf, ev = found[cluster]
@@ -125,5 +119,6 @@ def classify_clusters(event: ListingEvent, lex: Lexicon | None = None) -> list[C
                 ev.append(f"disagreement: {name} '{layer[1]}' says {layer[0] if layer[0] != NONE else 'no cluster'}")
                 lexical *= 0.6
         found[cluster] = (lexical, ev)
-    return [ClusterMatch(cluster=c, confidence=round(conf, 2), evidence=ev)
+    # model_construct: the values are built here from trusted data; validation would double the cost
+    return [ClusterMatch.model_construct(cluster=c, confidence=round(conf, 2), evidence=ev)
             for c, (conf, ev) in sorted(found.items())]

@@ -13,7 +13,7 @@ from functools import cache
 from importlib import resources
 from pathlib import Path
 
-from stream_filter.text import normalise
+from stream_filter.text import normalise, phrase_index
 
 NONE = "-"  # "explicitly in no cluster"
 ALL = "*"  # a term that weighs against every cluster
@@ -21,10 +21,11 @@ ALL = "*"  # a term that weighs against every cluster
 
 @dataclass(frozen=True)
 class Lexicon:
-    terms: dict[str, dict[str, float]]  # phrase -> {cluster: weight}
-    max_words: int
+    terms: dict[str, dict[str, float]]  # phrase -> {cluster: weight}, clusters expanded for ALL
+    term_index: dict[str, int]  # first token -> longest phrase (see text.find_phrases)
     hs_prefixes: dict[str, str]  # digit prefix -> cluster or NONE
-    category_words: dict[tuple[str, str], str]  # (marketplace or "", phrase) -> cluster or NONE
+    category_words: dict[str, dict[str, str]]  # phrase -> {marketplace or "": cluster or NONE}
+    category_index: dict[str, int]
     clusters: tuple[str, ...]
 
 
@@ -38,15 +39,30 @@ def parse_lexicon(lexicon_tsv: str, hs_tsv: str, category_tsv: str) -> Lexicon:
         term, cluster, weight = row[0], row[1].strip(), float(row[2])
         terms[normalise(term)][cluster] = weight
     hs = {row[0].strip(): row[1].strip() for row in _rows(hs_tsv)}
-    categories = {(row[0].strip().lower(), normalise(row[1])): row[2].strip() for row in _rows(category_tsv)}
-    clusters = sorted({c for w in terms.values() for c in w} | set(hs.values()) | set(categories.values()))
+    categories: dict[str, dict[str, str]] = defaultdict(dict)
+    for row in _rows(category_tsv):
+        categories[normalise(row[1])][row[0].strip().lower()] = row[2].strip()
+    named = {c for w in terms.values() for c in w} | set(hs.values())
+    named |= {c for by_market in categories.values() for c in by_market.values()}
+    clusters = tuple(sorted(named - {NONE, ALL}))
+    # Expand ALL once here, so matching never loops over clusters per listing.
+    expanded = {t: _expand(w, clusters) for t, w in terms.items()}
     return Lexicon(
-        terms=dict(terms),
-        max_words=max(len(t.split()) for t in terms),
+        terms=expanded,
+        term_index=phrase_index(expanded),
         hs_prefixes=hs,
-        category_words=categories,
-        clusters=tuple(c for c in clusters if c not in (NONE, ALL)),
+        category_words=dict(categories),
+        category_index=phrase_index(categories),
+        clusters=clusters,
     )
+
+
+def _expand(weights: dict[str, float], clusters: tuple[str, ...]) -> dict[str, float]:
+    out: dict[str, float] = {}
+    for cluster, w in weights.items():
+        for target in clusters if cluster == ALL else (cluster,):
+            out[target] = out.get(target, 0.0) + w
+    return out
 
 
 def load_lexicon(directory: Path | None = None) -> Lexicon:

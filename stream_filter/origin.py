@@ -73,7 +73,9 @@ def classify_origin(event: ListingEvent) -> Origin:
         evidence.append("conflict: ship-from signals disagree")
 
     def result(cls: OriginClass, confidence: float) -> Origin:
-        return Origin(origin_class=cls, confidence=round(max(0.05, confidence - penalty), 2), evidence=evidence)
+        # model_construct: built from checked enums and floats here; validation would double the cost
+        return Origin.model_construct(origin_class=cls, confidence=round(max(0.05, confidence - penalty), 2),
+                                      evidence=evidence)
 
     match (seller.home, ship.home):
         case (True, True):
@@ -92,4 +94,4 @@ def classify_origin(event: ListingEvent) -> Origin:
             evidence.append("conflict: Indonesian seller ships from abroad")
             return result(OriginClass.CROSS_BORDER, 0.5)
     evidence.append("no seller or ship-from signal")
-    return Origin(origin_class=OriginClass.UNKNOWN, confidence=0.0, evidence=evidence)
+    return Origin.model_construct(origin_class=OriginClass.UNKNOWN, confidence=0.0, evidence=evidence)

@@ -10,17 +10,16 @@ from __future__ import annotations
 
 import csv
 from dataclasses import dataclass
-from functools import cache
+from functools import cache, lru_cache
 from importlib import resources
 
 import pycountry
 
-from stream_filter.text import ngrams, normalise
+from stream_filter.text import find_phrases, normalise, phrase_index
 
 ABROAD = "XX"  # abroad, country not named
 _ADMIN_PREFIXES = ("kota administrasi ", "kabupaten administrasi ", "kabupaten ", "kota ", "kab ", "kb ",
                    "provinsi ", "prov ", "daerah khusus ibukota ", "daerah istimewa ")
-_MAX_WORDS = 4
 
 
 @dataclass(frozen=True)
@@ -60,6 +59,12 @@ def gazetteer() -> dict[str, str]:
     return names
 
 
+@cache
+def _gazetteer_index() -> dict[str, int]:
+    return phrase_index(gazetteer())
+
+
+@lru_cache(maxsize=8192)  # marketplaces show a few thousand distinct locations: most lookups are hits
 def locate(text: str | None) -> Place | None:
     """The place a location string names, or None when nothing in it is known."""
     if not text:
@@ -73,15 +78,8 @@ def locate(text: str | None) -> Place | None:
     # Longer texts ("Jakarta Barat, DKI Jakarta", "Shenzhen Guangdong China"): scan n-grams,
     # longest first; Indonesia wins only if no foreign name is also present (that is a conflict).
     found: dict[str, str] = {}
-    toks = _strip_prefix(whole).split()
-    covered = -1
-    for start, n, phrase in ngrams(toks, _MAX_WORDS):
-        if start <= covered:
-            continue
-        code = table.get(phrase)
-        if code is not None:
-            found.setdefault(code, phrase)
-            covered = start + n - 1
+    for _, phrase, code in find_phrases(stripped.split(), _gazetteer_index(), table):
+        found.setdefault(code, phrase)
     if not found:
         return None
     foreign = [c for c in found if c != "ID"]

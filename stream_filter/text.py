@@ -10,28 +10,58 @@ from __future__ import annotations
 
 import re
 import unicodedata
-from collections.abc import Iterator
+from collections.abc import Iterable, Mapping
+from typing import TypeVar
 
-_NON_WORD = re.compile(r"[^0-9a-z]+")
-_DIGIT_ALPHA = re.compile(r"(?<=\d)(?=[a-z])|(?<=[a-z])(?=\d)")
+T = TypeVar("T")
+
+_WORD = re.compile(r"[a-z]+|[0-9]+")  # letters and digits are separate tokens: "30s" -> "30", "s"
 _REPEATS = re.compile(r"([a-z])\1{2,}")
 
 
-def normalise(text: str) -> str:
-    """Lower-case ASCII words separated by single spaces ("Kab. Bandung" -> "kab bandung")."""
-    text = unicodedata.normalize("NFKD", text).encode("ascii", "ignore").decode().lower()
-    text = _REPEATS.sub(r"\1", text)
-    text = _NON_WORD.sub(" ", text)
-    text = _DIGIT_ALPHA.sub(" ", text)
-    return " ".join(text.split())
-
-
 def tokens(text: str) -> list[str]:
-    return normalise(text).split()
+    """Lower-case ASCII tokens ("Kab. Bandung" -> ["kab", "bandung"]); one regex pass on ASCII text."""
+    if not text.isascii():
+        text = unicodedata.normalize("NFKD", text).encode("ascii", "ignore").decode()
+    text = text.lower()
+    if _REPEATS.search(text):
+        text = _REPEATS.sub(r"\1", text)
+    return _WORD.findall(text)
 
 
-def ngrams(toks: list[str], max_n: int) -> Iterator[tuple[int, int, str]]:
-    """(start, length, phrase) for every n-gram up to `max_n`, longest first at each start."""
-    for start in range(len(toks)):
-        for n in range(min(max_n, len(toks) - start), 0, -1):
-            yield start, n, " ".join(toks[start : start + n])
+def normalise(text: str) -> str:
+    """The tokens joined by single spaces: the form lexicon terms and place names are stored in."""
+    return " ".join(tokens(text))
+
+
+def phrase_index(phrases: Iterable[str]) -> dict[str, int]:
+    """First token -> the most words any phrase starting with it has (for `find_phrases`)."""
+    index: dict[str, int] = {}
+    for phrase in phrases:
+        words = phrase.split()
+        if words:
+            index[words[0]] = max(index.get(words[0], 0), len(words))
+    return index
+
+
+def find_phrases(toks: list[str], index: dict[str, int], table: Mapping[str, T]) -> list[tuple[int, str, T]]:
+    """Non-overlapping phrases of `table` in `toks`, longest first at each position.
+
+    Only tokens that start some phrase are examined, so the cost follows the text, not the table.
+    """
+    found: list[tuple[int, str, T]] = []
+    i, count = 0, len(toks)
+    while i < count:
+        longest = index.get(toks[i], 0)
+        step = 1
+        if longest > count - i:
+            longest = count - i
+        for n in range(longest, 0, -1):
+            phrase = toks[i] if n == 1 else " ".join(toks[i : i + n])
+            value = table.get(phrase)
+            if value is not None:
+                found.append((i, phrase, value))
+                step = n
+                break
+        i += step
+    return found

@@ -1,0 +1,73 @@
+"""Microbenchmark of the pure classify step (origin + clusters), in microseconds per listing.
+
+Run: `make bench-core` (or `python -m bench.core [CSV]`). Uses real listing titles (PRDECT-ID by
+default) so caches and dictionary hits behave as on real traffic, and sweeps the lexicon size to
+show that matching cost follows the text, not the number of terms. Prints figures; asserts nothing.
+"""
+
+from __future__ import annotations
+
+import csv
+import random
+import string
+import sys
+import timeit
+from pathlib import Path
+
+from stream_filter.cluster import classify_clusters
+from stream_filter.evaluation import row_to_event
+from stream_filter.lexicon import Lexicon, default_lexicon, parse_lexicon
+from stream_filter.listing import ListingEvent
+from stream_filter.origin import classify_origin
+
+DEFAULT_CSV = Path(__file__).resolve().parents[2] / "shared" / "data" / "prdect-id" / "products.csv"
+REPEAT = 15
+
+
+def load_events(path: Path) -> list[ListingEvent]:
+    with path.open(encoding="utf-8", errors="replace", newline="") as fh:
+        return [row_to_event(i, row) for i, row in enumerate(csv.DictReader(fh))]
+
+
+def sized_lexicon(size: int, seed: int = 1) -> Lexicon:
+    """The shipped terms cut or padded (with random pseudo-words) to `size` terms."""
+    rng = random.Random(seed)
+    base = default_lexicon()
+    lines = [f"{term}\t{cluster}\t{w}" for term, ws in base.terms.items() for cluster, w in ws.items()
+             if cluster in ("textile_fashion", "food_beverage")][:size]
+    while len(lines) < size:
+        words = " ".join("".join(rng.choices(string.ascii_lowercase, k=rng.randint(4, 9)))
+                         for _ in range(rng.randint(1, 3)))
+        lines.append(f"{words}\tfood_beverage\t1.0")
+    return parse_lexicon("\n".join(lines), "", "")
+
+
+def per_listing_us(events: list[ListingEvent], fn: object) -> float:
+    best = min(timeit.repeat(fn, number=1, repeat=REPEAT))  # type: ignore[arg-type]
+    return best / len(events) * 1e6
+
+
+def main(argv: list[str]) -> int:
+    events = load_events(Path(argv[0]) if argv else DEFAULT_CSV)
+    lex = default_lexicon()
+
+    def classify_step() -> None:
+        for e in events:
+            classify_origin(e)
+            classify_clusters(e, lex)
+
+    print(f"listings: {len(events)} (real titles), best of {REPEAT} runs")
+    print(f"classify step (origin + clusters), shipped lexicon ({len(lex.terms)} terms): "
+          f"{per_listing_us(events, classify_step):.1f} us/listing")
+    print(f"  origin only: {per_listing_us(events, lambda: [classify_origin(e) for e in events]):.1f} us/listing")
+    sizes = {}
+    for size in (100, 2000):
+        small = sized_lexicon(size)
+        sizes[size] = per_listing_us(events, lambda small=small: [classify_clusters(e, small) for e in events])
+        print(f"  clusters, {size:>5}-term lexicon: {sizes[size]:.1f} us/listing")
+    print(f"  growth 100 -> 2000 terms: {sizes[2000] / sizes[100]:.2f}x")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))
