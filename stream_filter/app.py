@@ -28,7 +28,7 @@ from stream_filter import __version__
 from stream_filter.decode import DecodeError, ErrorCode
 from stream_filter.metrics import Metrics
 from stream_filter.pipeline import Output, Routed, dead_letter, route
-from stream_filter.policy import Policy
+from stream_filter.policy_files import PolicyBook
 from stream_filter.settings import Settings
 
 log = logging.getLogger("stream_filter.worker")
@@ -73,11 +73,10 @@ def _raw_topic(app: faust.App, name: str, settings: Settings) -> Any:
                      partitions=settings.topic_partitions)
 
 
-def create_app(settings: Settings, policy: Policy, registry: CollectorRegistry | None = None) -> faust.App:
+def create_app(settings: Settings, book: PolicyBook, registry: CollectorRegistry | None = None) -> faust.App:
     registry = registry or CollectorRegistry()
     metrics = Metrics(registry, __version__)
-    metrics.policy_info.info({"policy_id": policy.id, "version": policy.version})
-    metrics.policy_loaded.set_to_current_time()
+    metrics.set_policies(book)
     app = faust.App(settings.app_id, **faust_options(settings))
     source = _raw_topic(app, settings.topic_input, settings)
     outputs = {Output(kind): _raw_topic(app, name, settings) for kind, name in settings.output_topics().items()}
@@ -106,8 +105,8 @@ def create_app(settings: Settings, policy: Policy, registry: CollectorRegistry |
         async for event in stream.events():
             msg = event.message
             started = perf_counter()
-            routed = route(msg.key, msg.value, policy, max_value_bytes=settings.max_value_bytes,
-                           source=(msg.topic, msg.partition, msg.offset))
+            routed = route(msg.key, msg.value, book, max_value_bytes=settings.max_value_bytes,
+                           source=(msg.topic, msg.partition, msg.offset), clock=settings.policy_clock)
             age = (datetime.now(UTC) - routed.occurred_at).total_seconds() if routed.occurred_at else None
             metrics.record(routed, perf_counter() - started, age)
             await deliver(routed)
@@ -118,6 +117,6 @@ def create_app(settings: Settings, policy: Policy, registry: CollectorRegistry |
 
     @app.page("/healthz")
     async def health_page(web: Any, request: Any) -> Any:
-        return web.json({"status": "ok", "policy": policy.ref.model_dump()})
+        return web.json({"status": "ok", "policies": [ref.model_dump() for ref in book.describe()]})
 
     return app

@@ -16,7 +16,7 @@ from typing import IO
 
 import orjson
 
-from stream_filter.policy import PolicyError, load_policy
+from stream_filter.policy_files import PolicyBook, PolicyError, load_policy
 from stream_filter.settings import Settings
 
 
@@ -35,12 +35,12 @@ def _lines(path: str) -> Iterator[bytes]:
 def cmd_classify(args: argparse.Namespace) -> int:
     from stream_filter.pipeline import Output, route
 
-    policy = load_policy(args.policy)
+    book = PolicyBook.load(args.policy)
     out: IO[bytes] = open(args.output, "wb") if args.output else sys.stdout.buffer
     counts: Counter[str] = Counter()
     try:
         for number, line in enumerate(_lines(args.input), start=1):
-            routed = route(None, line, policy, require_key=False)
+            routed = route(None, line, book, require_key=False, clock=args.clock)
             counts[routed.output.value] += 1
             if routed.output is Output.DEAD_LETTER and routed.error is not None:
                 body = {"dead_letter": {"line": number, "error_code": routed.error.code.value,
@@ -90,9 +90,9 @@ def cmd_worker(args: argparse.Namespace) -> int:
     from stream_filter.kafka_io import ensure_topics
 
     settings = Settings()
-    policy = load_policy(settings.policy)
+    book = PolicyBook.load(settings.policy)  # a bad policy stops the worker here, before it consumes
     asyncio.run(ensure_topics(settings))
-    app = create_app(settings, policy)
+    app = create_app(settings, book)
     worker = faust.Worker(app, loglevel=settings.log_level, quiet=True)
     worker.execute_from_commandline()  # returns only via SystemExit
     return 0
@@ -127,7 +127,11 @@ def cmd_schemas(args: argparse.Namespace) -> int:
 
 def cmd_policy(args: argparse.Namespace) -> int:
     policy = load_policy(args.file)
-    print(f"ok: {policy.id} version {policy.version}, effective from {policy.effective_from}")
+    until = policy.effective_until or "open-ended"
+    print(f"ok: {policy.id} version {policy.version}, in force {policy.effective_from} to {until}; "
+          f"{len(policy.blocked_clusters)} cluster rules, {len(policy.blocked_categories)} category rules, "
+          f"price floor: {f'{policy.min_price.amount} {policy.min_price.currency}' if policy.min_price else 'none'}, "
+          f"{len(policy.fx_rates)} FX rates, {len(policy.exemptions.hs_positive_list)} positive-list prefixes")
     return 0
 
 
@@ -139,7 +143,9 @@ def parser() -> argparse.ArgumentParser:
     c = sub.add_parser("classify", help="decide a JSONL file of ListingEvents offline")
     c.add_argument("input", help="JSONL file, or - for stdin")
     c.add_argument("-o", "--output", help="write DecisionRecords here (default stdout)")
-    c.add_argument("--policy", default="default", help="policy pack name or YAML file")
+    c.add_argument("--policy", default="default", help="policy packs and/or YAML files, comma-separated")
+    c.add_argument("--clock", choices=["event", "processing"], default="event",
+                   help="policy in force at the event's occurred_at (default) or now")
     c.set_defaults(func=cmd_classify)
     pr = sub.add_parser("produce", help="publish a JSONL file to the input topic")
     pr.add_argument("file")

@@ -12,6 +12,7 @@ from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, Info
 from stream_filter.decision import DecisionRecord, Outcome
 from stream_filter.decode import ErrorCode
 from stream_filter.pipeline import Output, Routed
+from stream_filter.policy_files import PolicyBook
 
 _LATENCY_BUCKETS = (0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0)
 _AGE_BUCKETS = (0.01, 0.05, 0.1, 0.5, 1, 5, 30, 60, 300, 3600, 86400)
@@ -40,7 +41,8 @@ class Metrics:
                                     buckets=_LATENCY_BUCKETS, registry=registry)
         self.event_age = Histogram("stream_filter_event_age_seconds", "occurred_at to decision time.",
                                    buckets=_AGE_BUCKETS, registry=registry)
-        self.policy_info = Info("stream_filter_policy", "The active policy.", registry=registry)
+        self.policy_info = Gauge("stream_filter_policy_info", "Loaded policy versions (1 = loaded).",
+                                 ["policy_id", "version"], registry=registry)
         self.policy_loaded = Gauge("stream_filter_policy_loaded_timestamp_seconds",
                                    "When the active policy was loaded (Unix time).", registry=registry)
         self.build = Info("stream_filter_build", "Build information.", registry=registry)
@@ -51,6 +53,11 @@ class Metrics:
             self.dead_letters.labels(code.value)
         for output in Output:
             self.produced.labels(output.value)
+
+    def set_policies(self, book: PolicyBook) -> None:
+        for ref in book.describe():
+            self.policy_info.labels(ref.id, ref.version).set(1)
+        self.policy_loaded.set_to_current_time()
 
     def record(self, routed: Routed, seconds: float, age_seconds: float | None) -> None:
         self.consumed.inc()

@@ -8,8 +8,9 @@ which key, value and headers; sending it is the edge's job.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime, timedelta, timezone
 from enum import StrEnum
+from typing import Literal
 
 import orjson
 
@@ -18,7 +19,8 @@ from stream_filter.decision import DecisionRecord, Origin, OriginClass, Outcome,
 from stream_filter.decode import Decoded, DecodeError, ErrorCode, decode_listing
 from stream_filter.listing import EventType
 from stream_filter.origin import classify_origin
-from stream_filter.policy import Policy, evaluate
+from stream_filter.policy_files import PolicyBook
+from stream_filter.rules import evaluate
 
 
 class Output(StrEnum):
@@ -39,20 +41,32 @@ class Routed:
     occurred_at: datetime | None = None
 
 
-def decide(decoded: Decoded, policy: Policy, now: datetime | None = None) -> DecisionRecord:
+WIB = timezone(timedelta(hours=7), "WIB")  # policies take effect on Indonesian (Jakarta) calendar days
+Clock = Literal["event", "processing"]
+
+
+def policy_day(occurred_at: datetime, now: datetime, clock: Clock) -> date:
+    """The day whose policies apply: the event's own time (default) or the time of processing."""
+    return (occurred_at if clock == "event" else now).astimezone(WIB).date()
+
+
+def decide(decoded: Decoded, book: PolicyBook, now: datetime | None = None, clock: Clock = "event") -> DecisionRecord:
     event = decoded.event
+    now = now or datetime.now(UTC)
+    policies = book.active(policy_day(event.occurred_at, now, clock))
+    action: Literal["upsert", "remove"] = "upsert"
     if event.event_type is EventType.DELETED:
         origin = Origin(origin_class=OriginClass.UNKNOWN, confidence=0.0, evidence=["deletion: not classified"])
-        outcome, reasons, clusters, action = Outcome.APPROVED, [policy.removed.reason()], [], "remove"
+        removed = (policies or book.policies)[0]
+        outcome, reasons, clusters, ref = Outcome.APPROVED, [removed.removed.reason()], [], removed.ref
+        action = "remove"
     else:
         origin, clusters = classify_origin(event), classify_clusters(event)
-        outcome, reasons = evaluate(policy, origin, clusters)
-        action = "upsert"
+        outcome, reasons, ref = evaluate(policies, event, origin, clusters, policy_day(event.occurred_at, now, clock))
     return DecisionRecord(
-        decision_id=decision_id(event.listing_id, event.event_id, policy.ref),
+        decision_id=decision_id(event.listing_id, event.event_id, ref),
         listing_id=event.listing_id, event_id=event.event_id, outcome=outcome, action=action, origin=origin,
-        clusters=clusters, reasons=reasons, policy=policy.ref, decided_at=now or datetime.now(UTC),
-        listing=decoded.raw,
+        clusters=clusters, reasons=reasons, policy=ref, decided_at=now, listing=decoded.raw,
     )
 
 
@@ -74,15 +88,15 @@ def dead_letter(key: bytes | None, value: bytes | None, error: DecodeError,
     return Routed(Output.DEAD_LETTER, key, value, headers, error=error)
 
 
-def route(key: bytes | None, value: bytes | None, policy: Policy, *, max_value_bytes: int = 1_048_576,
+def route(key: bytes | None, value: bytes | None, book: PolicyBook, *, max_value_bytes: int = 1_048_576,
           require_key: bool = True, source: tuple[str, int, int] | None = None,
-          now: datetime | None = None) -> Routed:
+          now: datetime | None = None, clock: Clock = "event") -> Routed:
     """Decide one record. Never raises: any failure becomes a dead-letter record with its reason."""
     try:
         decoded = decode_listing(key, value, max_value_bytes=max_value_bytes, require_key=require_key)
         if isinstance(decoded, DecodeError):
             return dead_letter(key, value, decoded, source)
-        record = decide(decoded, policy, now)
+        record = decide(decoded, book, now, clock)
         body = orjson.dumps(record.model_dump(mode="json", by_alias=True))
         return Routed(Output(record.outcome.value), record.listing_id.encode(), body, decision_headers(record), record,
                       occurred_at=decoded.event.occurred_at)

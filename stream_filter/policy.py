@@ -1,123 +1,142 @@
-"""Policy as data: which origins are blocked from which clusters, and when to ask a human.
+"""Policy as data: versioned, effective-dated rules with reason codes and legal basis.
 
-Why data: marketplaces change the rules (AKAR 2021, Shopee's 13 categories, Permendag 31/2023) and
-operators must change them without code. A policy file is YAML validated by this model; the worker
-refuses to start with an invalid one. `evaluate` is pure: same listing, same classification, same
-policy, same outcome, which is what makes replays harmless and backtests honest.
+Why data: marketplaces change the rules (AKAR 2021, Shopee's 13 categories in 2021, Permendag
+31/2023) and operators must change them without code. A policy file is YAML validated by `Policy`
+(`schemas/policy.v1.json`); `include` merges other packs into it. A `PolicyBook` holds every
+loaded version and picks, for a given date, the versions in force, so a future-dated version
+activates by itself. Evaluation lives in `rules.py`.
 """
 
 from __future__ import annotations
 
 from datetime import date
-from importlib import resources
-from pathlib import Path
+from decimal import Decimal
+from typing import Literal
 
-import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-from stream_filter.decision import CROSS_BORDER_CLASSES, ClusterMatch, Origin, OriginClass, Outcome, PolicyRef, Reason
+from stream_filter.decision import OriginClass, PolicyRef, Reason
+
+CROSS_BORDER = [OriginClass.CROSS_BORDER, OriginClass.CROSS_BORDER_LOCAL_STOCK]
 
 
-class ReasonText(BaseModel):
+class _Strict(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid")
 
+
+class ReasonText(_Strict):
     code: str = Field(pattern=r"^[A-Z][A-Z0-9_]+$")
     legal_basis: str
     message: str
 
     def reason(self, **fields: str) -> Reason:
-        return Reason(code=self.code, legal_basis=self.legal_basis, message=self.message.format(**fields))
+        return Reason(code=self.code, legal_basis=self.legal_basis, message=self.message.format_map(_Blank(fields)))
 
 
-class BlockRule(BaseModel):
-    model_config = ConfigDict(frozen=True, extra="forbid")
+class _Blank(dict[str, str]):
+    def __missing__(self, key: str) -> str:
+        return "?"
 
+
+def _reason(code: str, basis: str, message: str) -> ReasonText:
+    return ReasonText(code=code, legal_basis=basis, message=message)
+
+
+class ClusterBlock(_Strict):
     clusters: list[str] = Field(min_length=1)
-    origins: list[OriginClass] = Field(default=[OriginClass.CROSS_BORDER, OriginClass.CROSS_BORDER_LOCAL_STOCK])
+    origins: list[OriginClass] = Field(default_factory=lambda: list(CROSS_BORDER))
     reason: ReasonText
 
 
-class ReviewRule(BaseModel):
-    model_config = ConfigDict(frozen=True, extra="forbid")
+class CategoryBlock(_Strict):
+    """Closed categories by name: matched in the category path, and in the title if `match_title`."""
 
+    terms: list[str] = Field(min_length=1)
+    match_title: bool = False
+    origins: list[OriginClass] = Field(default_factory=lambda: list(CROSS_BORDER))
+    reason: ReasonText
+
+
+class MinPrice(_Strict):
+    amount: Decimal = Field(gt=0)
+    currency: str = Field(pattern=r"^[A-Z]{3}$")
+    origins: list[OriginClass] = Field(default_factory=lambda: [OriginClass.CROSS_BORDER])
+    reason: ReasonText
+    unknown_price_reason: ReasonText = _reason(
+        "PRICE_NOT_CHECKABLE", "Minimum price rule cannot be checked", "price or exchange rate missing: {detail}")
+
+
+class FxRate(_Strict):
+    """Units of `currency` per one unit of the floor's currency, valid in [valid_from, valid_until)."""
+
+    currency: str = Field(pattern=r"^[A-Z]{3}$")
+    units_per_base: Decimal = Field(gt=0)
+    valid_from: date
+    valid_until: date | None = None
+
+
+class Exemption(_Strict):
+    value: str
+    until: date | None = None
+    note: str = ""
+
+
+class CategoryOverride(_Strict):
+    terms: list[str] = Field(min_length=1)
+    action: Literal["approve", "review", "reject"]
+    reason: ReasonText
+
+
+class Exemptions(_Strict):
+    hs_positive_list: list[str] = Field(default_factory=list, description="HS code prefixes (digits).")
+    positive_list_reason: ReasonText = _reason(
+        "POSITIVE_LIST_EXEMPT", "Positive list of goods allowed below the floor", "HS {hs} is on the positive list")
+    sellers: list[Exemption] = Field(default_factory=list)
+    brands: list[Exemption] = Field(default_factory=list)
+    seller_reason: ReasonText = _reason("SELLER_EXEMPT", "Operator exemption", "seller exempt until {until}")
+    brand_reason: ReasonText = _reason("BRAND_EXEMPT", "Operator exemption", "brand exempt until {until}")
+    category_overrides: list[CategoryOverride] = Field(default_factory=list)
+
+
+class Review(_Strict):
     min_origin_confidence: float = Field(default=0.6, ge=0, le=1)
     min_cluster_confidence: float = Field(default=0.5, ge=0, le=1)
-    reason: ReasonText
+    reason: ReasonText = _reason(
+        "REVIEW_UNCERTAIN_BLOCKED_CLUSTER", "Uncertain classification is checked by a person, never passed silently",
+        "{cluster} is restricted but the signals are uncertain (origin: {origin})")
 
 
-class Policy(BaseModel):
-    model_config = ConfigDict(frozen=True, extra="forbid")
-
+class Policy(_Strict):
     id: str = Field(pattern=r"^[a-z0-9][a-z0-9.-]*$")
     version: str = Field(min_length=1)
     title: str = ""
+    sources: list[str] = Field(default_factory=list, description="Where the rules come from.")
     effective_from: date
     effective_until: date | None = None
-    blocked: list[BlockRule] = Field(default_factory=list)
-    review: ReviewRule
-    approved_domestic: ReasonText
-    approved_not_blocked: ReasonText
-    removed: ReasonText
+    include: list[str] = Field(default_factory=list, description="Packs whose rules are merged into this one.")
+    blocked_clusters: list[ClusterBlock] = Field(default_factory=list)
+    blocked_categories: list[CategoryBlock] = Field(default_factory=list)
+    min_price: MinPrice | None = None
+    fx_rates: list[FxRate] = Field(default_factory=list)
+    exemptions: Exemptions = Exemptions()
+    review: Review = Review()
+    approved_domestic: ReasonText = _reason("DOMESTIC_SELLER", "Local sellers are not restricted",
+                                            "seller is local (origin: {origin})")
+    approved_not_blocked: ReasonText = _reason("CLUSTER_NOT_BLOCKED", "No active rule restricts this listing",
+                                               "no restriction applies (origin: {origin})")
+    removed: ReasonText = _reason("LISTING_DELETED", "Listing removed by the seller or marketplace",
+                                  "listing deleted; drop it from the catalogue")
+
+    @model_validator(mode="after")
+    def _dates_in_order(self) -> Policy:
+        if self.effective_until is not None and self.effective_until <= self.effective_from:
+            raise ValueError("effective_until must be after effective_from")
+        return self
 
     @property
     def ref(self) -> PolicyRef:
         return PolicyRef(id=self.id, version=self.version)
 
+    def in_force(self, day: date) -> bool:
+        return self.effective_from <= day and (self.effective_until is None or day < self.effective_until)
 
-class PolicyError(ValueError):
-    """A policy file that cannot be used, with the field path and the reason."""
-
-
-def parse_policy(text: str, source: str = "<policy>") -> Policy:
-    try:
-        data = yaml.safe_load(text)
-    except yaml.YAMLError as exc:
-        raise PolicyError(f"{source}: not valid YAML: {exc}") from exc
-    try:
-        return Policy.model_validate(data)
-    except ValidationError as exc:
-        details = "; ".join(f"{'.'.join(map(str, e['loc'])) or '<root>'}: {e['msg']}" for e in exc.errors())
-        raise PolicyError(f"{source}: {details}") from exc
-
-
-def packs() -> list[str]:
-    return sorted(p.name.removesuffix(".yaml") for p in (resources.files("stream_filter") / "policies").iterdir()
-                  if p.name.endswith(".yaml"))
-
-
-def load_policy(name_or_path: str) -> Policy:
-    """A shipped pack by name (`akar-2021`, `default`) or a YAML file by path."""
-    path = Path(name_or_path)
-    if path.suffix in (".yaml", ".yml", ".json") or path.exists():
-        if not path.exists():
-            raise PolicyError(f"{name_or_path}: no such file")
-        return parse_policy(path.read_text(encoding="utf-8"), str(path))
-    pack = resources.files("stream_filter") / "policies" / f"{name_or_path}.yaml"
-    if not pack.is_file():
-        raise PolicyError(f"unknown policy pack '{name_or_path}' (packs: {', '.join(packs())})")
-    return parse_policy(pack.read_text(encoding="utf-8"), f"pack {name_or_path}")
-
-
-def evaluate(policy: Policy, origin: Origin, clusters: list[ClusterMatch]) -> tuple[Outcome, list[Reason]]:
-    """Outcome and every reason that applied. Order: domestic -> blocked -> review -> approved."""
-    if origin.origin_class in (OriginClass.DOMESTIC, OriginClass.DOMESTIC_IMPORTED):
-        return Outcome.APPROVED, [policy.approved_domestic.reason(origin=origin.origin_class.value)]
-    rejected: list[Reason] = []
-    review: list[Reason] = []
-    confident_origin = origin.confidence >= policy.review.min_origin_confidence
-    for rule in policy.blocked:
-        for match in (m for m in clusters if m.cluster in rule.clusters):
-            fields = {"cluster": match.cluster, "origin": origin.origin_class.value}
-            covered = origin.origin_class in rule.origins
-            sure_origin = covered and confident_origin
-            unsure_origin = origin.origin_class is OriginClass.UNKNOWN or (
-                covered and origin.origin_class in CROSS_BORDER_CLASSES and not confident_origin)
-            if sure_origin and match.confidence >= policy.review.min_cluster_confidence:
-                rejected.append(rule.reason.reason(**fields))
-            elif sure_origin or unsure_origin:
-                review.append(policy.review.reason.reason(**fields))
-    if rejected:
-        return Outcome.REJECTED, rejected + review
-    if review:
-        return Outcome.REVIEW, review
-    return Outcome.APPROVED, [policy.approved_not_blocked.reason(origin=origin.origin_class.value)]

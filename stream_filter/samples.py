@@ -52,6 +52,8 @@ CITIES = ["Kota Jakarta Barat", "Kab. Bandung", "Kota Surabaya", "Kab Bekasi", "
 ABROAD = [("CN", "Shenzhen"), ("CN", "Guangzhou"), ("CN", "Luar Negeri"), ("MY", "Kuala Lumpur"),
           ("KR", "Korea Selatan"), ("CN", "Overseas")]
 BLOCKED = {"textile_fashion", "food_beverage", "crafts"}
+FLOOR_IDR = 100 * 16300  # the default policy's USD 100 floor at its example 2025+ IDR rate
+PRICES = [15000, 49900, 125000, 350000, 1250000, 2500000, 4990000]
 PROFILES = ["domestic", "domestic_imported", "cross_border", "cross_border_local_stock", "unknown"]
 
 
@@ -67,10 +69,12 @@ class Sample:
         return orjson.dumps(self.event)
 
 
-def expected(profile: str, cluster: str) -> tuple[str, str]:
-    """Outcome and first reason code under the default policy (AKAR clusters)."""
+def expected(profile: str, cluster: str, price_idr: int) -> tuple[str, str]:
+    """Outcome and first reason code under the default policy (AKAR clusters + USD 100 floor)."""
     if profile in ("domestic", "domestic_imported"):
         return "approved", "DOMESTIC_SELLER"
+    if profile == "cross_border" and price_idr < FLOOR_IDR:
+        return "rejected", "BELOW_MIN_FOB_PRICE"
     if cluster not in BLOCKED:
         return "approved", "CLUSTER_NOT_BLOCKED"
     if profile == "unknown":
@@ -104,7 +108,7 @@ def generate(count: int, seed: int = 7, start: datetime | None = None, prefix: s
     for n in range(count):
         cluster = rng.choice(list(TITLES))
         profile = rng.choice(PROFILES)
-        price = rng.choice([15000, 49900, 125000, 350000, 1250000])
+        price = rng.choice(PRICES)
         event = {
             "schema_version": 1, "event_id": f"{prefix}-ev-{seed}-{n}", "event_type": "listing.created",
             "occurred_at": (start + timedelta(seconds=n)).isoformat().replace("+00:00", "Z"),
@@ -112,7 +116,7 @@ def generate(count: int, seed: int = 7, start: datetime | None = None, prefix: s
             "title": rng.choice(TITLES[cluster]), "price": {"amount": str(price), "currency": "IDR"},
             **_seller(rng, profile, n),
         }
-        outcome, reason = expected(profile, cluster)
+        outcome, reason = expected(profile, cluster, price)
         samples.append(Sample(event, cluster, profile, outcome, reason))
     return samples
 

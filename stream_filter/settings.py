@@ -28,7 +28,9 @@ class Settings(BaseSettings):
     topic_replication: int = Field(default=1, ge=1)
     web_host: str = Field(default="127.0.0.1", description="Bind address of /metrics (0.0.0.0 in containers).")
     web_port: int = Field(default=6066, ge=1, le=65535)
-    policy: str = Field(default="default", description="Policy pack name or YAML file path.")
+    policy: str = Field(default="default", description="Policy packs and/or YAML files, comma-separated.")
+    policy_clock: Literal["event", "processing"] = Field(
+        default="event", description="Apply the policy in force at the event's occurred_at, or at processing time.")
     max_value_bytes: int = Field(default=1_048_576, ge=1024)
     data_dir: str = Field(default=".stream-filter", description="Faust's local state directory.")
     log_level: Literal["debug", "info", "warning", "error"] = "info"

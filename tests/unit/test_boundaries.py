@@ -10,7 +10,8 @@ import pytest
 from stream_filter.schemas import render
 
 PACKAGE = Path(__file__).resolve().parents[2] / "stream_filter"
-PURE = ["listing", "decision", "decode", "text", "places", "origin", "lexicon", "cluster", "policy", "pipeline",
+PURE = ["listing", "decision", "decode", "text", "places", "origin", "lexicon", "cluster", "policy", "policy_files",
+        "rules", "pipeline",
         "evaluation", "samples", "schemas", "settings"]
 FORBIDDEN = ("faust", "aiokafka", "kafka", "prometheus_client", "mode")
 

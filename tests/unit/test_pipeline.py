@@ -9,11 +9,12 @@ import pytest
 
 from stream_filter.decode import ErrorCode
 from stream_filter.pipeline import Output, route
-from stream_filter.policy import load_policy
+from stream_filter.policy_files import PolicyBook
 from stream_filter.samples import MALFORMED, generate
 from tests.unit.helpers import event_dict
 
-POLICY = load_policy("default")
+POLICY = PolicyBook.load("default")
+VERSION = POLICY.policies[0].version
 
 
 def test_samples_route_to_their_expected_outcome() -> None:
@@ -24,17 +25,18 @@ def test_samples_route_to_their_expected_outcome() -> None:
 
 
 def test_decision_record_is_complete_and_explainable() -> None:
-    value = orjson.dumps(event_dict(seller={"country": "CN"}, ship_from={"location": "Shenzhen"}))
+    value = orjson.dumps(event_dict(seller={"country": "CN"}, ship_from={"location": "Shenzhen"},
+                                    price={"amount": "2500000", "currency": "IDR"}))
     routed = route(b"L-1", value, POLICY)
     body = orjson.loads(routed.value or b"")
     assert body["outcome"] == "rejected" and routed.output is Output.REJECTED
     assert body["origin"]["class"] == "cross_border" and body["origin"]["evidence"]
     assert body["clusters"][0]["cluster"] == "textile_fashion"
-    assert body["policy"] == {"id": "default", "version": POLICY.version}
+    assert body["policy"] == {"id": "default", "version": VERSION}
     assert body["listing"] == orjson.loads(value)
     headers = dict(routed.headers)
     assert headers["outcome"] == b"rejected" and headers["reason-codes"] == b"CLUSTER_BLOCKED_CROSS_BORDER"
-    assert headers["policy-version"] == POLICY.version.encode()
+    assert headers["policy-version"] == VERSION.encode()
 
 
 def test_replay_gives_the_same_decision_id() -> None:

@@ -9,7 +9,7 @@ from pydantic import ValidationError
 from stream_filter.app import faust_options
 from stream_filter.metrics import Metrics
 from stream_filter.pipeline import route
-from stream_filter.policy import load_policy
+from stream_filter.policy_files import PolicyBook
 from stream_filter.samples import MALFORMED, generate
 from stream_filter.settings import Settings
 
@@ -41,7 +41,7 @@ def test_faust_gets_explicit_settings_and_no_env(monkeypatch: pytest.MonkeyPatch
 def test_metrics_names_labels_and_counts() -> None:
     registry = CollectorRegistry()
     metrics = Metrics(registry, "test")
-    policy = load_policy("default")
+    policy = PolicyBook.load("default")
     samples = generate(50, seed=11)
     for s in samples:
         metrics.record(route(s.event["listing_id"].encode(), s.line(), policy), 0.001, 1.0)
