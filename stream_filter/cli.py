@@ -98,6 +98,54 @@ def cmd_worker(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_backtest(args: argparse.Namespace) -> int:
+    from rich.console import Console
+    from rich.progress import BarColumn, DownloadColumn, Progress, TimeRemainingColumn
+    from rich.table import Table
+
+    from stream_filter.backtest import report_csv, report_json, run_backtest
+
+    book = PolicyBook.load(args.policy)
+    against = PolicyBook.load(args.against) if args.against else None
+    size = Path(args.input).stat().st_size if args.input != "-" else None
+    console = Console(stderr=True)
+    with Progress("[progress.description]{task.description}", BarColumn(), DownloadColumn(), TimeRemainingColumn(),
+                  console=console, transient=True) as bar:
+        task = bar.add_task("backtest", total=size)
+        result = run_backtest(_lines(args.input), book, against, args.clock,
+                              progress=lambda n: bar.advance(task, n))
+    out = Console()
+    names = [args.policy] + ([args.against] if against else [])
+    summaries = [result.summary] + ([result.against] if result.against else [])
+    for title, attr in (("outcome", "outcomes"), ("reason", "reasons"), ("cluster", "clusters"),
+                        ("origin", "origins"), ("dead-letter code", "dead_letters")):
+        table = Table(title=f"by {title}")
+        table.add_column(title)
+        for name in names:
+            table.add_column(name, justify="right")
+        keys = sorted({k for s in summaries for k in getattr(s, attr)})
+        for key in keys:
+            table.add_row(key, *[str(getattr(s, attr)[key]) for s in summaries])
+        out.print(table)
+    if against is not None:
+        changes = Table(title=f"outcome changes ({args.policy} -> {args.against})")
+        changes.add_column("change")
+        changes.add_column("listings", justify="right")
+        for change, count in sorted(result.change_counts().items()):
+            changes.add_row(change, str(count))
+        out.print(changes)
+        for c in result.changes[: args.show]:
+            out.print(f"  line {c.line} {c.listing_id}: {c.before} [{c.reasons_before}] "
+                      f"-> {c.after} [{c.reasons_after}]")
+        if len(result.changes) > args.show:
+            out.print(f"  ... {len(result.changes) - args.show} more (use --report)")
+    if args.report:
+        path = Path(args.report)
+        path.write_bytes(report_json(result)) if path.suffix == ".json" else path.write_text(report_csv(result))
+        console.print(f"report written to {path}")
+    return 0
+
+
 def cmd_demo(args: argparse.Namespace) -> int:
     from stream_filter.demo import main as demo_main
 
@@ -147,6 +195,14 @@ def parser() -> argparse.ArgumentParser:
     c.add_argument("--clock", choices=["event", "processing"], default="event",
                    help="policy in force at the event's occurred_at (default) or now")
     c.set_defaults(func=cmd_classify)
+    b = sub.add_parser("backtest", help="summarise a policy's decisions on a file, or compare two policies")
+    b.add_argument("input", help="JSONL file of ListingEvents, or - for stdin")
+    b.add_argument("--policy", required=True, help="policy packs and/or files (A)")
+    b.add_argument("--against", help="policy packs and/or files to compare with (B)")
+    b.add_argument("--clock", choices=["event", "processing"], default="event")
+    b.add_argument("--report", help="write a report: .json (summary and changes) or .csv (changes)")
+    b.add_argument("--show", type=int, default=20, help="print up to N changed listings")
+    b.set_defaults(func=cmd_backtest)
     pr = sub.add_parser("produce", help="publish a JSONL file to the input topic")
     pr.add_argument("file")
     pr.add_argument("--topic", help="override the input topic")
