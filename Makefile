@@ -3,7 +3,7 @@ PYTHON ?= python3
 VENV ?= .venv
 PY := $(VENV)/bin/python
 
-.PHONY: venv run test lint unit kafka kafka-down schemas examples eval bench-core clean
+.PHONY: venv run test lint unit kafka kafka-down schemas examples eval bench-core chaos clean
 
 venv: $(VENV)/.installed
 
@@ -39,6 +39,10 @@ schemas: venv
 
 examples: venv
 	$(PY) -m stream_filter.samples > examples/listings.jsonl
+
+## Crash/restart suite at 100,000 events (make test runs it at 20,000).
+chaos: venv
+	STREAM_FILTER_CHAOS_N=100000 $(PY) -m pytest tests/e2e/test_chaos.py -s -q
 
 bench-core: venv
 	$(PY) -m bench.core

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from time import perf_counter
 from typing import Any
 
@@ -29,6 +29,7 @@ from stream_filter.decode import DecodeError, ErrorCode
 from stream_filter.metrics import Metrics
 from stream_filter.pipeline import Output, Routed, dead_letter, route
 from stream_filter.policy_files import PolicyBook
+from stream_filter.recent import RecentEvents
 from stream_filter.settings import Settings
 
 log = logging.getLogger("stream_filter.worker")
@@ -55,6 +56,8 @@ def faust_options(settings: Settings) -> dict[str, Any]:
         "topic_partitions": settings.topic_partitions,
         "topic_replication_factor": settings.topic_replication,
         "topic_allow_declare": True,
+        "broker_session_timeout": settings.session_timeout_s,
+        "broker_heartbeat_interval": settings.session_timeout_s / 3,
         "broker_commit_every": 1000,
         "broker_commit_interval": 1.0,
         "stream_wait_empty": True,
@@ -81,8 +84,10 @@ def create_app(settings: Settings, book: PolicyBook, registry: CollectorRegistry
     source = _raw_topic(app, settings.topic_input, settings)
     outputs = {Output(kind): _raw_topic(app, name, settings) for kind, name in settings.output_topics().items()}
 
-    async def deliver(routed: Routed) -> None:
-        """Send and wait for the broker's ack; an unsendable decision is dead-lettered instead."""
+    async def deliver(routed: Routed, msg: Any) -> None:
+        """Send and wait for the broker's ack. A record the broker refuses as too large is replaced by a
+        dead letter with the original bytes; if even that is refused, by one that names the source offset."""
+        source = (msg.topic, msg.partition, msg.offset)
         while True:
             try:
                 fut = await outputs[routed.output].send(key=routed.key, value=routed.value, headers=routed.headers)
@@ -91,14 +96,22 @@ def create_app(settings: Settings, book: PolicyBook, registry: CollectorRegistry
                 return
             except MessageSizeTooLargeError as exc:
                 metrics.send_failures.inc()
-                if routed.output is Output.DEAD_LETTER:
-                    raise  # nothing smaller to send; let Faust stop rather than lose the record silently
-                error = DecodeError(ErrorCode.PROCESSING_ERROR, f"output too large: {exc}")
-                routed = dead_letter(routed.key, b"", error)
+                error = DecodeError(ErrorCode.OUTPUT_TOO_LARGE, f"{routed.output.value} record refused: {exc}")
+                metrics.dead_letters.labels(ErrorCode.OUTPUT_TOO_LARGE.value).inc()
+                if routed.output is not Output.DEAD_LETTER:
+                    routed = dead_letter(msg.key, msg.value, error, source)  # the original bytes, untouched
+                elif routed.value:  # the dead-letter topic refuses even those: keep the source coordinates
+                    routed = dead_letter(msg.key, b"", error, source)
+                    routed.headers.append(("original-value-omitted", b"true"))
+                else:
+                    raise
             except KafkaError as exc:
                 metrics.send_failures.inc()
                 log.warning("send to %s failed (%s); retrying", routed.output.value, type(exc).__name__)
                 await asyncio.sleep(SEND_RETRY_DELAY_S)
+
+    max_age = timedelta(seconds=settings.max_event_age_s) if settings.max_event_age_s else None
+    recent = RecentEvents(settings.dedupe_window)
 
     @app.agent(source, concurrency=1, name="decide-listings")  # concurrency 1: see module docstring
     async def decide_listings(stream: Any) -> None:
@@ -106,10 +119,11 @@ def create_app(settings: Settings, book: PolicyBook, registry: CollectorRegistry
             msg = event.message
             started = perf_counter()
             routed = route(msg.key, msg.value, book, max_value_bytes=settings.max_value_bytes,
-                           source=(msg.topic, msg.partition, msg.offset), clock=settings.policy_clock)
+                           source=(msg.topic, msg.partition, msg.offset), clock=settings.policy_clock,
+                           max_age=max_age, recent=recent)
             age = (datetime.now(UTC) - routed.occurred_at).total_seconds() if routed.occurred_at else None
             metrics.record(routed, perf_counter() - started, age)
-            await deliver(routed)
+            await deliver(routed, msg)
 
     @app.page("/metrics")
     async def metrics_page(web: Any, request: Any) -> Any:

@@ -190,19 +190,45 @@ def start(port: int = DEFAULT_PORT, root: Path | None = None) -> BrokerHandle:
     data_dir.mkdir(parents=True)
     props = run_dir / "server.properties"
     props.write_text(_server_properties(data_dir, port, controller_port))
-    jvm = [java, "-Xms256m", "-Xmx768m", f"-Dkafka.logs.dir={run_dir}",
-           f"-Dlog4j2.configurationFile={DEPLOY_DIR / 'log4j2.properties'}", "-cp", classpath]
+    jvm = _jvm(java, classpath, run_dir)
     cluster_id = base64.urlsafe_b64encode(uuid.uuid4().bytes).decode().rstrip("=")
     fmt = subprocess.run([*jvm, "kafka.tools.StorageTool", "format", "-t", cluster_id, "-c", str(props),
                           "--standalone"], capture_output=True, text=True, check=False)
     if fmt.returncode != 0:
         raise LauncherError(f"formatting KRaft storage failed:\n{fmt.stdout}{fmt.stderr}")
+    return _launch(jvm, root, f"127.0.0.1:{port}")
+
+
+def _jvm(java: str, classpath: str, run_dir: Path) -> list[str]:
+    return [java, "-Xms256m", "-Xmx768m", f"-Dkafka.logs.dir={run_dir}",
+            f"-Dlog4j2.configurationFile={DEPLOY_DIR / 'log4j2.properties'}", "-cp", classpath]
+
+
+def restart(root: Path | None = None) -> BrokerHandle:
+    """Stop the running broker and start it again on the same data and port (for failure tests)."""
+    root = root or state_root()
+    pid_file, boot_file = root / "broker.pid", root / "bootstrap"
+    if not pid_file.exists():
+        raise LauncherError("no broker started by this launcher is running")
+    stop_pid(int(pid_file.read_text()))
+    bootstrap = boot_file.read_text().strip()
+    port = int(bootstrap.rsplit(":", 1)[1])
+    deadline = time.monotonic() + 30
+    while not (_port_free(port) and _port_free(port + 1)):  # the old process may still hold its sockets
+        if time.monotonic() > deadline:
+            raise LauncherError(f"ports {port}/{port + 1} still busy after the broker stopped")
+        time.sleep(0.2)
+    java = _require("java", "install a Java 17+ runtime")
+    return _launch(_jvm(java, resolve_classpath(root), root / "run"), root, bootstrap)
+
+
+def _launch(jvm: list[str], root: Path, bootstrap: str) -> BrokerHandle:
+    run_dir = root / "run"
     console = run_dir / "console.log"
-    with console.open("wb") as out:
-        proc = subprocess.Popen([*jvm, "kafka.Kafka", str(props)], stdout=out, stderr=subprocess.STDOUT,
-                                stdin=subprocess.DEVNULL, start_new_session=True)
+    with console.open("ab") as out:
+        proc = subprocess.Popen([*jvm, "kafka.Kafka", str(run_dir / "server.properties")], stdout=out,
+                                stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, start_new_session=True)
     _CHILDREN[proc.pid] = proc
-    bootstrap = f"127.0.0.1:{port}"
     try:
         wait_ready(bootstrap, READY_TIMEOUT_S, proc.pid, console)
     except LauncherError:
@@ -232,6 +258,9 @@ def stop_pid(pid: int, timeout_s: float = 30.0) -> None:
         time.sleep(0.2)
     if _pid_alive(pid):
         os.kill(pid, signal.SIGKILL)
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline and _pid_alive(pid):
+            time.sleep(0.1)
 
 
 def stop(root: Path | None = None) -> bool:

@@ -20,6 +20,7 @@ from stream_filter.decode import Decoded, DecodeError, ErrorCode, decode_listing
 from stream_filter.listing import EventType
 from stream_filter.origin import classify_origin
 from stream_filter.policy_files import PolicyBook
+from stream_filter.recent import RecentEvents
 from stream_filter.rules import evaluate
 
 
@@ -90,12 +91,27 @@ def dead_letter(key: bytes | None, value: bytes | None, error: DecodeError,
 
 def route(key: bytes | None, value: bytes | None, book: PolicyBook, *, max_value_bytes: int = 1_048_576,
           require_key: bool = True, source: tuple[str, int, int] | None = None,
-          now: datetime | None = None, clock: Clock = "event") -> Routed:
-    """Decide one record. Never raises: any failure becomes a dead-letter record with its reason."""
+          now: datetime | None = None, clock: Clock = "event", max_age: timedelta | None = None,
+          recent: RecentEvents | None = None) -> Routed:
+    """Decide one record. Never raises: any failure becomes a dead-letter record with its reason.
+
+    `max_age`: events older than this (occurred_at to now) are dead-lettered `EVENT_TOO_OLD`.
+    `recent`: the worker's memory of event ids; a re-published event is `DUPLICATE_EVENT`.
+    """
     try:
         decoded = decode_listing(key, value, max_value_bytes=max_value_bytes, require_key=require_key)
         if isinstance(decoded, DecodeError):
             return dead_letter(key, value, decoded, source)
+        now = now or datetime.now(UTC)
+        event = decoded.event
+        if max_age is not None and now - event.occurred_at > max_age:
+            error = DecodeError(ErrorCode.EVENT_TOO_OLD, f"occurred_at {event.occurred_at.isoformat()} is older "
+                                f"than the {max_age.total_seconds():.0f} s horizon")
+            return dead_letter(key, value, error, source)
+        if recent is not None and (earlier := recent.duplicate_of(event.event_id, source)) is not None:
+            error = DecodeError(ErrorCode.DUPLICATE_EVENT, f"event_id already seen at {earlier[0]}/{earlier[1]}"
+                                f"@{earlier[2]}")
+            return dead_letter(key, value, error, source)
         record = decide(decoded, book, now, clock)
         body = orjson.dumps(record.model_dump(mode="json", by_alias=True))
         return Routed(Output(record.outcome.value), record.listing_id.encode(), body, decision_headers(record), record,

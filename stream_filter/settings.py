@@ -32,6 +32,10 @@ class Settings(BaseSettings):
     policy_clock: Literal["event", "processing"] = Field(
         default="event", description="Apply the policy in force at the event's occurred_at, or at processing time.")
     max_value_bytes: int = Field(default=1_048_576, ge=1024)
+    max_event_age_s: float = Field(default=0, ge=0, description="Dead-letter events older than this; 0 = off.")
+    dedupe_window: int = Field(default=100_000, ge=0, description="Recent event ids remembered; 0 = off.")
+    session_timeout_s: float = Field(default=10.0, ge=6, description="Consumer group session timeout: how "
+                                     "soon a crashed worker's partitions move to the others.")
     data_dir: str = Field(default=".stream-filter", description="Faust's local state directory.")
     log_level: Literal["debug", "info", "warning", "error"] = "info"
     security_protocol: Literal["PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL"] = "PLAINTEXT"

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import os
 import socket
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 
 import pytest
 
@@ -33,6 +33,20 @@ def _docker_answers() -> bool:
             return status_line.startswith(b"HTTP/1.") and b" 200" in status_line
     except OSError:
         return False
+
+
+@pytest.fixture(scope="session")
+def restart_broker(kafka_bootstrap: str) -> Callable[[], None] | None:
+    """Restarts the broker on the same data, when it is the local launcher's; None otherwise."""
+    from stream_filter import local_kafka
+
+    handle = local_kafka.running()
+    if handle is None or handle.bootstrap != kafka_bootstrap:
+        return None
+    def restart() -> None:
+        local_kafka.restart()
+
+    return restart
 
 
 @pytest.fixture(scope="session")

@@ -110,6 +110,23 @@ def end_offsets(bootstrap: str, topic: str) -> dict[int, int]:
     return asyncio.run(_end_offsets(bootstrap, topic))
 
 
+def committed_lag(bootstrap: str, group: str, topic: str) -> int:
+    """End offsets minus the group's committed offsets, summed over the topic's partitions."""
+    return asyncio.run(_lag(bootstrap, group, topic, end_offsets(bootstrap, topic)))
+
+
+async def _lag(bootstrap: str, group: str, topic: str, ends: dict[int, int]) -> int:
+    consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, group_id=group, enable_auto_commit=False)
+    await consumer.start()
+    try:
+        lag = 0
+        for partition, end in ends.items():
+            lag += end - (await consumer.committed(TopicPartition(topic, partition)) or 0)
+        return lag
+    finally:
+        await consumer.stop()
+
+
 class WorkerProcess:
     """`stream-filter worker` as a subprocess with its own env; its output goes to a log file."""
 

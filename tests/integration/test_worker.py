@@ -11,7 +11,7 @@ import orjson
 from stream_filter.kafka_io import publish
 from stream_filter.samples import generate
 from stream_filter.settings import Settings
-from tests.support import Names, WorkerProcess, drain, metric_value
+from tests.support import Names, WorkerProcess, committed_lag, drain, metric_value
 
 SIGTERM_EXIT_S = 10.0
 
@@ -60,3 +60,43 @@ def test_worker_routes_each_outcome_and_dead_letters(kafka_bootstrap: str, tmp_p
     finally:
         code = worker.stop(signal.SIGTERM, SIGTERM_EXIT_S)
     assert code == 0, worker.log()[-2000:]
+
+
+def test_refused_output_is_dead_lettered_with_original_bytes(kafka_bootstrap: str, tmp_path: Path) -> None:
+    """A decision the broker refuses (too large for the output topic) is not lost: its input goes to the
+    dead-letter topic untouched, with OUTPUT_TOO_LARGE; and listing content stays out of the logs."""
+    from aiokafka.admin import AIOKafkaAdminClient, NewTopic
+
+    names = Names()
+
+    async def small_approved_topic() -> None:
+        admin = AIOKafkaAdminClient(bootstrap_servers=kafka_bootstrap)
+        await admin.start()
+        try:
+            await admin.create_topics([NewTopic(names.topic("approved"), 1, 1,
+                                                topic_configs={"max.message.bytes": "3000"})])
+        finally:
+            await admin.close()
+
+    asyncio.run(small_approved_topic())
+    secret_title = f"Kaos Rahasia {names.suffix}"
+    base = {"schema_version": 1, "event_type": "listing.created", "occurred_at": "2026-11-01T00:00:00Z",
+            "seller": {"country": "ID"}, "ship_from": {"location": "Kota Bandung"}, "title": secret_title}
+    big = orjson.dumps({**base, "event_id": "big", "listing_id": "big", "description": "kain katun " * 250})
+    small = orjson.dumps({**base, "event_id": "small", "listing_id": "small"})
+    worker = WorkerProcess(names.env(kafka_bootstrap), tmp_path / "w.log").start()
+    try:
+        worker.get("/healthz")
+        _publish(kafka_bootstrap, names.topic("new"), [(b"big", big), (b"small", small)])
+        records = drain(kafka_bootstrap, list(names.outputs().values()), 2)
+        assert worker.alive()
+    finally:
+        code = worker.stop(signal.SIGTERM, SIGTERM_EXIT_S)
+    assert code == 0
+    by_topic = {r.topic: r for r in records}
+    assert set(by_topic) == {names.topic("approved"), names.topic("dead-letter")}, worker.log()[-2000:]
+    dead = by_topic[names.topic("dead-letter")]
+    assert dead.headers["error-code"] == b"OUTPUT_TOO_LARGE" and dead.value == big and dead.key == b"big"
+    assert orjson.loads(by_topic[names.topic("approved")].value or b"")["event_id"] == "small"
+    assert committed_lag(kafka_bootstrap, names.app_id, names.topic("new")) == 0  # SIGTERM committed
+    assert secret_title not in worker.log() and "Rahasia" not in worker.log()
