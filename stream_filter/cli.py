@@ -227,12 +227,18 @@ def parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
+    from aiokafka.errors import KafkaError
+
     args = parser().parse_args(argv)
     try:
         return int(args.func(args))
     except PolicyError as exc:
         print(f"policy error: {exc}", file=sys.stderr)
         return 2
+    except KafkaError as exc:  # unreachable broker, wrong credentials, TLS failure: one clear line, no traceback
+        print(f"kafka error: {exc} (check the bootstrap servers, security protocol and credentials)",
+              file=sys.stderr)
+        return 3
 
 
 if __name__ == "__main__":

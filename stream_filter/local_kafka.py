@@ -84,11 +84,43 @@ def _port_free(port: int) -> bool:
     return True
 
 
-def _pick_ports(preferred: int) -> tuple[int, int]:
-    for port in range(preferred, preferred + 200, 2):
-        if _port_free(port) and _port_free(port + 1):
-            return port, port + 1
-    raise LauncherError(f"no two free loopback ports near {preferred}")
+def _pick_ports(preferred: int, count: int = 2) -> int:
+    """The first of `count` consecutive free loopback ports at or after `preferred`."""
+    for port in range(preferred, preferred + 400, count):
+        if all(_port_free(port + i) for i in range(count)):
+            return port
+    raise LauncherError(f"no {count} free loopback ports near {preferred}")
+
+
+@dataclass(frozen=True)
+class SecureListeners:
+    """Extra listeners for security tests: SASL_SSL with SCRAM users, and SSL with client certificates.
+
+    `keystore` is a PEM file with the broker's private key and certificate chain; `truststore` the CA.
+    Users are created by Kafka's own StorageTool (`--add-scram`) when the storage is formatted.
+    """
+
+    keystore: Path
+    truststore: Path
+    scram_users: dict[str, str]  # name -> password, created for SCRAM-SHA-256 and SCRAM-SHA-512
+
+    def properties(self) -> list[str]:
+        jaas = "org.apache.kafka.common.security.scram.ScramLoginModule required;"
+        return [
+            "sasl.enabled.mechanisms=SCRAM-SHA-256,SCRAM-SHA-512",
+            f"listener.name.sasl_ssl.scram-sha-256.sasl.jaas.config={jaas}",
+            f"listener.name.sasl_ssl.scram-sha-512.sasl.jaas.config={jaas}",
+            "ssl.keystore.type=PEM", f"ssl.keystore.location={self.keystore}",
+            "ssl.truststore.type=PEM", f"ssl.truststore.location={self.truststore}",
+            "listener.name.ssl.ssl.client.auth=required",
+        ]
+
+    def format_args(self) -> list[str]:
+        args = []
+        for name, password in self.scram_users.items():
+            for mechanism in ("SCRAM-SHA-256", "SCRAM-SHA-512"):
+                args += ["--add-scram", f"{mechanism}=[name={name},password={password}]"]
+        return args
 
 
 def _pid_alive(pid: int) -> bool:
@@ -101,17 +133,24 @@ def _pid_alive(pid: int) -> bool:
     return True
 
 
-def _server_properties(data_dir: Path, port: int, controller_port: int) -> str:
+def _server_properties(data_dir: Path, port: int, secure: SecureListeners | None = None) -> str:
+    controller_port = port + 1
+    listeners = [f"PLAINTEXT://127.0.0.1:{port}"]
+    extra: list[str] = []
+    if secure is not None:
+        listeners += [f"SASL_SSL://127.0.0.1:{port + 2}", f"SSL://127.0.0.1:{port + 3}"]
+        extra = secure.properties()
     return "\n".join(
         [
             "process.roles=broker,controller",
             "node.id=1",
             f"controller.quorum.bootstrap.servers=127.0.0.1:{controller_port}",
-            f"listeners=PLAINTEXT://127.0.0.1:{port},CONTROLLER://127.0.0.1:{controller_port}",
-            f"advertised.listeners=PLAINTEXT://127.0.0.1:{port}",
+            f"listeners={','.join(listeners)},CONTROLLER://127.0.0.1:{controller_port}",
+            f"advertised.listeners={','.join(listeners)}",
             "controller.listener.names=CONTROLLER",
             "inter.broker.listener.name=PLAINTEXT",
-            "listener.security.protocol.map=PLAINTEXT:PLAINTEXT,CONTROLLER:PLAINTEXT",
+            "listener.security.protocol.map=PLAINTEXT:PLAINTEXT,CONTROLLER:PLAINTEXT,SASL_SSL:SASL_SSL,SSL:SSL",
+            *extra,
             f"log.dirs={data_dir}",
             "num.partitions=1",
             "offsets.topic.replication.factor=1",
@@ -175,25 +214,29 @@ def running(root: Path | None = None) -> BrokerHandle | None:
     return None
 
 
-def start(port: int = DEFAULT_PORT, root: Path | None = None) -> BrokerHandle:
-    """Start a broker in the background, or reuse the one already running from `root`."""
+def start(port: int = DEFAULT_PORT, root: Path | None = None, secure: SecureListeners | None = None) -> BrokerHandle:
+    """Start a broker in the background, or reuse the one already running from `root`.
+
+    With `secure`, the broker also listens with SASL_SSL on port+2 and SSL (client certificates) on port+3.
+    """
     root = root or state_root()
     existing = running(root)
     if existing is not None:
         return existing
     java = _require("java", "install a Java 17+ runtime (Debian: apt-get install openjdk-17-jre-headless)")
     classpath = resolve_classpath(root)
-    port, controller_port = _pick_ports(port)
+    port = _pick_ports(port, 4 if secure else 2)
     run_dir = root / "run"
     shutil.rmtree(run_dir, ignore_errors=True)
     data_dir = run_dir / "data"
     data_dir.mkdir(parents=True)
     props = run_dir / "server.properties"
-    props.write_text(_server_properties(data_dir, port, controller_port))
+    props.write_text(_server_properties(data_dir, port, secure))
     jvm = _jvm(java, classpath, run_dir)
     cluster_id = base64.urlsafe_b64encode(uuid.uuid4().bytes).decode().rstrip("=")
     fmt = subprocess.run([*jvm, "kafka.tools.StorageTool", "format", "-t", cluster_id, "-c", str(props),
-                          "--standalone"], capture_output=True, text=True, check=False)
+                          "--standalone", *(secure.format_args() if secure else [])],
+                         capture_output=True, text=True, check=False)
     if fmt.returncode != 0:
         raise LauncherError(f"formatting KRaft storage failed:\n{fmt.stdout}{fmt.stderr}")
     return _launch(jvm, root, f"127.0.0.1:{port}")

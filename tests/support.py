@@ -17,6 +17,7 @@ import urllib.request
 import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from aiokafka import AIOKafkaConsumer, TopicPartition
 
@@ -68,9 +69,10 @@ class Record:
     headers: dict[str, bytes]
 
 
-async def _drain(bootstrap: str, topics: list[str], expected: int, timeout_s: float) -> list[Record]:
+async def _drain(bootstrap: str, topics: list[str], expected: int, timeout_s: float,
+                 client: dict[str, Any]) -> list[Record]:
     consumer = AIOKafkaConsumer(*topics, bootstrap_servers=bootstrap, auto_offset_reset="earliest",
-                                enable_auto_commit=False, group_id=None)
+                                enable_auto_commit=False, group_id=None, **client)
     await consumer.start()
     records: list[Record] = []
     deadline = time.monotonic() + timeout_s
@@ -87,9 +89,12 @@ async def _drain(bootstrap: str, topics: list[str], expected: int, timeout_s: fl
     return records
 
 
-def drain(bootstrap: str, topics: list[str], expected: int, timeout_s: float = DRAIN_TIMEOUT_S) -> list[Record]:
-    """Read the topics from the beginning until `expected` records arrived or the timeout passed."""
-    return asyncio.run(_drain(bootstrap, topics, expected, timeout_s))
+def drain(bootstrap: str, topics: list[str], expected: int, timeout_s: float = DRAIN_TIMEOUT_S,
+          **client: Any) -> list[Record]:
+    """Read the topics from the beginning until `expected` records arrived or the timeout passed.
+
+    `client`: extra aiokafka options (security settings for a secured listener)."""
+    return asyncio.run(_drain(bootstrap, topics, expected, timeout_s, client))
 
 
 async def _end_offsets(bootstrap: str, topic: str) -> dict[int, int]:
