@@ -8,7 +8,7 @@ RUN pip install --no-cache-dir --prefix=/install .
 FROM python:3.11-slim
 RUN useradd --create-home --uid 10001 streamfilter
 COPY --from=build /install /usr/local
-USER streamfilter
+USER 10001
 WORKDIR /home/streamfilter
 ENV STREAM_FILTER_WEB_HOST=0.0.0.0 \
     STREAM_FILTER_WEB_PORT=6066 \

@@ -26,6 +26,7 @@ from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_l
 
 from stream_filter import __version__
 from stream_filter.decode import DecodeError, ErrorCode
+from stream_filter.lag import LagProbe
 from stream_filter.metrics import Metrics
 from stream_filter.pipeline import Output, Routed, dead_letter, route
 from stream_filter.policy_files import PolicyBook
@@ -124,6 +125,24 @@ def create_app(settings: Settings, book: PolicyBook, registry: CollectorRegistry
             age = (datetime.now(UTC) - routed.occurred_at).total_seconds() if routed.occurred_at else None
             metrics.record(routed, perf_counter() - started, age)
             await deliver(routed, msg)
+
+    lag_probe = LagProbe(settings)
+
+    @app.timer(interval=settings.lag_interval_s)
+    async def measure_lag() -> None:
+        try:
+            for partition, lag in (await lag_probe.measure()).items():
+                metrics.lag.labels(str(partition)).set(lag)
+        except Exception as exc:  # noqa: BLE001 - a failed probe must never stop the worker
+            metrics.lag_errors.inc()
+            log.warning("lag probe failed: %s", type(exc).__name__)
+
+    async def count_assignment(sender: Any, *args: Any, signal: Any, **kwargs: Any) -> None:
+        assigned = args[0] if args else kwargs.get("assigned", ())
+        metrics.rebalances.inc()
+        metrics.assigned.set(sum(1 for tp in assigned if tp.topic == settings.topic_input))
+
+    app.on_partitions_assigned.connect(count_assignment)  # type: ignore[arg-type]  # faust's stub is narrower
 
     @app.page("/metrics")
     async def metrics_page(web: Any, request: Any) -> Any:

@@ -37,6 +37,14 @@ class Metrics:
                                 ["output"], registry=registry)
         self.send_failures = Counter("stream_filter_send_failures_total", "Output sends that failed.",
                                      registry=registry)
+        self.rebalances = Counter("stream_filter_rebalances_total", "Partition assignments received.",
+                                  registry=registry)
+        self.assigned = Gauge("stream_filter_assigned_partitions", "Input partitions assigned to this worker.",
+                              registry=registry)
+        self.lag = Gauge("stream_filter_consumer_lag_records", "Group lag per input partition: end offset minus "
+                         "committed offset.", ["partition"], registry=registry)
+        self.lag_errors = Counter("stream_filter_lag_probe_errors_total", "Failed lag measurements.",
+                                  registry=registry)
         self.processing = Histogram("stream_filter_processing_seconds", "Decode, classify and decide one record.",
                                     buckets=_LATENCY_BUCKETS, registry=registry)
         self.event_age = Histogram("stream_filter_event_age_seconds", "occurred_at to decision time.",

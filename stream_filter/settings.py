@@ -28,6 +28,7 @@ class Settings(BaseSettings):
     topic_replication: int = Field(default=1, ge=1)
     web_host: str = Field(default="127.0.0.1", description="Bind address of /metrics (0.0.0.0 in containers).")
     web_port: int = Field(default=6066, ge=1, le=65535)
+    lag_interval_s: float = Field(default=10.0, gt=0, description="How often consumer lag is measured.")
     policy: str = Field(default="default", description="Policy packs and/or YAML files, comma-separated.")
     policy_clock: Literal["event", "processing"] = Field(
         default="event", description="Apply the policy in force at the event's occurred_at, or at processing time.")

@@ -15,10 +15,12 @@ import sys
 import time
 import urllib.request
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import orjson
 from aiokafka import AIOKafkaConsumer, TopicPartition
 
 DRAIN_TIMEOUT_S = 180.0  # 1,000+ events through a cold Faust worker on 2 cores, with margin
@@ -70,17 +72,21 @@ class Record:
 
 
 async def _drain(bootstrap: str, topics: list[str], expected: int, timeout_s: float,
-                 client: dict[str, Any]) -> list[Record]:
+                 client: dict[str, Any], identity: Callable[[Record], Any] | None) -> list[Record]:
     consumer = AIOKafkaConsumer(*topics, bootstrap_servers=bootstrap, auto_offset_reset="earliest",
                                 enable_auto_commit=False, group_id=None, **client)
     await consumer.start()
     records: list[Record] = []
     deadline = time.monotonic() + timeout_s
     try:
-        while len(records) < expected and time.monotonic() < deadline:
+        ids: set[Any] = set()
+        while (len(ids) if identity else len(records)) < expected and time.monotonic() < deadline:
             batch = await consumer.getmany(timeout_ms=500, max_records=2000)
             for msgs in batch.values():
-                records += [Record(m.topic, m.partition, m.offset, m.key, m.value, dict(m.headers)) for m in msgs]
+                new = [Record(m.topic, m.partition, m.offset, m.key, m.value, dict(m.headers)) for m in msgs]
+                records += new
+                if identity:
+                    ids.update(identity(r) for r in new)
         # one more short poll: anything beyond `expected` is a duplicate the test must see
         for msgs in (await consumer.getmany(timeout_ms=1000)).values():
             records += [Record(m.topic, m.partition, m.offset, m.key, m.value, dict(m.headers)) for m in msgs]
@@ -90,11 +96,19 @@ async def _drain(bootstrap: str, topics: list[str], expected: int, timeout_s: fl
 
 
 def drain(bootstrap: str, topics: list[str], expected: int, timeout_s: float = DRAIN_TIMEOUT_S,
-          **client: Any) -> list[Record]:
-    """Read the topics from the beginning until `expected` records arrived or the timeout passed.
+          identity: Callable[[Record], Any] | None = None, **client: Any) -> list[Record]:
+    """Read the topics from the beginning until `expected` records (or, with `identity`, that many
+    distinct identities: replays do not count) arrived or the timeout passed.
 
     `client`: extra aiokafka options (security settings for a secured listener)."""
-    return asyncio.run(_drain(bootstrap, topics, expected, timeout_s, client))
+    return asyncio.run(_drain(bootstrap, topics, expected, timeout_s, client, identity))
+
+
+def event_identity(record: Record) -> str:
+    """A decision's event id, or a dead letter's source position: what a replay repeats."""
+    if "error-code" in record.headers:
+        return f"dl@{record.headers.get('source-partition', b'')!r}/{record.headers.get('source-offset', b'')!r}"
+    return str(orjson.loads(record.value or b"")["event_id"])
 
 
 async def _end_offsets(bootstrap: str, topic: str) -> dict[int, int]:

@@ -23,7 +23,7 @@ from stream_filter.pipeline import route
 from stream_filter.policy_files import PolicyBook
 from stream_filter.samples import MALFORMED, generate
 from stream_filter.settings import Settings
-from tests.support import Names, WorkerProcess, committed_lag, drain, end_offsets, metric_value
+from tests.support import Names, WorkerProcess, committed_lag, drain, end_offsets, event_identity, metric_value
 
 N = int(os.environ.get("STREAM_FILTER_CHAOS_N", "20000"))
 KEYS = max(1, N // 5)  # five events per listing on average
@@ -91,7 +91,7 @@ def test_no_loss_under_kills_and_a_broker_restart(kafka_bootstrap: str, restart_
         time.sleep(0.5)
     metrics = worker.get("/metrics")
     exit_code = worker.stop(signal.SIGTERM, SIGTERM_EXIT_S)
-    out = drain(kafka_bootstrap, list(names.outputs().values()), N, timeout_s=120)
+    out = drain(kafka_bootstrap, list(names.outputs().values()), N, timeout_s=120, identity=event_identity)
     elapsed = time.monotonic() - started
 
     kind_of = {v: k for k, v in names.outputs().items()}
