@@ -3,7 +3,7 @@ PYTHON ?= python3
 VENV ?= .venv
 PY := $(VENV)/bin/python
 
-.PHONY: venv run test lint unit kafka kafka-down schemas examples eval bench-core chaos clean
+.PHONY: venv run test lint unit kafka kafka-down schemas examples eval bench bench-core chaos clean
 
 venv: $(VENV)/.installed
 
@@ -22,7 +22,7 @@ test: venv lint
 	$(PY) -m pytest tests
 
 lint: venv
-	$(PY) -m ruff check stream_filter tests
+	$(PY) -m ruff check stream_filter tests bench
 	$(PY) -m mypy
 
 unit: venv
@@ -39,6 +39,11 @@ schemas: venv
 
 examples: venv
 	$(PY) -m stream_filter.samples > examples/listings.jsonl
+
+## Side-by-side benchmark (raw aiokafka, raw + core, the worker, Quix Streams); results in bench/results/.
+bench: venv
+	$(PY) -m pip install --quiet -e '.[dev,bench]'
+	$(PY) -m bench.run $(BENCH_ARGS)
 
 ## Crash/restart suite at 100,000 events (make test runs it at 20,000).
 chaos: venv

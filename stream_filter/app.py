@@ -4,9 +4,9 @@ Why it looks like this (each line closes a known Faust trap):
 - raw bytes topics: a typed topic drops undecodable records before the agent sees them;
 - `route()` never raises: an exception in an agent acks the event silently, so every failure
   becomes a dead-letter record instead;
-- `await (await topic.send())`: the first await only queues; the second waits for the broker's
-  acknowledgement (acks=all), and Faust acks the event (making its offset committable) only after
-  the loop body returns;
+- batches (`take_events`): every record of a batch is queued, then all acknowledgements are awaited
+  (acks=all, `delivery.py`); Faust acks the batch's events (making their offsets committable) only
+  after the loop body returns;
 - concurrency=1: faust-streaming can lose or reorder messages with agent concurrency > 1 (#606);
 - at-least-once, not exactly_once (unreliable with aiokafka, #517/#323): a replay after a crash
   yields the same decision_id, so consumers drop duplicates by it.
@@ -14,21 +14,19 @@ Why it looks like this (each line closes a known Faust trap):
 
 from __future__ import annotations
 
-import asyncio
 import logging
 from datetime import UTC, datetime, timedelta
 from time import perf_counter
 from typing import Any
 
 import faust
-from aiokafka.errors import KafkaError, MessageSizeTooLargeError
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
 
 from stream_filter import __version__
-from stream_filter.decode import DecodeError, ErrorCode
+from stream_filter.delivery import Deliverer
 from stream_filter.lag import LagProbe
 from stream_filter.metrics import Metrics
-from stream_filter.pipeline import Output, Routed, dead_letter, route
+from stream_filter.pipeline import Output, route
 from stream_filter.policy_files import PolicyBook
 from stream_filter.recent import RecentEvents
 from stream_filter.settings import Settings
@@ -85,46 +83,26 @@ def create_app(settings: Settings, book: PolicyBook, registry: CollectorRegistry
     source = _raw_topic(app, settings.topic_input, settings)
     outputs = {Output(kind): _raw_topic(app, name, settings) for kind, name in settings.output_topics().items()}
 
-    async def deliver(routed: Routed, msg: Any) -> None:
-        """Send and wait for the broker's ack. A record the broker refuses as too large is replaced by a
-        dead letter with the original bytes; if even that is refused, by one that names the source offset."""
-        source = (msg.topic, msg.partition, msg.offset)
-        while True:
-            try:
-                fut = await outputs[routed.output].send(key=routed.key, value=routed.value, headers=routed.headers)
-                await fut
-                metrics.produced.labels(routed.output.value).inc()
-                return
-            except MessageSizeTooLargeError as exc:
-                metrics.send_failures.inc()
-                error = DecodeError(ErrorCode.OUTPUT_TOO_LARGE, f"{routed.output.value} record refused: {exc}")
-                metrics.dead_letters.labels(ErrorCode.OUTPUT_TOO_LARGE.value).inc()
-                if routed.output is not Output.DEAD_LETTER:
-                    routed = dead_letter(msg.key, msg.value, error, source)  # the original bytes, untouched
-                elif routed.value:  # the dead-letter topic refuses even those: keep the source coordinates
-                    routed = dead_letter(msg.key, b"", error, source)
-                    routed.headers.append(("original-value-omitted", b"true"))
-                else:
-                    raise
-            except KafkaError as exc:
-                metrics.send_failures.inc()
-                log.warning("send to %s failed (%s); retrying", routed.output.value, type(exc).__name__)
-                await asyncio.sleep(SEND_RETRY_DELAY_S)
+    deliverer = Deliverer(outputs, metrics)
 
     max_age = timedelta(seconds=settings.max_event_age_s) if settings.max_event_age_s else None
     recent = RecentEvents(settings.dedupe_window)
 
     @app.agent(source, concurrency=1, name="decide-listings")  # concurrency 1: see module docstring
     async def decide_listings(stream: Any) -> None:
-        async for event in stream.events():
-            msg = event.message
-            started = perf_counter()
-            routed = route(msg.key, msg.value, book, max_value_bytes=settings.max_value_bytes,
-                           source=(msg.topic, msg.partition, msg.offset), clock=settings.policy_clock,
-                           max_age=max_age, recent=recent)
-            age = (datetime.now(UTC) - routed.occurred_at).total_seconds() if routed.occurred_at else None
-            metrics.record(routed, perf_counter() - started, age)
-            await deliver(routed, msg)
+        # take_events acks a batch's events only after this loop body returns, i.e. after delivery
+        async for events in stream.take_events(settings.batch_max, within=settings.batch_within_s):
+            batch = []
+            for event in events:
+                msg = event.message
+                started = perf_counter()
+                routed = route(msg.key, msg.value, book, max_value_bytes=settings.max_value_bytes,
+                               source=(msg.topic, msg.partition, msg.offset), clock=settings.policy_clock,
+                               max_age=max_age, recent=recent)
+                age = (datetime.now(UTC) - routed.occurred_at).total_seconds() if routed.occurred_at else None
+                metrics.record(routed, perf_counter() - started, age)
+                batch.append((routed, msg))
+            await deliverer.deliver_batch(batch)
 
     lag_probe = LagProbe(settings)
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 from datetime import datetime
 from decimal import Decimal
 from enum import StrEnum
+from functools import cache
 from typing import Annotated, Literal
 
 import pycountry
@@ -21,8 +22,18 @@ SCHEMA_VERSION = 1
 CountryCode = Annotated[str, StringConstraints(pattern=r"^[A-Za-z]{2}$", to_upper=True)]
 
 
+@cache
+def _known_country(code: str) -> bool:
+    return pycountry.countries.get(alpha_2=code) is not None
+
+
+@cache
+def _known_currency(code: str) -> bool:
+    return pycountry.currencies.get(alpha_3=code) is not None
+
+
 def _check_country(code: str | None) -> str | None:
-    if code is not None and pycountry.countries.get(alpha_2=code) is None:
+    if code is not None and not _known_country(code):
         raise ValueError(f"'{code}' is not an ISO 3166-1 alpha-2 country code")
     return code
 
@@ -48,7 +59,7 @@ class Price(BaseModel):
     @field_validator("currency")
     @classmethod
     def _known_currency(cls, v: str) -> str:
-        if pycountry.currencies.get(alpha_3=v) is None:
+        if not _known_currency(v):
             raise ValueError(f"'{v}' is not an ISO 4217 currency code")
         return v
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from datetime import date
 from decimal import Decimal
+from functools import cached_property
 from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
@@ -30,7 +31,9 @@ class ReasonText(_Strict):
     message: str
 
     def reason(self, **fields: str) -> Reason:
-        return Reason(code=self.code, legal_basis=self.legal_basis, message=self.message.format_map(_Blank(fields)))
+        # model_construct: code and basis were validated with the policy; the message is formatted here
+        return Reason.model_construct(code=self.code, legal_basis=self.legal_basis,
+                                      message=self.message.format_map(_Blank(fields)))
 
 
 class _Blank(dict[str, str]):
@@ -133,7 +136,7 @@ class Policy(_Strict):
             raise ValueError("effective_until must be after effective_from")
         return self
 
-    @property
+    @cached_property
     def ref(self) -> PolicyRef:
         return PolicyRef(id=self.id, version=self.version)
 

@@ -1,0 +1,74 @@
+"""Sending decisions with confirmed delivery, one batch at a time.
+
+Why batches: Faust's per-message send path is its main cost; queueing a whole batch and waiting for
+all its acknowledgements once costs one wait per batch instead of one per record. The batch's
+events are acknowledged to Faust (their offsets become committable) only after this returns, so a
+crash replays the batch instead of losing it. A record the broker refuses as too large is replaced
+by a dead letter carrying the original input bytes; other failures are retried until they succeed.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+from aiokafka.errors import KafkaError, MessageSizeTooLargeError
+
+from stream_filter.decode import DecodeError, ErrorCode
+from stream_filter.metrics import Metrics
+from stream_filter.pipeline import Output, Routed, dead_letter
+
+log = logging.getLogger("stream_filter.delivery")
+SEND_RETRY_DELAY_S = 1.0  # broker unreachable: retry the same record, never skip it
+
+
+class Deliverer:
+    def __init__(self, outputs: Mapping[Output, Any], metrics: Metrics) -> None:
+        self.outputs = outputs
+        self.metrics = metrics
+
+    async def _queue(self, routed: Routed) -> Any:
+        return await self.outputs[routed.output].send(key=routed.key, value=routed.value, headers=routed.headers)
+
+    async def deliver_batch(self, batch: Sequence[tuple[Routed, Any]]) -> None:
+        """Queue every record, then wait for all acknowledgements; failed ones go the slow, careful way."""
+        futures: list[Any] = []
+        for routed, _ in batch:
+            try:
+                futures.append(await self._queue(routed))
+            except KafkaError as exc:
+                futures.append(exc)
+        pending = [f for f in futures if not isinstance(f, BaseException)]
+        results = iter(await asyncio.gather(*pending, return_exceptions=True))
+        for (routed, msg), fut in zip(batch, futures, strict=True):
+            outcome = fut if isinstance(fut, BaseException) else next(results)
+            if isinstance(outcome, BaseException):
+                await self.deliver(routed, msg)
+            else:
+                self.metrics.produced.labels(routed.output.value).inc()
+
+    async def deliver(self, routed: Routed, msg: Any) -> None:
+        """One record: send, wait for the ack, dead-letter if refused as too large, retry otherwise."""
+        source = (msg.topic, msg.partition, msg.offset)
+        while True:
+            try:
+                await (await self._queue(routed))
+                self.metrics.produced.labels(routed.output.value).inc()
+                return
+            except MessageSizeTooLargeError as exc:
+                self.metrics.send_failures.inc()
+                self.metrics.dead_letters.labels(ErrorCode.OUTPUT_TOO_LARGE.value).inc()
+                error = DecodeError(ErrorCode.OUTPUT_TOO_LARGE, f"{routed.output.value} record refused: {exc}")
+                if routed.output is not Output.DEAD_LETTER:
+                    routed = dead_letter(msg.key, msg.value, error, source)  # the original bytes, untouched
+                elif routed.value:  # the dead-letter topic refuses even those: keep the source coordinates
+                    routed = dead_letter(msg.key, b"", error, source)
+                    routed.headers.append(("original-value-omitted", b"true"))
+                else:
+                    raise
+            except KafkaError as exc:
+                self.metrics.send_failures.inc()
+                log.warning("send to %s failed (%s); retrying", routed.output.value, type(exc).__name__)
+                await asyncio.sleep(SEND_RETRY_DELAY_S)
