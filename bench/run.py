@@ -60,12 +60,13 @@ async def create_topics(bootstrap: str, names: list[str], partitions: int) -> No
         await admin.close()
 
 
-async def produce(bootstrap: str, topic: str, records: list[tuple[bytes, bytes]], rate: float | None = None) -> None:
+async def produce(bootstrap: str, topic: str, records: list[tuple[bytes, bytes]], rate: float | None = None,
+                  start: float | None = None) -> None:
     """All records as fast as possible, or open-loop at `rate`/s with the scheduled time as timestamp."""
-    producer = AIOKafkaProducer(bootstrap_servers=bootstrap, acks="all", linger_ms=5, max_request_size=4_194_304)
+    producer = AIOKafkaProducer(bootstrap_servers=bootstrap, acks="all", linger_ms=1, max_request_size=4_194_304)
     await producer.start()
     try:
-        start = time.time()
+        start = start or time.time()
         futures = []
         for i, (key, value) in enumerate(records):
             scheduled = start + i / rate if rate else None
@@ -73,7 +74,7 @@ async def produce(bootstrap: str, topic: str, records: list[tuple[bytes, bytes]]
                 await asyncio.sleep(delay)
             ts = int((scheduled or time.time()) * 1000)
             futures.append(await producer.send(topic, value, key=key, timestamp_ms=ts))
-            if len(futures) >= 5000:
+            if len(futures) >= (50 if rate else 5000):
                 await asyncio.gather(*futures)
                 futures.clear()
         await asyncio.gather(*futures)
@@ -140,6 +141,8 @@ def throughput_run(kind: str, bootstrap: str, topic_in: str, warmup: int, total:
                    log: Path, timeout_s: float) -> dict[str, float]:
     run = uuid.uuid4().hex[:8]
     group, prefix = f"bench-{kind}-{run}", f"bench-out-{kind}-{run}"
+    if kind != "worker":  # the worker creates its own four output topics
+        asyncio.run(create_topics(bootstrap, [f"{prefix}.out"], partitions))
     proc = start_variant(kind, bootstrap, topic_in, prefix, group, log)
     t_warm = t_end = None
     rss = 0.0
@@ -164,20 +167,36 @@ def throughput_run(kind: str, bootstrap: str, topic_in: str, warmup: int, total:
     return {"rate": (total - warmup) / max(t_end - t_warm, 1e-9), "rss_mb": rss}
 
 
-async def latencies(bootstrap: str, topics: list[str], sent: dict[bytes, int], timeout_s: float) -> list[float]:
-    consumer = AIOKafkaConsumer(*topics, bootstrap_servers=bootstrap, group_id=None, auto_offset_reset="earliest")
+async def open_loop(bootstrap: str, topic_in: str, outputs: list[str], records: list[tuple[bytes, bytes]],
+                    rate: float, timeout_s: float) -> list[float]:
+    """Produce on schedule while a consumer of the outputs notes when each key arrives (wall clock).
+
+    Latency = arrival time - scheduled send time, so a producer or variant falling behind schedule
+    shows up as latency (no coordinated omission). Output record timestamps are not used: some
+    frameworks copy the input's timestamp to their output."""
+    consumer = AIOKafkaConsumer(*outputs, bootstrap_servers=bootstrap, group_id=None, auto_offset_reset="latest",
+                                fetch_max_wait_ms=5)
     await consumer.start()
-    got: dict[bytes, float] = {}
-    deadline = time.monotonic() + timeout_s
-    try:
-        while len(got) < len(sent) and time.monotonic() < deadline:
-            for msgs in (await consumer.getmany(timeout_ms=500, max_records=5000)).values():
+    await consumer.seek_to_end()
+    start = time.time() + 0.5
+    scheduled = {key: start + i / rate for i, (key, _) in enumerate(records)}
+    arrived: dict[bytes, float] = {}
+
+    async def consume() -> None:
+        deadline = time.monotonic() + len(records) / rate + timeout_s
+        while len(arrived) < len(records) and time.monotonic() < deadline:
+            for msgs in (await consumer.getmany(timeout_ms=100, max_records=5000)).values():
+                now = time.time()
                 for m in msgs:
-                    if m.key in sent and m.key not in got:
-                        got[m.key] = (m.timestamp - sent[m.key]) / 1000
+                    if m.key in scheduled and m.key not in arrived:
+                        arrived[m.key] = now - scheduled[m.key]
+
+    try:
+        await asyncio.sleep(max(0.0, start - time.time()))
+        await asyncio.gather(produce(bootstrap, topic_in, records, rate, start), consume())
     finally:
         await consumer.stop()
-    return sorted(got.values())
+    return sorted(arrived.values())
 
 
 def latency_run(kind: str, bootstrap: str, rate: float, seconds: float, partitions: int, log: Path,
@@ -190,11 +209,8 @@ def latency_run(kind: str, bootstrap: str, rate: float, seconds: float, partitio
     asyncio.run(create_topics(bootstrap, [topic_in, *outs], partitions))
     proc = start_variant(kind, bootstrap, topic_in, prefix, group, log)
     try:
-        time.sleep(8 if kind == "worker" else 3)  # let it join the group before the clock starts
-        start = time.time()
-        asyncio.run(produce(bootstrap, topic_in, records, rate))
-        sent = {k: int((start + i / rate) * 1000) for i, (k, _) in enumerate(records)}
-        values = asyncio.run(latencies(bootstrap, outs, sent, 60))
+        time.sleep(10 if kind == "worker" else 4)  # let it join the group before the clock starts
+        values = asyncio.run(open_loop(bootstrap, topic_in, outs, records, rate, 60))
     finally:
         stop(proc)
     if not values:
@@ -236,6 +252,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--partitions", type=int, default=4)
     p.add_argument("--variants", default=",".join(VARIANTS))
     p.add_argument("--latency-seconds", type=float, default=10.0, help="0 skips the latency runs")
+    p.add_argument("--rates", default="", help="skip throughput runs: kind=rate,... (reuse measured maxima)")
     args = p.parse_args(argv)
     kinds = [k for k in args.variants.split(",") if k]
     RESULTS.mkdir(parents=True, exist_ok=True)
@@ -243,14 +260,20 @@ def main(argv: list[str] | None = None) -> int:
     bootstrap = os.environ.get("KAFKA_BOOTSTRAP_SERVERS") or local_kafka.start().bootstrap
     topic_in = f"bench-in-{uuid.uuid4().hex[:8]}"
     total = args.warmup + args.n
-    print(f"broker {bootstrap}; pre-producing {total:,} events to {topic_in} ({args.partitions} partitions)...")
-    asyncio.run(create_topics(bootstrap, [topic_in], args.partitions))
-    records = payloads(total, 1, "bench")
-    print(f"  mean value size {sum(len(v) for _, v in records) / len(records):,.0f} bytes")
-    asyncio.run(produce(bootstrap, topic_in, records))
-    del records
+    if not args.rates:
+        print(f"broker {bootstrap}; pre-producing {total:,} events to {topic_in} ({args.partitions} partitions)...")
+        asyncio.run(create_topics(bootstrap, [topic_in], args.partitions))
+        records = payloads(total, 1, "bench")
+        print(f"  mean value size {sum(len(v) for _, v in records) / len(records):,.0f} bytes")
+        asyncio.run(produce(bootstrap, topic_in, records))
+        del records
     results: dict[str, Any] = {"n": args.n, "warmup": args.warmup, "repeats": args.repeats,
                                "partitions": args.partitions, "variants": kinds, "throughput": {}, "latency": {}}
+    if args.rates:  # latency only, at given maxima
+        for item in args.rates.split(","):
+            kind, rate = item.split("=")
+            results["throughput"][kind] = {"rates": [float(rate)], "rss_mb": [float("nan")]}
+        args.repeats = 0
     for repeat in range(args.repeats):  # interleaved: each repeat runs every variant once
         for kind in kinds:
             timeout = 120 + total / 300

@@ -119,6 +119,5 @@ def classify_clusters(event: ListingEvent, lex: Lexicon | None = None) -> list[C
                 ev.append(f"disagreement: {name} '{layer[1]}' says {layer[0] if layer[0] != NONE else 'no cluster'}")
                 lexical *= 0.6
         found[cluster] = (lexical, ev)
-    # model_construct: the values are built here from trusted data; validation would double the cost
-    return [ClusterMatch.model_construct(cluster=c, confidence=round(conf, 2), evidence=ev)
+    return [ClusterMatch(cluster=c, confidence=round(conf, 2), evidence=ev)
             for c, (conf, ev) in sorted(found.items())]

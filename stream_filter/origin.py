@@ -10,6 +10,7 @@ low confidence means.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from functools import lru_cache
 
 from stream_filter.decision import Origin, OriginClass
 from stream_filter.listing import Fulfilment, ListingEvent
@@ -34,38 +35,54 @@ class _Axis:
         self.evidence.append(why)
 
 
-def _residency(event: ListingEvent) -> _Axis:
-    axis, seller = _Axis(), event.seller
-    if seller.country:
-        axis.add(seller.country == HOME, f"seller.country={seller.country}")
-    if seller.cross_border_program is True:
+Signals = tuple[str | None, bool, bool, str | None, str | None, Fulfilment | None, str | None]
+
+
+def signals(event: ListingEvent) -> Signals:
+    """Everything the origin depends on, as a hashable tuple (a handful of distinct values in practice)."""
+    seller, ship = event.seller, event.ship_from
+    return (seller.country, seller.cross_border_program is True, bool(seller.business_id), ship.country,
+            ship.location, event.fulfilment, event.made_in)
+
+
+def _residency(country: str | None, cross_border_program: bool, business_id: bool) -> _Axis:
+    axis = _Axis()
+    if country:
+        axis.add(country == HOME, f"seller.country={country}")
+    if cross_border_program:
         axis.add(False, "seller.cross_border_program=true")
-    if seller.business_id and axis.home is None:
+    if business_id and axis.home is None:
         axis.add(True, "seller.business_id present (local registration)")
     return axis
 
 
-def _ship_from(event: ListingEvent) -> _Axis:
-    axis, ship = _Axis(), event.ship_from
-    if ship.country:
-        axis.add(ship.country == HOME, f"ship_from.country={ship.country}")
-    place = locate(ship.location)
+def _ship_from(country: str | None, location: str | None, fulfilment: Fulfilment | None) -> _Axis:
+    axis = _Axis()
+    if country:
+        axis.add(country == HOME, f"ship_from.country={country}")
+    place = locate(location)
     if place is not None:
         where = "Indonesia" if place.country == HOME else ("abroad" if place.country == ABROAD else place.country)
         axis.add(place.country == HOME, f"ship_from.location '{place.matched}' is {where}")
-    if event.fulfilment is Fulfilment.CROSS_BORDER_DIRECT:
+    if fulfilment is Fulfilment.CROSS_BORDER_DIRECT:
         axis.add(False, "fulfilment=cross_border_direct")
-    elif event.fulfilment is Fulfilment.MARKETPLACE_LOCAL_WAREHOUSE:
+    elif fulfilment is Fulfilment.MARKETPLACE_LOCAL_WAREHOUSE:
         axis.add(True, "fulfilment=marketplace_local_warehouse")
     return axis
 
 
 def classify_origin(event: ListingEvent) -> Origin:
-    seller, ship = _residency(event), _ship_from(event)
+    return origin_of(signals(event))
+
+
+@lru_cache(maxsize=65536)  # a pure function of a few low-cardinality fields: most listings are cache hits
+def origin_of(sig: Signals) -> Origin:
+    seller_country, cb_program, business_id, ship_country, location, fulfilment, made_in = sig
+    seller, ship = _residency(seller_country, cb_program, business_id), _ship_from(ship_country, location, fulfilment)
     evidence = seller.evidence + ship.evidence
-    made_abroad = event.made_in is not None and event.made_in != HOME
-    if event.made_in:
-        evidence.append(f"made_in={event.made_in}")
+    made_abroad = made_in is not None and made_in != HOME
+    if made_in:
+        evidence.append(f"made_in={made_in}")
     penalty = 0.2 * (seller.conflict + ship.conflict)
     if seller.conflict:
         evidence.append("conflict: seller signals disagree")
