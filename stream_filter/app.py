@@ -14,6 +14,7 @@ Why it looks like this (each line closes a known Faust trap):
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from datetime import UTC, datetime, timedelta
 from time import perf_counter
@@ -27,9 +28,11 @@ from stream_filter.delivery import Deliverer
 from stream_filter.lag import LagProbe
 from stream_filter.metrics import Metrics
 from stream_filter.pipeline import Output, route
+from stream_filter.policy_feed import PolicyFollower, PolicyHolder
 from stream_filter.policy_files import PolicyBook
 from stream_filter.recent import RecentEvents
 from stream_filter.settings import Settings
+from stream_filter.shadow import shadow_diff
 
 log = logging.getLogger("stream_filter.worker")
 SEND_RETRY_DELAY_S = 1.0  # broker unreachable: retry the same record, never skip it
@@ -82,6 +85,25 @@ def create_app(settings: Settings, book: PolicyBook, registry: CollectorRegistry
     app = faust.App(settings.app_id, **faust_options(settings))
     source = _raw_topic(app, settings.topic_input, settings)
     outputs = {Output(kind): _raw_topic(app, name, settings) for kind, name in settings.output_topics().items()}
+    outputs[Output.SHADOW_DIFF] = _raw_topic(app, settings.topic_shadow_diff, settings)
+    holder = PolicyHolder(book)
+    policy_ready = asyncio.Event()
+
+    def policy_changed(mode: str, changed: PolicyBook | None) -> None:
+        metrics.policy_updates.labels(mode).inc()
+        metrics.set_policies(holder.live, holder.shadow)
+        refs = [f"{r.id}@{r.version}" for r in changed.describe()] if changed else ["none"]
+        log.info("%s policy now %s", mode, ", ".join(refs))
+
+    follower = PolicyFollower(settings, holder, policy_changed, lambda _: metrics.policy_invalid.inc())
+
+    @app.task
+    async def follow_policy() -> None:
+        """Apply what the policy topic holds before the first decision, then follow it."""
+        await follower.start()
+        await follower.catch_up()
+        policy_ready.set()
+        await follower.run()
 
     deliverer = Deliverer(outputs, metrics)
 
@@ -90,18 +112,25 @@ def create_app(settings: Settings, book: PolicyBook, registry: CollectorRegistry
 
     @app.agent(source, concurrency=1, name="decide-listings")  # concurrency 1: see module docstring
     async def decide_listings(stream: Any) -> None:
+        await policy_ready.wait()
         # take_events acks a batch's events only after this loop body returns, i.e. after delivery
         async for events in stream.take_events(settings.batch_max, within=settings.batch_within_s):
+            live, shadow = holder.live, holder.shadow  # one policy per batch, even if it changes meanwhile
             batch = []
             for event in events:
                 msg = event.message
                 started = perf_counter()
-                routed = route(msg.key, msg.value, book, max_value_bytes=settings.max_value_bytes,
+                routed = route(msg.key, msg.value, live, max_value_bytes=settings.max_value_bytes,
                                source=(msg.topic, msg.partition, msg.offset), clock=settings.policy_clock,
                                max_age=max_age, recent=recent)
                 age = (datetime.now(UTC) - routed.occurred_at).total_seconds() if routed.occurred_at else None
                 metrics.record(routed, perf_counter() - started, age)
                 batch.append((routed, msg))
+                if shadow is not None and (diff := shadow_diff(routed, msg.key, msg.value, shadow,
+                                                               settings.policy_clock, settings.max_value_bytes)):
+                    assert routed.decision is not None and diff.decision is not None
+                    metrics.shadow_diffs.labels(routed.decision.outcome.value, diff.decision.outcome.value).inc()
+                    batch.append((diff, msg))
             await deliverer.deliver_batch(batch)
 
     lag_probe = LagProbe(settings)
@@ -128,6 +157,9 @@ def create_app(settings: Settings, book: PolicyBook, registry: CollectorRegistry
 
     @app.page("/healthz")
     async def health_page(web: Any, request: Any) -> Any:
-        return web.json({"status": "ok", "policies": [ref.model_dump() for ref in book.describe()]})
+        shadow = holder.shadow.describe() if holder.shadow else []
+        return web.json({"status": "ok", "policy_ready": policy_ready.is_set(),
+                         "policies": [ref.model_dump() for ref in holder.live.describe()],
+                         "shadow": [ref.model_dump() for ref in shadow]})
 
     return app

@@ -173,6 +173,35 @@ def cmd_schemas(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_policy_publish(args: argparse.Namespace) -> int:
+    from stream_filter.policy_feed import Mode, publish_policy
+    from stream_filter.policy_files import read_policy_text
+
+    settings = Settings()
+    text = "" if args.clear else read_policy_text(args.file)
+    mode: Mode = "shadow" if args.shadow or args.clear else "live"
+    asyncio.run(publish_policy(settings, mode, text))
+    print(f"published {'an empty shadow (cleared)' if args.clear else args.file} as {mode} to "
+          f"{settings.topic_policy}", file=sys.stderr)
+    return 0
+
+
+def cmd_policy_promote(args: argparse.Namespace) -> int:
+    """Make the current shadow policy live, then clear the shadow."""
+    from stream_filter.policy_feed import PolicyMessage, publish_policy, read_latest
+
+    settings = Settings()
+    latest = asyncio.run(read_latest(settings))
+    shadow: PolicyMessage | None = latest.get("shadow")
+    if shadow is None or not shadow.policy.strip():
+        print("no shadow policy to promote", file=sys.stderr)
+        return 1
+    asyncio.run(publish_policy(settings, "live", shadow.policy))
+    asyncio.run(publish_policy(settings, "shadow", ""))
+    print("shadow policy promoted to live; shadow cleared", file=sys.stderr)
+    return 0
+
+
 def cmd_policy(args: argparse.Namespace) -> int:
     policy = load_policy(args.file)
     until = policy.effective_until or "open-ended"
@@ -223,6 +252,12 @@ def parser() -> argparse.ArgumentParser:
     v = pol_sub.add_parser("validate", help="validate a policy file or pack")
     v.add_argument("file")
     v.set_defaults(func=cmd_policy)
+    pub = pol_sub.add_parser("publish", help="validate and publish a policy to the policy topic (live or --shadow)")
+    pub.add_argument("file", nargs="?", default="", help="policy pack name or YAML file")
+    pub.add_argument("--shadow", action="store_true", help="evaluate beside the live policy; do not enforce")
+    pub.add_argument("--clear", action="store_true", help="publish an empty shadow (stop shadow evaluation)")
+    pub.set_defaults(func=cmd_policy_publish)
+    pol_sub.add_parser("promote", help="make the shadow policy live").set_defaults(func=cmd_policy_promote)
     return p
 
 

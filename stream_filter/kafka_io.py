@@ -32,7 +32,7 @@ def client_options(settings: Settings) -> dict[str, Any]:
 
 async def ensure_topics(settings: Settings, names: Iterable[str] | None = None) -> list[str]:
     """Create the input and output topics that are missing; return the names created."""
-    wanted = list(names or [settings.topic_input, *settings.output_topics().values()])
+    wanted = list(names or [settings.topic_input, *settings.output_topics().values(), settings.topic_shadow_diff])
     admin = AIOKafkaAdminClient(**client_options(settings))
     await admin.start()
     try:

@@ -53,6 +53,15 @@ class Metrics:
                                  ["policy_id", "version"], registry=registry)
         self.policy_loaded = Gauge("stream_filter_policy_loaded_timestamp_seconds",
                                    "When the active policy was loaded (Unix time).", registry=registry)
+        self.shadow_info = Gauge("stream_filter_shadow_policy_info", "Shadow policy versions being evaluated.",
+                                 ["policy_id", "version"], registry=registry)
+        self.policy_updates = Counter("stream_filter_policy_updates_total", "Policy records applied from the topic.",
+                                      ["mode"], registry=registry)
+        self.policy_invalid = Counter("stream_filter_policy_records_invalid_total",
+                                      "Policy records ignored as invalid (the last good policy stays).",
+                                      registry=registry)
+        self.shadow_diffs = Counter("stream_filter_shadow_diffs_total", "Events the shadow policy decides differently.",
+                                    ["live", "shadow"], registry=registry)
         self.build = Info("stream_filter_build", "Build information.", registry=registry)
         self.build.info({"version": version})
         for outcome in Outcome:  # known at start: dashboards show zeros, not gaps
@@ -61,10 +70,16 @@ class Metrics:
             self.dead_letters.labels(code.value)
         for output in Output:
             self.produced.labels(output.value)
+        for mode in ("live", "shadow"):
+            self.policy_updates.labels(mode)
 
-    def set_policies(self, book: PolicyBook) -> None:
+    def set_policies(self, book: PolicyBook, shadow: PolicyBook | None = None) -> None:
+        self.policy_info.clear()
         for ref in book.describe():
             self.policy_info.labels(ref.id, ref.version).set(1)
+        self.shadow_info.clear()
+        for ref in shadow.describe() if shadow else []:
+            self.shadow_info.labels(ref.id, ref.version).set(1)
         self.policy_loaded.set_to_current_time()
 
     def record(self, routed: Routed, seconds: float, age_seconds: float | None) -> None:

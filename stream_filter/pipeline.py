@@ -29,6 +29,7 @@ class Output(StrEnum):
     REJECTED = "rejected"
     REVIEW = "review"
     DEAD_LETTER = "dead_letter"
+    SHADOW_DIFF = "shadow_diff"
 
 
 @dataclass(frozen=True)

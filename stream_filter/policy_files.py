@@ -94,9 +94,19 @@ def load_policy(name_or_path: str, _seen: frozenset[str] = frozenset()) -> Polic
     if name_or_path in _seen:
         raise PolicyError(f"include cycle through '{name_or_path}'")
     text, source = _read(name_or_path)
+    return policy_from_text(text, source, _seen | {name_or_path})
+
+
+def read_policy_text(name_or_path: str) -> str:
+    """The YAML text of a pack or file (what `policy publish` puts on the policy topic)."""
+    return _read(name_or_path)[0]
+
+
+def policy_from_text(text: str, source: str = "<policy>", _seen: frozenset[str] = frozenset()) -> Policy:
+    """Parse YAML text and merge its includes (shipped packs or files readable here)."""
     policy = parse_policy(text, source)
     for included in policy.include:
-        policy = _merge(policy, load_policy(included, _seen | {name_or_path}))
+        policy = _merge(policy, load_policy(included, _seen))
     return policy
 
 

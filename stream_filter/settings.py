@@ -24,6 +24,8 @@ class Settings(BaseSettings):
     topic_rejected: str = "listings.rejected"
     topic_review: str = "listings.review"
     topic_dead_letter: str = "listings.dead-letter"
+    topic_policy: str = Field(default="stream-filter.policy", description="Compacted topic of live/shadow policies.")
+    topic_shadow_diff: str = "listings.shadow-diff"
     topic_partitions: int = Field(default=4, ge=1, description="Partitions for topics created when missing.")
     topic_replication: int = Field(default=1, ge=1)
     web_host: str = Field(default="127.0.0.1", description="Bind address of /metrics (0.0.0.0 in containers).")

@@ -53,6 +53,8 @@ class Names:
             "STREAM_FILTER_TOPIC_INPUT": self.topic("new"), "STREAM_FILTER_TOPIC_APPROVED": self.topic("approved"),
             "STREAM_FILTER_TOPIC_REJECTED": self.topic("rejected"), "STREAM_FILTER_TOPIC_REVIEW": self.topic("review"),
             "STREAM_FILTER_TOPIC_DEAD_LETTER": self.topic("dead-letter"),
+            "STREAM_FILTER_TOPIC_POLICY": self.topic("policy"),
+            "STREAM_FILTER_TOPIC_SHADOW_DIFF": self.topic("shadow-diff"),
         }
         env.update(extra)
         return env

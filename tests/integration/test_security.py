@@ -8,6 +8,7 @@ whatever broker the rest of the suite uses.
 from __future__ import annotations
 
 import asyncio
+import random
 import subprocess
 import sys
 import time
@@ -25,7 +26,7 @@ from tests.certs import CertFiles, make_certs
 from tests.support import Names, WorkerProcess, drain, metric_value
 
 USER, PASSWORD = "stream-filter", "s3cret-Sc4am"
-SECURE_PORT = 39300
+SECURE_PORT = random.Random().randrange(40000, 48000, 4)  # away from the suite's broker and other runs
 FAIL_FAST_S = 60.0  # a wrong password must end the worker well within this, not hang
 
 

@@ -1,0 +1,35 @@
+"""Shadow evaluation: what a candidate policy would decide, beside the live one, on the same event.
+
+Pure: given the live decision and the shadow policy book, returns a diff record when the outcomes
+differ, for `listings.shadow-diff`; nothing when they agree or when the event is not decidable.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+import orjson
+
+from stream_filter.decision import DecisionRecord
+from stream_filter.pipeline import Clock, Output, Routed, route
+from stream_filter.policy_files import PolicyBook
+
+
+def _side(record: DecisionRecord) -> dict[str, object]:
+    return {"outcome": record.outcome.value, "reasons": [r.code for r in record.reasons],
+            "policy": record.policy.model_dump()}
+
+
+def shadow_diff(live: Routed, key: bytes | None, value: bytes | None, shadow: PolicyBook,
+                clock: Clock = "event", max_value_bytes: int = 1_048_576) -> Routed | None:
+    if live.decision is None:
+        return None
+    other = route(key, value, shadow, clock=clock, max_value_bytes=max_value_bytes)
+    if other.decision is None or other.decision.outcome is live.decision.outcome:
+        return None
+    body = {"schema_version": 1, "listing_id": live.decision.listing_id, "event_id": live.decision.event_id,
+            "live": _side(live.decision), "shadow": _side(other.decision),
+            "compared_at": datetime.now(UTC).isoformat()}
+    headers = [("live-outcome", live.decision.outcome.value.encode()),
+               ("shadow-outcome", other.decision.outcome.value.encode())]
+    return Routed(Output.SHADOW_DIFF, live.decision.listing_id.encode(), orjson.dumps(body), headers, other.decision)
