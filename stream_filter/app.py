@@ -35,7 +35,7 @@ from stream_filter.settings import Settings
 from stream_filter.shadow import shadow_diff
 
 log = logging.getLogger("stream_filter.worker")
-SEND_RETRY_DELAY_S = 1.0  # broker unreachable: retry the same record, never skip it
+POLICY_RETRY_S = 10.0
 
 
 def faust_options(settings: Settings) -> dict[str, Any]:
@@ -99,11 +99,22 @@ def create_app(settings: Settings, book: PolicyBook, registry: CollectorRegistry
 
     @app.task
     async def follow_policy() -> None:
-        """Apply what the policy topic holds before the first decision, then follow it."""
-        await follower.start()
-        await follower.catch_up()
-        policy_ready.set()
-        await follower.run()
+        """Apply what the policy topic holds before the first decision, then follow it. If the topic
+        cannot be read, decide with the current policy rather than stall, and keep trying."""
+        while True:
+            try:
+                await follower.start()
+                await follower.catch_up()
+                policy_ready.set()
+                await follower.run()
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:  # noqa: BLE001 - the policy feed must never stop the listings
+                log.warning("policy topic unavailable (%s); keeping the current policy, retrying",
+                            type(exc).__name__)
+                policy_ready.set()
+                await follower.stop()
+                await asyncio.sleep(POLICY_RETRY_S)
 
     deliverer = Deliverer(outputs, metrics)
 
