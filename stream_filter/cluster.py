@@ -14,6 +14,8 @@ When layers disagree the evidence says so and the confidence drops.
 
 from __future__ import annotations
 
+from functools import lru_cache
+
 from stream_filter.decision import ClusterMatch
 from stream_filter.lexicon import NONE, Lexicon, default_lexicon
 from stream_filter.listing import ListingEvent
@@ -63,7 +65,8 @@ def lexicon_layer(event: ListingEvent, lex: Lexicon) -> tuple[dict[str, float], 
         if not text:
             continue
         factor = weight * HEAD_BOOST if text is title else weight
-        for _, phrase, entry in find_phrases(tokens(text), lex.term_index, lex.terms):
+        toks = tokens(text) if text is title or text is description else _short_tokens(text)
+        for _, phrase, entry in find_phrases(toks, lex.term_index, lex.terms):
             if phrase in seen:
                 continue
             seen.add(phrase)
@@ -78,6 +81,12 @@ def lexicon_layer(event: ListingEvent, lex: Lexicon) -> tuple[dict[str, float], 
         if score < DOMINANCE * best and score > 0:
             scores[cluster] = 0.0
     return scores, matched
+
+
+@lru_cache(maxsize=16384)
+def _short_tokens(text: str) -> list[str]:
+    """Tokens of brands and variant suffixes ("Hitam, XL"): few distinct values, so cached."""
+    return tokens(text)
 
 
 def _terms(cluster: str, matched: list[tuple[str, dict[str, float]]]) -> str:
@@ -96,8 +105,8 @@ def split_variant(title: str) -> tuple[str, str]:
 def classify_clusters(event: ListingEvent, lex: Lexicon | None = None) -> list[ClusterMatch]:
     lex = lex or default_lexicon()
     found: dict[str, tuple[float, list[str]]] = {}
-    hs = hs_layer(event, lex)
-    category = category_layer(event, lex)
+    hs = hs_layer(event, lex) if event.hs_code else None
+    category = category_layer(event, lex) if event.category_path else None
     scores, matched = lexicon_layer(event, lex)
     if hs and hs[0] != NONE:
         found[hs[0]] = (0.97, [f"hs_code {hs[1]}* -> {hs[0]}"])

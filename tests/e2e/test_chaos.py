@@ -74,23 +74,25 @@ def test_no_loss_under_kills_and_a_broker_restart(kafka_bootstrap: str, restart_
     worker = WorkerProcess(env, tmp_path / "worker.log").start()
     kills = restarts_of_broker = 0
     deadline = time.monotonic() + DEADLINE_S
-    while time.monotonic() < deadline:
-        done = _outputs_count(kafka_bootstrap, names)
-        if kills < KILLS and done >= marks[kills]:
-            worker.stop(signal.SIGKILL)
-            kills += 1
-            worker = WorkerProcess(env, tmp_path / "worker.log").start()
-        elif restarts_of_broker == 0 and restart_broker is not None and done >= broker_mark:
-            restart_broker()
-            restarts_of_broker = 1
-        elif done >= N and kills == KILLS and committed_lag(kafka_bootstrap, names.app_id,
-                                                             names.topic("new")) == 0:
-            break
-        if not worker.alive():  # a worker that lost the broker for too long exits: restart it, as ops would
-            worker = WorkerProcess(env, tmp_path / "worker.log").start()
-        time.sleep(0.5)
-    metrics = worker.get("/metrics")
-    exit_code = worker.stop(signal.SIGTERM, SIGTERM_EXIT_S)
+    try:
+        while time.monotonic() < deadline:
+            done = _outputs_count(kafka_bootstrap, names)
+            if kills < KILLS and done >= marks[kills]:
+                worker.stop(signal.SIGKILL)
+                kills += 1
+                worker = WorkerProcess(env, tmp_path / "worker.log").start()
+            elif restarts_of_broker == 0 and restart_broker is not None and done >= broker_mark:
+                restart_broker()
+                restarts_of_broker = 1
+            elif done >= N and kills == KILLS and committed_lag(kafka_bootstrap, names.app_id,
+                                                                 names.topic("new")) == 0:
+                break
+            if not worker.alive():  # a worker that lost the broker for too long exits: restart it, as ops would
+                worker = WorkerProcess(env, tmp_path / "worker.log").start()
+            time.sleep(0.5)
+        metrics = worker.get("/metrics")
+    finally:  # never leave a worker behind, whatever failed above
+        exit_code = worker.stop(signal.SIGTERM, SIGTERM_EXIT_S) if worker.alive() else -1
     out = drain(kafka_bootstrap, list(names.outputs().values()), N, timeout_s=120, identity=event_identity)
     elapsed = time.monotonic() - started
 
