@@ -211,3 +211,15 @@ def metric_value(text: str, name: str, **labels: str) -> float:
         if all(f'{k}="{v}"' in label_text for k, v in labels.items()):
             total += float(value)
     return total
+
+
+def wait_until_shared(workers: list[WorkerProcess], partitions: int, timeout_s: float = WORKER_HTTP_TIMEOUT_S) -> None:
+    """Until every worker owns at least one input partition and together they own all of them
+    (asked of the workers' own metrics), so no rebalance happens once records flow."""
+    deadline = time.monotonic() + timeout_s
+    while True:
+        owned = [metric_value(w.get("/metrics"), "stream_filter_assigned_partitions") for w in workers]
+        if min(owned) >= 1 and sum(owned) == partitions:
+            return
+        assert time.monotonic() < deadline, f"the group never shared the {partitions} partitions: {owned}"
+        time.sleep(0.3)

@@ -15,7 +15,7 @@ import orjson
 
 from stream_filter.kafka_io import publish
 from stream_filter.settings import Settings
-from tests.support import Names, WorkerProcess, drain, metric_value
+from tests.support import Names, WorkerProcess, drain, metric_value, wait_until_shared
 
 SWITCH_GOAL_S = 5.0  # the goal: live on every worker within 5 s of publishing
 WAIT_S = 60.0
@@ -74,6 +74,7 @@ def test_policy_switch_shadow_and_promotion(kafka_bootstrap: str, tmp_path: Path
     outputs = [*names.outputs().values(), names.topic("shadow-diff")]
     try:
         _wait(lambda: all(_versions(w) == ["1"] for w in workers), "v1 on both workers")
+        wait_until_shared(workers, 4)  # no rebalance (and so no replayed diff records) once records flow
         asyncio.run(publish(settings, _events(f"{names.suffix}-a", FOOD, 10)))
         assert len(drain(kafka_bootstrap, outputs, 10)) == 10
 

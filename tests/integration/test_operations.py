@@ -14,7 +14,7 @@ import orjson
 from stream_filter.kafka_io import ensure_topics, publish
 from stream_filter.samples import generate
 from stream_filter.settings import Settings
-from tests.support import Names, WorkerProcess, drain, event_identity, metric_value
+from tests.support import Names, WorkerProcess, drain, event_identity, metric_value, wait_until_shared
 
 LAG_WAIT_S = 60.0
 
@@ -67,8 +67,7 @@ def test_two_workers_share_the_partitions_and_lose_nothing(kafka_bootstrap: str,
     first = WorkerProcess(env, tmp_path / "a.log").start()
     second = WorkerProcess(env, tmp_path / "b.log").start()
     try:
-        first.get("/healthz")
-        second.get("/healthz")
+        wait_until_shared([first, second], 4)
         asyncio.run(publish(_settings(names, kafka_bootstrap),
                             [(s.event["listing_id"].encode(), s.line()) for s in samples]))
         out = drain(kafka_bootstrap, list(names.outputs().values()), len(samples), identity=event_identity)
