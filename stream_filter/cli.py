@@ -90,6 +90,10 @@ def cmd_worker(args: argparse.Namespace) -> int:
     from stream_filter.kafka_io import ensure_topics
 
     settings = Settings()
+    if settings.event_loop == "uvloop":
+        import uvloop
+
+        uvloop.install()  # before Faust creates its loop
     book = PolicyBook.load(settings.policy)  # a bad policy stops the worker here, before it consumes
     asyncio.run(ensure_topics(settings))
     app = create_app(settings, book)
