@@ -28,8 +28,8 @@ class Metrics:
                                ["outcome", "reason"], registry=registry)
         self.origins = Counter("stream_filter_origin_classes_total", "Decided listings by origin class.",
                                ["origin"], registry=registry)
-        self.clusters = Counter("stream_filter_cluster_matches_total", "Cluster matches on decided listings.",
-                                ["cluster"], registry=registry)
+        self.clusters = Counter("stream_filter_cluster_matches_total", "Cluster matches on decided listings, by "
+                                "the listing's outcome.", ["outcome", "cluster"], registry=registry)
         self.dead_letters = Counter("stream_filter_dead_letters_total", "Records sent to the dead-letter topic.",
                                     ["code"], registry=registry)
         self.consumed = Counter("stream_filter_records_consumed_total", "Input records read.", registry=registry)
@@ -96,6 +96,6 @@ class Metrics:
         for reason in record.reasons:
             self.reasons.labels(record.outcome.value, reason.code).inc()
         for match in record.clusters:
-            self.clusters.labels(match.cluster).inc()
+            self.clusters.labels(record.outcome.value, match.cluster).inc()
         if age_seconds is not None:
             self.event_age.observe(max(0.0, age_seconds))

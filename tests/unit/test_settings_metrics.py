@@ -43,8 +43,13 @@ def test_metrics_names_labels_and_counts() -> None:
     metrics = Metrics(registry, "test")
     policy = PolicyBook.load("default")
     samples = generate(50, seed=11)
+    rejected_by_cluster: dict[str, int] = {}
     for s in samples:
-        metrics.record(route(s.event["listing_id"].encode(), s.line(), policy), 0.001, 1.0)
+        routed = route(s.event["listing_id"].encode(), s.line(), policy)
+        metrics.record(routed, 0.001, 1.0)
+        if routed.decision is not None and routed.decision.outcome.value == "rejected":
+            for match in routed.decision.clusters:
+                rejected_by_cluster[match.cluster] = rejected_by_cluster.get(match.cluster, 0) + 1
     metrics.record(route(b"k", MALFORMED[0][0], policy), 0.001, None)
     text = generate_latest(registry).decode()
     for line in text.splitlines():
@@ -55,5 +60,9 @@ def test_metrics_names_labels_and_counts() -> None:
         expected = sum(1 for s in samples if s.outcome == outcome)
         assert registry.get_sample_value("stream_filter_decisions_total", {"outcome": outcome}) == expected
     assert registry.get_sample_value("stream_filter_dead_letters_total", {"code": "INVALID_JSON"}) == 1
+    assert rejected_by_cluster  # the sample has rejected listings in blocked clusters
+    for cluster, count in rejected_by_cluster.items():
+        labels = {"outcome": "rejected", "cluster": cluster}
+        assert registry.get_sample_value("stream_filter_cluster_matches_total", labels) == count
     assert registry.get_sample_value("stream_filter_dead_letters_total", {"code": "NULL_VALUE"}) == 0  # pre-created
     assert "listing_id" not in text and "L-" not in text  # no ids as label values
