@@ -8,7 +8,6 @@ codes, non-negative prices) live here too, so every entry point rejects the same
 
 from __future__ import annotations
 
-from datetime import datetime
 from decimal import Decimal
 from enum import StrEnum
 from functools import cache
@@ -118,6 +117,3 @@ class ListingEvent(BaseModel):
     @property
     def hs_digits(self) -> str:
         return (self.hs_code or "").replace(".", "")
-
-    def occurred(self) -> datetime:
-        return self.occurred_at
