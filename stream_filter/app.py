@@ -36,6 +36,7 @@ from stream_filter.shadow import shadow_diff
 
 log = logging.getLogger("stream_filter.worker")
 POLICY_RETRY_S = 10.0
+POLICY_CATCH_UP_S = 30.0  # past this, decide with the current policy rather than stall
 
 
 def faust_options(settings: Settings) -> dict[str, Any]:
@@ -104,7 +105,7 @@ def create_app(settings: Settings, book: PolicyBook, registry: CollectorRegistry
         while True:
             try:
                 await follower.start()
-                await follower.catch_up()
+                await asyncio.wait_for(follower.catch_up(), POLICY_CATCH_UP_S)
                 policy_ready.set()
                 await follower.run()
             except asyncio.CancelledError:
@@ -134,14 +135,17 @@ def create_app(settings: Settings, book: PolicyBook, registry: CollectorRegistry
                 routed = route(msg.key, msg.value, live, max_value_bytes=settings.max_value_bytes,
                                source=(msg.topic, msg.partition, msg.offset), clock=settings.policy_clock,
                                max_age=max_age, recent=recent)
-                age = (datetime.now(UTC) - routed.occurred_at).total_seconds() if routed.occurred_at else None
-                metrics.record(routed, perf_counter() - started, age)
                 batch.append((routed, msg))
-                if shadow is not None and (diff := shadow_diff(routed, msg.key, msg.value, shadow,
-                                                               settings.policy_clock, settings.max_value_bytes)):
-                    assert routed.decision is not None and diff.decision is not None
-                    metrics.shadow_diffs.labels(routed.decision.outcome.value, diff.decision.outcome.value).inc()
-                    batch.append((diff, msg))
+                try:  # bookkeeping only: a failure here must not escape (Faust would ack the batch)
+                    age = (datetime.now(UTC) - routed.occurred_at).total_seconds() if routed.occurred_at else None
+                    metrics.record(routed, perf_counter() - started, age)
+                    if shadow is not None and routed.decision is not None and (diff := shadow_diff(
+                            routed, msg.key, msg.value, shadow, settings.policy_clock, settings.max_value_bytes)):
+                        shadow_outcome = diff.decision.outcome.value if diff.decision else "unknown"
+                        metrics.shadow_diffs.labels(routed.decision.outcome.value, shadow_outcome).inc()
+                        batch.append((diff, msg))
+                except Exception as exc:  # noqa: BLE001 - see above
+                    log.warning("metrics or shadow evaluation failed: %s", type(exc).__name__)
             await deliverer.deliver_batch(batch)
 
     lag_probe = LagProbe(settings)

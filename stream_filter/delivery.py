@@ -15,6 +15,7 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from aiokafka.errors import KafkaError, MessageSizeTooLargeError
+from faust.exceptions import ProducerSendError
 
 from stream_filter.decode import DecodeError, ErrorCode
 from stream_filter.metrics import Metrics
@@ -22,6 +23,7 @@ from stream_filter.pipeline import Output, Routed, dead_letter
 
 log = logging.getLogger("stream_filter.delivery")
 SEND_RETRY_DELAY_S = 1.0  # broker unreachable: retry the same record, never skip it
+SEND_ERRORS = (KafkaError, ProducerSendError)  # Faust rewraps client errors raised while sending
 
 
 class Deliverer:
@@ -38,37 +40,55 @@ class Deliverer:
         for routed, _ in batch:
             try:
                 futures.append(await self._queue(routed))
-            except KafkaError as exc:
+            except Exception as exc:  # noqa: BLE001 - handled per record in deliver()
                 futures.append(exc)
         pending = [f for f in futures if not isinstance(f, BaseException)]
         results = iter(await asyncio.gather(*pending, return_exceptions=True))
         for (routed, msg), fut in zip(batch, futures, strict=True):
             outcome = fut if isinstance(fut, BaseException) else next(results)
             if isinstance(outcome, BaseException):
-                await self.deliver(routed, msg)
+                await self.deliver(routed, msg, outcome)
             else:
                 self.metrics.produced.labels(routed.output.value).inc()
 
-    async def deliver(self, routed: Routed, msg: Any) -> None:
-        """One record: send, wait for the ack, dead-letter if refused as too large, retry otherwise."""
+    async def deliver(self, routed: Routed, msg: Any, failed: BaseException | None = None) -> None:
+        """One record: send, wait for the ack, dead-letter if refused as too large, retry otherwise.
+        `failed`: the error the batch send already got for this record (handled before any resend).
+
+        Never raises: an exception here would escape the agent, and Faust would ack the batch."""
         source = (msg.topic, msg.partition, msg.offset)
         while True:
-            try:
-                await (await self._queue(routed))
-                self.metrics.produced.labels(routed.output.value).inc()
+            if failed is None:
+                try:
+                    await (await self._queue(routed))
+                    self.metrics.produced.labels(routed.output.value).inc()
+                    return
+                except Exception as exc:  # noqa: BLE001 - nothing may escape to the agent loop
+                    failed = exc
+            error_seen, failed = failed, None
+            self.metrics.send_failures.inc()
+            if routed.output is Output.SHADOW_DIFF:  # informational: never block or dead-letter for it
+                log.warning("shadow diff not sent (%s)", type(error_seen).__name__)
                 return
-            except MessageSizeTooLargeError as exc:
-                self.metrics.send_failures.inc()
-                self.metrics.dead_letters.labels(ErrorCode.OUTPUT_TOO_LARGE.value).inc()
-                error = DecodeError(ErrorCode.OUTPUT_TOO_LARGE, f"{routed.output.value} record refused: {exc}")
-                if routed.output is not Output.DEAD_LETTER:
-                    routed = dead_letter(msg.key, msg.value, error, source)  # the original bytes, untouched
-                elif routed.value:  # the dead-letter topic refuses even those: keep the source coordinates
-                    routed = dead_letter(msg.key, b"", error, source)
-                    routed.headers.append(("original-value-omitted", b"true"))
-                else:
-                    raise
-            except KafkaError as exc:
-                self.metrics.send_failures.inc()
-                log.warning("send to %s failed (%s); retrying", routed.output.value, type(exc).__name__)
+            too_large = _too_large(error_seen)
+            if isinstance(error_seen, SEND_ERRORS) and not too_large:  # broker trouble: the same record again
+                log.warning("send to %s failed (%s); retrying", routed.output.value, type(error_seen).__name__)
                 await asyncio.sleep(SEND_RETRY_DELAY_S)
+                continue
+            code = ErrorCode.OUTPUT_TOO_LARGE if too_large else ErrorCode.PROCESSING_ERROR
+            self.metrics.dead_letters.labels(code.value).inc()
+            reason = f"{type(error_seen).__name__}: {error_seen}"
+            error = DecodeError(code, f"{routed.output.value} record refused: {reason}")
+            if routed.output is not Output.DEAD_LETTER:
+                routed = dead_letter(msg.key, msg.value, error, source)  # the original bytes, untouched
+            elif routed.value or routed.key:  # even those refused: keep only the source coordinates
+                routed = dead_letter(None, b"", error, source)
+                routed.headers.append(("original-value-omitted", b"true"))
+            else:
+                log.error("dead letter for %s/%s@%s refused even without key and value", *source)
+                return
+
+
+def _too_large(exc: BaseException) -> bool:
+    """Faust wraps the client's error in ProducerSendError; the cause tells what happened."""
+    return isinstance(exc, MessageSizeTooLargeError) or isinstance(exc.__cause__, MessageSizeTooLargeError)

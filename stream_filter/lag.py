@@ -25,10 +25,16 @@ class LagProbe:
     async def measure(self) -> dict[int, int]:
         """Partition -> end offset minus committed offset (the end offset when nothing is committed)."""
         if self._admin is None:
-            self._admin = AIOKafkaAdminClient(**client_options(self.settings))
-            await self._admin.start()
-            self._consumer = AIOKafkaConsumer(**client_options(self.settings), group_id=None)
-            await self._consumer.start()
+            admin = AIOKafkaAdminClient(**client_options(self.settings))
+            consumer = AIOKafkaConsumer(**client_options(self.settings), group_id=None)
+            try:
+                await admin.start()
+                await consumer.start()
+            except Exception:
+                await consumer.stop()
+                await admin.close()
+                raise  # counted by the caller; the next probe starts from scratch
+            self._admin, self._consumer = admin, consumer
         topic = self.settings.topic_input
         partitions = self._consumer.partitions_for_topic(topic)
         if not partitions:

@@ -145,7 +145,7 @@ class PolicyFollower:
     def apply(self, value: bytes | None) -> None:
         try:
             mode, book = parse_message(value)
-        except PolicyError as exc:
+        except Exception as exc:  # noqa: BLE001 - PolicyError, or an include that cannot be read here
             log.warning("ignored an invalid policy record: %s", exc)
             self.on_invalid(str(exc))
             return

@@ -1,0 +1,99 @@
+"""Delivery never lets an exception escape (Faust would ack the batch) and never loses a record.
+
+The topics here are stand-ins that record sends and fail on demand: this tests the decision logic
+of `Deliverer`; the real broker path is covered by tests/integration/test_worker.py.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from dataclasses import dataclass, field
+from typing import Any
+
+from aiokafka.errors import KafkaConnectionError, MessageSizeTooLargeError
+from faust.exceptions import ProducerSendError
+from prometheus_client import CollectorRegistry
+
+from stream_filter import delivery
+from stream_filter.delivery import Deliverer
+from stream_filter.metrics import Metrics
+from stream_filter.pipeline import Output, Routed
+
+
+@dataclass
+class Msg:
+    topic: str = "in"
+    partition: int = 1
+    offset: int = 7
+    key: bytes = b"k"
+    value: bytes = b"original"
+
+
+@dataclass
+class Topic:
+    """Fails with the queued errors first, then accepts; keeps what it accepted."""
+
+    errors: list[BaseException] = field(default_factory=list)
+    sent: list[dict[str, Any]] = field(default_factory=list)
+
+    async def send(self, **record: Any) -> Any:
+        if self.errors:
+            raise self.errors.pop(0)
+        self.sent.append(record)
+        done: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        done.set_result(None)
+        return done
+
+
+def _too_large() -> ProducerSendError:
+    exc = ProducerSendError("refused")
+    exc.__cause__ = MessageSizeTooLargeError()
+    return exc
+
+
+def _setup(**errors: list[BaseException]) -> tuple[Deliverer, dict[Output, Topic], CollectorRegistry]:
+    topics = {o: Topic(errors=list(errors.get(o.value, []))) for o in Output}
+    registry = CollectorRegistry()
+    return Deliverer(topics, Metrics(registry, "t")), topics, registry
+
+
+def test_refused_decision_becomes_a_dead_letter_with_the_original_bytes() -> None:
+    deliverer, topics, registry = _setup(approved=[_too_large()])
+    asyncio.run(deliverer.deliver_batch([(Routed(Output.APPROVED, b"k", b"decision", []), Msg())]))
+    assert topics[Output.APPROVED].sent == []
+    [dead] = topics[Output.DEAD_LETTER].sent
+    assert dead["value"] == b"original" and dict(dead["headers"])["error-code"] == b"OUTPUT_TOO_LARGE"
+    assert registry.get_sample_value("stream_filter_dead_letters_total", {"code": "OUTPUT_TOO_LARGE"}) == 1
+
+
+def test_refused_dead_letter_keeps_the_source_coordinates() -> None:
+    deliverer, topics, _ = _setup(dead_letter=[_too_large()])
+    asyncio.run(deliverer.deliver(Routed(Output.DEAD_LETTER, b"k", b"original", []), Msg()))
+    [dead] = topics[Output.DEAD_LETTER].sent
+    headers = dict(dead["headers"])
+    assert dead["value"] == b"" and headers["original-value-omitted"] == b"true"
+    assert (headers["source-partition"], headers["source-offset"]) == (b"1", b"7")
+
+
+def test_broker_trouble_is_retried_until_it_succeeds(monkeypatch: Any) -> None:
+    monkeypatch.setattr(delivery, "SEND_RETRY_DELAY_S", 0)
+    outage = [ProducerSendError("metadata"), KafkaConnectionError()]
+    deliverer, topics, registry = _setup(rejected=outage)
+    asyncio.run(deliverer.deliver_batch([(Routed(Output.REJECTED, b"k", b"decision", []), Msg())]))
+    assert [r["value"] for r in topics[Output.REJECTED].sent] == [b"decision"]
+    assert registry.get_sample_value("stream_filter_send_failures_total") == 2
+
+
+def test_a_failed_shadow_diff_is_dropped_not_retried_and_not_dead_lettered() -> None:
+    deliverer, topics, _ = _setup(shadow_diff=[KafkaConnectionError()])
+    asyncio.run(deliverer.deliver_batch([(Routed(Output.APPROVED, b"k", b"decision", []), Msg()),
+                                         (Routed(Output.SHADOW_DIFF, b"k", b"diff", []), Msg())]))
+    assert [r["value"] for r in topics[Output.APPROVED].sent] == [b"decision"]
+    assert topics[Output.SHADOW_DIFF].sent == [] and topics[Output.DEAD_LETTER].sent == []
+
+
+def test_an_unexpected_error_never_escapes() -> None:
+    deliverer, topics, _ = _setup(review=[TypeError("bad header")])
+    asyncio.run(deliverer.deliver_batch([(Routed(Output.REVIEW, b"k", b"decision", []), Msg())]))
+    [dead] = topics[Output.DEAD_LETTER].sent
+    assert dead["value"] == b"original" and dict(dead["headers"])["error-code"] == b"PROCESSING_ERROR"
