@@ -44,12 +44,14 @@ class Deliverer:
                 futures.append(exc)
         pending = [f for f in futures if not isinstance(f, BaseException)]
         results = iter(await asyncio.gather(*pending, return_exceptions=True))
-        for (routed, msg), fut in zip(batch, futures, strict=True):
-            outcome = fut if isinstance(fut, BaseException) else next(results)
-            if isinstance(outcome, BaseException):
-                await self.deliver(routed, msg, outcome)
-            else:
-                self.metrics.produced.labels(routed.output.value).inc()
+        outcomes = [fut if isinstance(fut, BaseException) else next(results) for fut in futures]
+        first_failure = next((i for i, o in enumerate(outcomes) if isinstance(o, BaseException)), len(batch))
+        for routed, _ in batch[:first_failure]:
+            self.metrics.produced.labels(routed.output.value).inc()
+        # From the first failure on, send again one by one and in order, even what already succeeded:
+        # the latest copy of every key is then in order (the earlier copies are harmless replays).
+        for (routed, msg), outcome in zip(batch[first_failure:], outcomes[first_failure:], strict=True):
+            await self.deliver(routed, msg, outcome if isinstance(outcome, BaseException) else None)
 
     async def deliver(self, routed: Routed, msg: Any, failed: BaseException | None = None) -> None:
         """One record: send, wait for the ack, dead-letter if refused as too large, retry otherwise.

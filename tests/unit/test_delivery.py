@@ -97,3 +97,24 @@ def test_an_unexpected_error_never_escapes() -> None:
     asyncio.run(deliverer.deliver_batch([(Routed(Output.REVIEW, b"k", b"decision", []), Msg())]))
     [dead] = topics[Output.DEAD_LETTER].sent
     assert dead["value"] == b"original" and dict(dead["headers"])["error-code"] == b"PROCESSING_ERROR"
+
+
+def test_after_a_failure_the_rest_of_the_batch_is_resent_in_order(monkeypatch: Any) -> None:
+    monkeypatch.setattr(delivery, "SEND_RETRY_DELAY_S", 0)
+    deliverer, topics, _ = _setup()
+    approved = topics[Output.APPROVED]
+    original_send = approved.send
+    calls = {"n": 0}
+
+    async def flaky(**record: Any) -> Any:  # the 2nd of 3 records fails once
+        calls["n"] += 1
+        if calls["n"] == 2:
+            raise KafkaConnectionError()
+        return await original_send(**record)
+
+    approved.send = flaky  # type: ignore[method-assign]
+    batch = [(Routed(Output.APPROVED, b"k", f"v{i}".encode(), []), Msg(offset=i)) for i in range(3)]
+    asyncio.run(deliverer.deliver_batch(batch))
+    values = [r["value"] for r in approved.sent]
+    assert values[-2:] == [b"v1", b"v2"]  # the last copies are in order
+    assert values == [b"v0", b"v2", b"v1", b"v2"]  # v2 sent again after v1: a harmless replay
