@@ -137,12 +137,12 @@ def create_app(settings: Settings, book: PolicyBook, registry: CollectorRegistry
                                max_age=max_age, recent=recent)
                 batch.append((routed, msg))
                 try:  # bookkeeping only: a failure here must not escape (Faust would ack the batch)
-                    age = (datetime.now(UTC) - routed.occurred_at).total_seconds() if routed.occurred_at else None
+                    occurred = routed.decoded.event.occurred_at if routed.decoded else None
+                    age = (datetime.now(UTC) - occurred).total_seconds() if occurred else None
                     metrics.record(routed, perf_counter() - started, age)
-                    if shadow is not None and routed.decision is not None and (diff := shadow_diff(
-                            routed, msg.key, msg.value, shadow, settings.policy_clock, settings.max_value_bytes)):
-                        shadow_outcome = diff.decision.outcome.value if diff.decision else "unknown"
-                        metrics.shadow_diffs.labels(routed.decision.outcome.value, shadow_outcome).inc()
+                    diff = shadow_diff(routed, shadow, settings.policy_clock) if shadow is not None else None
+                    if diff is not None and diff.decision is not None and routed.decision is not None:
+                        metrics.shadow_diffs.labels(routed.decision.outcome.value, diff.decision.outcome.value).inc()
                         batch.append((diff, msg))
                 except Exception as exc:  # noqa: BLE001 - see above
                     log.warning("metrics or shadow evaluation failed: %s", type(exc).__name__)

@@ -40,7 +40,7 @@ class Routed:
     headers: list[tuple[str, bytes]]
     decision: DecisionRecord | None = None
     error: DecodeError | None = None
-    occurred_at: datetime | None = None
+    decoded: Decoded | None = None  # kept so a second policy (shadow) can decide without decoding again
 
 
 WIB = timezone(timedelta(hours=7), "WIB")  # policies take effect on Indonesian (Jakarta) calendar days
@@ -55,7 +55,8 @@ def policy_day(occurred_at: datetime, now: datetime, clock: Clock) -> date:
 def decide(decoded: Decoded, book: PolicyBook, now: datetime | None = None, clock: Clock = "event") -> DecisionRecord:
     event = decoded.event
     now = now or datetime.now(UTC)
-    policies = book.active(policy_day(event.occurred_at, now, clock))
+    day = policy_day(event.occurred_at, now, clock)
+    policies = book.active(day)
     action: Literal["upsert", "remove"] = "upsert"
     if event.event_type is EventType.DELETED:
         origin = Origin(origin_class=OriginClass.UNKNOWN, confidence=0.0, evidence=["deletion: not classified"])
@@ -64,7 +65,7 @@ def decide(decoded: Decoded, book: PolicyBook, now: datetime | None = None, cloc
         action = "remove"
     else:
         origin, clusters = classify_origin(event), classify_clusters(event)
-        outcome, reasons, ref = evaluate(policies, event, origin, clusters, policy_day(event.occurred_at, now, clock))
+        outcome, reasons, ref = evaluate(policies, event, origin, clusters, day)
     # model_construct: every part was validated or built from validated data; validating again costs ~30%
     return DecisionRecord.model_construct(
         schema_version=1,
@@ -118,6 +119,6 @@ def route(key: bytes | None, value: bytes | None, book: PolicyBook, *, max_value
         record = decide(decoded, book, now, clock)
         body = orjson.dumps(record.model_dump(mode="json", by_alias=True))
         return Routed(Output(record.outcome.value), record.listing_id.encode(), body, decision_headers(record), record,
-                      occurred_at=decoded.event.occurred_at)
+                      decoded=decoded)
     except Exception as exc:  # noqa: BLE001 - a bug on one event must not stop the stream; it is dead-lettered
         return dead_letter(key, value, DecodeError(ErrorCode.PROCESSING_ERROR, f"{type(exc).__name__}: {exc}"), source)

@@ -85,27 +85,43 @@ async def publish_policy(settings: Settings, mode: Mode, text: str) -> None:
         await producer.stop()
 
 
-async def read_latest(settings: Settings) -> dict[str, PolicyMessage]:
-    """The latest valid message per mode on the policy topic."""
+async def _open_at_beginning(settings: Settings) -> Any:
+    """A group-less consumer assigned every partition of the policy topic, at its beginning."""
     await ensure_policy_topic(settings)
     consumer = AIOKafkaConsumer(**client_options(settings), group_id=None, enable_auto_commit=False)
     await consumer.start()
+    tps = [TopicPartition(settings.topic_policy, p) for p in consumer.partitions_for_topic(settings.topic_policy)
+           or {0}]
+    consumer.assign(tps)
+    await consumer.seek_to_beginning(*tps)
+    return consumer
+
+
+async def _read_to_end(consumer: Any, handle: Callable[[bytes | None], None]) -> None:
+    """Hand every record up to the current end offsets to `handle`."""
+    tps = list(consumer.assignment())
+    ends = await consumer.end_offsets(tps)
+    for tp in tps:
+        while await consumer.position(tp) < ends[tp]:
+            for records in (await consumer.getmany(tp, timeout_ms=200)).values():
+                for record in records:
+                    handle(record.value)
+
+
+async def read_latest(settings: Settings) -> dict[str, PolicyMessage]:
+    """The latest valid message per mode on the policy topic."""
     latest: dict[str, PolicyMessage] = {}
+
+    def keep(value: bytes | None) -> None:
+        try:
+            message = PolicyMessage.model_validate_json(value or b"")
+        except ValidationError:
+            return
+        latest[message.mode] = message
+
+    consumer = await _open_at_beginning(settings)
     try:
-        tps = [TopicPartition(settings.topic_policy, p) for p in consumer.partitions_for_topic(settings.topic_policy)
-               or {0}]
-        consumer.assign(tps)
-        await consumer.seek_to_beginning(*tps)
-        ends = await consumer.end_offsets(tps)
-        for tp in tps:
-            while await consumer.position(tp) < ends[tp]:
-                for records in (await consumer.getmany(tp, timeout_ms=500)).values():
-                    for r in records:
-                        try:
-                            message = PolicyMessage.model_validate_json(r.value or b"")
-                        except ValidationError:
-                            continue
-                        latest[message.mode] = message
+        await _read_to_end(consumer, keep)
     finally:
         await consumer.stop()
     return latest
@@ -121,21 +137,11 @@ class PolicyFollower:
         self._consumer: Any = None
 
     async def start(self) -> None:
-        await ensure_policy_topic(self.settings)
-        self._consumer = AIOKafkaConsumer(**client_options(self.settings), group_id=None, enable_auto_commit=False)
-        await self._consumer.start()
-        partitions = self._consumer.partitions_for_topic(self.settings.topic_policy) or {0}
-        tps = [TopicPartition(self.settings.topic_policy, p) for p in partitions]
-        self._consumer.assign(tps)
-        await self._consumer.seek_to_beginning(*tps)
+        self._consumer = await _open_at_beginning(self.settings)
 
     async def catch_up(self) -> None:
         """Apply everything already on the topic (called before the first listing is decided)."""
-        tps = list(self._consumer.assignment())
-        ends = await self._consumer.end_offsets(tps)
-        for tp in tps:
-            while await self._consumer.position(tp) < ends[tp]:
-                await self.poll(200)
+        await _read_to_end(self._consumer, self.apply)
 
     async def poll(self, timeout_ms: int = 500) -> None:
         for records in (await self._consumer.getmany(timeout_ms=timeout_ms)).values():

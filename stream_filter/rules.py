@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from datetime import date
 from decimal import ROUND_HALF_UP, Decimal
+from functools import cache
 
 from stream_filter.decision import ClusterMatch, Origin, OriginClass, Outcome, PolicyRef, Reason
 from stream_filter.listing import ListingEvent
@@ -29,11 +30,16 @@ def _exempt(entries: list[Exemption], value: str | None, day: date) -> Exemption
     return next((e for e in entries if e.value == value and (e.until is None or day <= e.until)), None)
 
 
+@cache
+def _needles(terms: tuple[str, ...]) -> tuple[tuple[str, str], ...]:
+    """(term, " normalised term ") pairs, computed once per policy rule, not once per event."""
+    return tuple((term, f" {normalise(term)} ") for term in terms)
+
+
 def _has_term(terms: list[str], texts: list[str]) -> str | None:
     """The first term that appears as whole words in any of the normalised texts."""
     padded = [f" {t} " for t in texts]
-    for term in terms:
-        needle = f" {normalise(term)} "
+    for term, needle in _needles(tuple(terms)):
         if any(needle in text for text in padded):
             return term
     return None

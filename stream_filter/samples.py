@@ -10,9 +10,12 @@ from __future__ import annotations
 import random
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from decimal import Decimal
 from typing import Any
 
 import orjson
+
+from stream_filter.policy_files import load_policy
 
 TITLES: dict[str, list[str]] = {
     "textile_fashion": [
@@ -52,7 +55,20 @@ CITIES = ["Kota Jakarta Barat", "Kab. Bandung", "Kota Surabaya", "Kab Bekasi", "
 ABROAD = [("CN", "Shenzhen"), ("CN", "Guangzhou"), ("CN", "Luar Negeri"), ("MY", "Kuala Lumpur"),
           ("KR", "Korea Selatan"), ("CN", "Overseas")]
 BLOCKED = {"textile_fashion", "food_beverage", "crafts"}
-FLOOR_IDR = 100 * 16300  # the default policy's USD 100 floor at its example 2025+ IDR rate
+SAMPLE_DAY = datetime(2026, 11, 1, tzinfo=UTC)
+
+
+def _floor_idr() -> Decimal:
+    """The default pack's price floor in IDR on the samples' day, read from the pack's own data."""
+    policy = load_policy("default")
+    assert policy.min_price is not None
+    day = SAMPLE_DAY.date()
+    rate = next(r for r in policy.fx_rates if r.currency == "IDR" and r.valid_from <= day
+                and (r.valid_until is None or day < r.valid_until))
+    return policy.min_price.amount * rate.units_per_base
+
+
+FLOOR_IDR = _floor_idr()
 PRICES = [15000, 49900, 125000, 350000, 1250000, 2500000, 4990000]
 PROFILES = ["domestic", "domestic_imported", "cross_border", "cross_border_local_stock", "unknown"]
 
@@ -103,7 +119,7 @@ def _seller(rng: random.Random, profile: str, n: int) -> dict[str, Any]:
 
 def generate(count: int, seed: int = 7, start: datetime | None = None, prefix: str = "L") -> list[Sample]:
     rng = random.Random(seed)
-    start = start or datetime(2026, 11, 1, tzinfo=UTC)
+    start = start or SAMPLE_DAY
     samples = []
     for n in range(count):
         cluster = rng.choice(list(TITLES))

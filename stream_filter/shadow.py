@@ -11,7 +11,7 @@ from datetime import UTC, datetime
 import orjson
 
 from stream_filter.decision import DecisionRecord
-from stream_filter.pipeline import Clock, Output, Routed, route
+from stream_filter.pipeline import Clock, Output, Routed, decide
 from stream_filter.policy_files import PolicyBook
 
 
@@ -20,16 +20,15 @@ def _side(record: DecisionRecord) -> dict[str, object]:
             "policy": record.policy.model_dump()}
 
 
-def shadow_diff(live: Routed, key: bytes | None, value: bytes | None, shadow: PolicyBook,
-                clock: Clock = "event", max_value_bytes: int = 1_048_576) -> Routed | None:
-    if live.decision is None:
+def shadow_diff(live: Routed, shadow: PolicyBook, clock: Clock = "event") -> Routed | None:
+    """Decide the already-decoded event again under `shadow`; no second decode, no second validation."""
+    if live.decision is None or live.decoded is None:
         return None
-    other = route(key, value, shadow, clock=clock, max_value_bytes=max_value_bytes)
-    if other.decision is None or other.decision.outcome is live.decision.outcome:
+    other = decide(live.decoded, shadow, live.decision.decided_at, clock)
+    if other.outcome is live.decision.outcome:
         return None
     body = {"schema_version": 1, "listing_id": live.decision.listing_id, "event_id": live.decision.event_id,
-            "live": _side(live.decision), "shadow": _side(other.decision),
-            "compared_at": datetime.now(UTC).isoformat()}
+            "live": _side(live.decision), "shadow": _side(other), "compared_at": datetime.now(UTC).isoformat()}
     headers = [("live-outcome", live.decision.outcome.value.encode()),
-               ("shadow-outcome", other.decision.outcome.value.encode())]
-    return Routed(Output.SHADOW_DIFF, live.decision.listing_id.encode(), orjson.dumps(body), headers, other.decision)
+               ("shadow-outcome", other.outcome.value.encode())]
+    return Routed(Output.SHADOW_DIFF, live.decision.listing_id.encode(), orjson.dumps(body), headers, other)
