@@ -152,6 +152,18 @@ def running(root: Path | None = None) -> BrokerHandle | None:
     return None
 
 
+def new_cluster_id() -> str:
+    """A random KRaft cluster id that the storage tool's argument parser accepts.
+
+    Base64 of a UUID starts with "-" one time in 64, and the tool then reads it as a flag (Kafka's own
+    Uuid.randomUuid() rejects such ids for the same reason).
+    """
+    while True:
+        cluster_id = base64.urlsafe_b64encode(uuid.uuid4().bytes).decode().rstrip("=")
+        if not cluster_id.startswith("-"):
+            return cluster_id
+
+
 def start(port: int = DEFAULT_PORT, root: Path | None = None, secure: SecureListeners | None = None) -> BrokerHandle:
     """Start a broker in the background, or reuse the one already running from `root`.
 
@@ -171,7 +183,7 @@ def start(port: int = DEFAULT_PORT, root: Path | None = None, secure: SecureList
     props = run_dir / "server.properties"
     props.write_text(server_properties(data_dir, port, secure))
     jvm = _jvm(java, classpath, run_dir)
-    cluster_id = base64.urlsafe_b64encode(uuid.uuid4().bytes).decode().rstrip("=")
+    cluster_id = new_cluster_id()
     fmt = subprocess.run([*jvm, "kafka.tools.StorageTool", "format", "-t", cluster_id, "-c", str(props),
                           "--standalone", *(secure.format_args() if secure else [])],
                          capture_output=True, text=True, check=False)
