@@ -16,23 +16,22 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from datetime import UTC, datetime, timedelta
-from time import perf_counter
 from typing import Any
 
 import faust
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
 
 from stream_filter import __version__
+from stream_filter.batch import BatchDecider
 from stream_filter.delivery import Deliverer
+from stream_filter.enforcement import Enforcer
 from stream_filter.lag import LagProbe
+from stream_filter.listing_states import ListingStates, store_url
 from stream_filter.metrics import Metrics
-from stream_filter.pipeline import Output, route
+from stream_filter.pipeline import Output
 from stream_filter.policy_feed import PolicyFollower, PolicyHolder
 from stream_filter.policy_files import PolicyBook
-from stream_filter.recent import RecentEvents
 from stream_filter.settings import Settings
-from stream_filter.shadow import shadow_diff
 
 log = logging.getLogger("stream_filter.worker")
 POLICY_RETRY_S = 10.0
@@ -44,7 +43,7 @@ def faust_options(settings: Settings) -> dict[str, Any]:
     opts: dict[str, Any] = {
         "env": {},
         "broker": [f"kafka://{h.strip()}" for h in settings.kafka_bootstrap_servers.split(",")],
-        "store": "memory://",
+        "store": store_url(settings),
         "autodiscover": False,
         "datadir": settings.data_dir,
         "web_enabled": True,
@@ -92,6 +91,8 @@ def create_app(settings: Settings, book: PolicyBook, registry: CollectorRegistry
 
     def policy_changed(mode: str, changed: PolicyBook | None) -> None:
         metrics.policy_updates.labels(mode).inc()
+        if mode == "live":
+            enforcer.request()
         metrics.set_policies(holder.live, holder.shadow)
         refs = [f"{r.id}@{r.version}" for r in changed.describe()] if changed else ["none"]
         log.info("%s policy now %s", mode, ", ".join(refs))
@@ -117,36 +118,33 @@ def create_app(settings: Settings, book: PolicyBook, registry: CollectorRegistry
                 await follower.stop()
                 await asyncio.sleep(POLICY_RETRY_S)
 
+    states = ListingStates(app, settings)
+    outputs[Output.STATE] = states.changelog
     deliverer = Deliverer(outputs, metrics)
+    lock = asyncio.Lock()  # a batch of events and a re-evaluation chunk never interleave
 
-    max_age = timedelta(seconds=settings.max_event_age_s) if settings.max_event_age_s else None
-    recent = RecentEvents(settings.dedupe_window)
+    def owned() -> set[int]:
+        return {tp.partition for tp in app.consumer.assignment() if tp.topic == settings.topic_input}
+
+    enforcer = Enforcer(states, holder, deliverer, metrics, lock, owned,
+                        busy=lambda: bool(app.rebalancing or app.in_recovery or not policy_ready.is_set()))
+
+    @app.task
+    async def enforce_policy() -> None:
+        """Retroactive enforcement (enforcement.py): re-evaluate owned listings on live policy changes."""
+        await enforcer.run()
+
+    decider = BatchDecider(settings, holder, states, metrics)
 
     @app.agent(source, concurrency=1, name="decide-listings")  # concurrency 1: see module docstring
     async def decide_listings(stream: Any) -> None:
         await policy_ready.wait()
         # take_events acks a batch's events only after this loop body returns, i.e. after delivery
         async for events in stream.take_events(settings.batch_max, within=settings.batch_within_s):
-            live, shadow = holder.live, holder.shadow  # one policy per batch, even if it changes meanwhile
-            batch = []
-            for event in events:
-                msg = event.message
-                started = perf_counter()
-                routed = route(msg.key, msg.value, live, max_value_bytes=settings.max_value_bytes,
-                               source=(msg.topic, msg.partition, msg.offset), clock=settings.policy_clock,
-                               max_age=max_age, recent=recent)
-                batch.append((routed, msg))
-                try:  # bookkeeping only: a failure here must not escape (Faust would ack the batch)
-                    occurred = routed.decoded.event.occurred_at if routed.decoded else None
-                    age = (datetime.now(UTC) - occurred).total_seconds() if occurred else None
-                    metrics.record(routed, perf_counter() - started, age)
-                    diff = shadow_diff(routed, shadow, settings.policy_clock) if shadow is not None else None
-                    if diff is not None and diff.decision is not None and routed.decision is not None:
-                        metrics.shadow_diffs.labels(routed.decision.outcome.value, diff.decision.outcome.value).inc()
-                        batch.append((diff, msg))
-                except Exception as exc:  # noqa: BLE001 - see above
-                    log.warning("metrics or shadow evaluation failed: %s", type(exc).__name__)
-            await deliverer.deliver_batch(batch)
+            async with lock:
+                batch, changelog = decider.decide([event.message for event in events])
+                await deliverer.deliver_batch(batch)
+                await deliverer.deliver_batch(changelog)  # after the decisions: a crash replays, never loses them
 
     lag_probe = LagProbe(settings)
 
@@ -163,6 +161,7 @@ def create_app(settings: Settings, book: PolicyBook, registry: CollectorRegistry
         assigned = args[0] if args else kwargs.get("assigned", ())
         metrics.rebalances.inc()
         metrics.assigned.set(sum(1 for tp in assigned if tp.topic == settings.topic_input))
+        enforcer.request()  # the previous owner may have stopped mid-pass
 
     app.on_partitions_assigned.connect(count_assignment)  # type: ignore[arg-type]  # faust's stub is narrower
 

@@ -32,7 +32,8 @@ class Deliverer:
         self.metrics = metrics
 
     async def _queue(self, routed: Routed) -> Any:
-        return await self.outputs[routed.output].send(key=routed.key, value=routed.value, headers=routed.headers)
+        return await self.outputs[routed.output].send(key=routed.key, value=routed.value, headers=routed.headers,
+                                                      partition=routed.partition)
 
     async def deliver_batch(self, batch: Sequence[tuple[Routed, Any]]) -> None:
         """Queue every record, then wait for all acknowledgements; failed ones go the slow, careful way."""
@@ -73,6 +74,9 @@ class Deliverer:
                 log.warning("shadow diff not sent (%s)", type(error_seen).__name__)
                 return
             too_large = _too_large(error_seen)
+            if routed.output is Output.STATE and too_large:  # the decision went out; only memory is lost
+                log.error("listing state for %r refused as too large; not kept", routed.key)
+                return
             if isinstance(error_seen, SEND_ERRORS) and not too_large:  # broker trouble: the same record again
                 log.warning("send to %s failed (%s); retrying", routed.output.value, type(error_seen).__name__)
                 await asyncio.sleep(SEND_RETRY_DELAY_S)

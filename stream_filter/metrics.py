@@ -62,6 +62,20 @@ class Metrics:
                                       registry=registry)
         self.shadow_diffs = Counter("stream_filter_shadow_diffs_total", "Events the shadow policy decides differently.",
                                     ["live", "shadow"], registry=registry)
+        self.reevaluated = Counter("stream_filter_reevaluated_total", "Active listings decided again after a "
+                                   "live policy change.", registry=registry)
+        self.reevaluation_changes = Counter("stream_filter_reevaluation_changes_total", "Re-evaluated listings whose "
+                                            "outcome changed.", ["before", "after"], registry=registry)
+        self.reevaluation_pending = Gauge("stream_filter_reevaluation_pending_listings", "Listings the current "
+                                          "re-evaluation pass has still to check.", registry=registry)
+        self.reevaluation_passes = Counter("stream_filter_reevaluation_passes_total", "Completed re-evaluation "
+                                           "passes over the owned listings.", registry=registry)
+        self.reevaluation_seconds = Gauge("stream_filter_reevaluation_last_duration_seconds", "How long the last "
+                                          "completed re-evaluation pass took.", registry=registry)
+        self.active_listings = Gauge("stream_filter_active_listings", "Active listings on owned partitions, as "
+                                     "counted by the last re-evaluation pass.", registry=registry)
+        self.listing_moves = Counter("stream_filter_listing_withdrawals_total", "Removal records sent because a "
+                                     "listing moved to another outcome or was deleted.", ["reason"], registry=registry)
         self.build = Info("stream_filter_build", "Build information.", registry=registry)
         self.build.info({"version": version})
         for outcome in Outcome:  # known at start: dashboards show zeros, not gaps

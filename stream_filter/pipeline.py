@@ -30,6 +30,7 @@ class Output(StrEnum):
     REVIEW = "review"
     DEAD_LETTER = "dead_letter"
     SHADOW_DIFF = "shadow_diff"
+    STATE = "state"  # the listing-state changelog (lifecycle.py), not a consumer-facing topic
 
 
 @dataclass(frozen=True)
@@ -41,6 +42,7 @@ class Routed:
     decision: DecisionRecord | None = None
     error: DecodeError | None = None
     decoded: Decoded | None = None  # kept so a second policy (shadow) can decide without decoding again
+    partition: int | None = None  # None: by key; the state changelog is co-partitioned with the input
 
 
 WIB = timezone(timedelta(hours=7), "WIB")  # policies take effect on Indonesian (Jakarta) calendar days

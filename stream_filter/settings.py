@@ -42,6 +42,8 @@ class Settings(BaseSettings):
     session_timeout_s: float = Field(default=10.0, ge=6, description="Consumer group session timeout: how "
                                      "soon a crashed worker's partitions move to the others.")
     data_dir: str = Field(default=".stream-filter", description="Faust's local state directory.")
+    state_store: Literal["auto", "memory"] = Field(
+        default="auto", description="Listing state: RocksDB (rocksdict) when installed, else memory; or memory.")
     event_loop: Literal["asyncio", "uvloop"] = Field(
         default="asyncio", description="uvloop needs the 'fast' extra (pip install stream-filter[fast]).")
     log_level: Literal["debug", "info", "warning", "error"] = "info"

@@ -10,6 +10,7 @@ import sys
 import time
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import orjson
 
@@ -30,12 +31,13 @@ FOOD = "Keripik Pedas Level 10 Khas Bandung 250gr"
 CRAFT = "Patung Kayu Ukiran Jepara Pajangan"
 
 
-def _events(prefix: str, title: str, n: int) -> list[tuple[bytes, bytes]]:
+def _events(prefix: str, title: str, n: int, country: str = "CN") -> list[tuple[bytes, bytes]]:
     out = []
     for i in range(n):
         event = {"schema_version": 1, "event_id": f"{prefix}-{i}", "event_type": "listing.created",
                  "occurred_at": "2026-11-01T00:00:00Z", "listing_id": f"{prefix}-{i}", "title": title,
-                 "seller": {"country": "CN"}, "ship_from": {"location": "Shenzhen"}}
+                 "seller": {"country": country},
+                 "ship_from": {"location": "Shenzhen" if country == "CN" else "Bandung"}}
         out.append((event["listing_id"].encode(), orjson.dumps(event)))
     return out
 
@@ -57,6 +59,21 @@ def _versions(worker: WorkerProcess, key: str = "policies") -> list[str]:
     return [p["version"] for p in json.loads(worker.get("/healthz"))[key]]
 
 
+def _sum(workers: list[WorkerProcess], name: str, **labels: str) -> float:
+    return sum(metric_value(w.get("/metrics"), name, **labels) for w in workers)
+
+
+def _revocations(records: list[Any], version: str) -> dict[str, set[str]]:
+    """listing id -> distinct decision ids of revocations under `version` (replays share an id)."""
+    out: dict[str, set[str]] = {}
+    for r in records:
+        body = orjson.loads(r.value or b"")
+        if (body.get("reasons") and body["reasons"][0]["code"] == "POLICY_CHANGE_REVOKED"
+                and body["action"] == "upsert" and body["policy"]["version"] == version):
+            out.setdefault(body["listing_id"], set()).add(body["decision_id"])
+    return out
+
+
 def test_policy_switch_shadow_and_promotion(kafka_bootstrap: str, tmp_path: Path) -> None:
     names = Names()
     env = names.env(kafka_bootstrap)
@@ -75,8 +92,11 @@ def test_policy_switch_shadow_and_promotion(kafka_bootstrap: str, tmp_path: Path
     try:
         _wait(lambda: all(_versions(w) == ["1"] for w in workers), "v1 on both workers")
         wait_until_shared(workers, 4)  # no rebalance (and so no replayed diff records) once records flow
-        asyncio.run(publish(settings, _events(f"{names.suffix}-a", FOOD, 10)))
-        assert len(drain(kafka_bootstrap, outputs, 10)) == 10
+        asyncio.run(publish(settings, [*_events(f"{names.suffix}-a", FOOD, 10),
+                                       *_events(f"{names.suffix}-u", CRAFT, 5),  # unaffected by v2
+                                       *_events(f"{names.suffix}-d", FOOD, 5, country="ID")]))  # domestic
+        assert len(drain(kafka_bootstrap, outputs, 20)) == 20
+        passes = _sum(workers, "stream_filter_reevaluation_passes_total")
 
         started = time.monotonic()  # from the start of the publish command (a conservative clock)
         _cli(cli_env, "publish", str(files["2"]))
@@ -84,13 +104,20 @@ def test_policy_switch_shadow_and_promotion(kafka_bootstrap: str, tmp_path: Path
         switch = time.monotonic() - started
         print(f"\nlive policy switch on both workers, publish command included: {switch:.2f}s")
         assert switch <= SWITCH_GOAL_S
+        _wait(lambda: _sum(workers, "stream_filter_reevaluation_passes_total") >= passes + 2, "re-evaluation")
+        # each worker re-evaluated only its own partitions: every listing once in all, 10 changed
+        assert _sum(workers, "stream_filter_reevaluated_total") == 20
+        assert _sum(workers, "stream_filter_active_listings") == 20
+        assert _sum(workers, "stream_filter_reevaluation_changes_total", before="approved", after="rejected") == 10
         asyncio.run(publish(settings, _events(f"{names.suffix}-b", FOOD, 10)))
-        assert len(drain(kafka_bootstrap, outputs, 20)) == 20
+        # 20 first decisions, 10 revocations with 10 withdrawals from approved, 10 new decisions
+        after_v2 = drain(kafka_bootstrap, outputs, 50)
+        assert len(after_v2) == 50
 
         _cli(cli_env, "publish", "--shadow", str(files["3"]))
         _wait(lambda: all(_versions(w, "shadow") == ["3"] for w in workers), "shadow v3 on both workers")
         asyncio.run(publish(settings, _events(f"{names.suffix}-c", CRAFT, 10)))
-        out = drain(kafka_bootstrap, outputs, 40)
+        out = drain(kafka_bootstrap, outputs, 70)
 
         producer_settings = Settings(kafka_bootstrap_servers=kafka_bootstrap, topic_input=names.topic("policy"))
         asyncio.run(publish(producer_settings, [(b"live", b"not a policy")]))
@@ -102,16 +129,32 @@ def test_policy_switch_shadow_and_promotion(kafka_bootstrap: str, tmp_path: Path
 
         _cli(cli_env, "promote")
         _wait(lambda: all(_versions(w) == ["3"] and _versions(w, "shadow") == [] for w in workers), "promotion")
+        # v3 blocks crafts: the 10 craft listings decided under v2 and the 5 unaffected by v2 are revoked
+        after_v3 = drain(kafka_bootstrap, outputs, 100)  # 70 before, 15 revocations, 15 withdrawals
     finally:
         for w in workers:
             assert w.stop() == 0
+    revoked = _revocations(after_v2, "2")
+    assert sorted(revoked) == sorted(f"{names.suffix}-a-{i}" for i in range(10))  # none for unaffected ones
+    assert all(len(ids) == 1 for ids in revoked.values())  # exactly one each
+    for r in after_v2:
+        body = orjson.loads(r.value or b"")
+        if body["reasons"][0]["code"] == "POLICY_CHANGE_REVOKED":
+            assert r.topic == names.topic("rejected") and body["policy"]["version"] == "2"
+            assert [x["code"] for x in body["reasons"]] == ["POLICY_CHANGE_REVOKED", "CLUSTER_BLOCKED_CROSS_BORDER"]
+    withdrawn = [orjson.loads(r.value or b"") for r in after_v2 if r.topic == names.topic("approved")]
+    assert sorted(b["listing_id"] for b in withdrawn if b["action"] == "remove") == sorted(revoked)
+    revoked_v3 = _revocations(after_v3, "3")
+    assert sorted(revoked_v3) == sorted([*(f"{names.suffix}-c-{i}" for i in range(10)),
+                                         *(f"{names.suffix}-u-{i}" for i in range(5))])
+    assert all(len(ids) == 1 for ids in revoked_v3.values())
     decided = {}
     diffs = []
     for r in out:
         body = orjson.loads(r.value or b"")
         if r.topic == names.topic("shadow-diff"):
             diffs.append(body)
-        else:
+        elif body["action"] == "upsert" and body["reasons"][0]["code"] != "POLICY_CHANGE_REVOKED":
             decided[body["event_id"]] = (r.topic, body["policy"]["version"])
     for i in range(10):
         assert decided[f"{names.suffix}-a-{i}"] == (names.topic("approved"), "1")

@@ -11,7 +11,7 @@ from stream_filter.schemas import render
 
 PACKAGE = Path(__file__).resolve().parents[2] / "stream_filter"
 PURE = ["listing", "decision", "decode", "text", "places", "origin", "lexicon", "cluster", "policy", "policy_files",
-        "rules", "pipeline", "shadow", "recent", "backtest",
+        "rules", "pipeline", "shadow", "recent", "backtest", "lifecycle",
         "evaluation", "samples", "schemas", "settings"]
 FORBIDDEN = ("faust", "aiokafka", "kafka", "prometheus_client", "mode")
 

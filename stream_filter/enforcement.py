@@ -1,0 +1,119 @@
+"""Retroactive enforcement: when the live policy changes, decide every active listing again.
+
+Why: a tightened rule that only applied to new events would leave already-approved cross-border
+listings of a newly blocked cluster live for months. A pass walks the listings of the partitions
+this worker owns (each worker its own), in chunks; a listing whose outcome changes gets a new
+decision on its new topic and a removal record on its old one (`lifecycle.reevaluate`), and its
+state is updated after those are acknowledged. Listings already decided under the policy in force
+are skipped, so a pass that a crash or rebalance cut short resumes where it stopped; what it sent
+twice carries the same decision_id.
+
+A pass runs when the live policy changes and when partitions are assigned (their previous owner
+may have stopped mid-pass). Chunks share the agent's lock, so a chunk and a batch of events never
+interleave: events keep flowing between chunks.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from time import perf_counter
+from typing import Any
+
+from stream_filter.delivery import Deliverer
+from stream_filter.lifecycle import reevaluate
+from stream_filter.listing_states import ListingStates
+from stream_filter.metrics import Metrics
+from stream_filter.pipeline import Routed
+from stream_filter.policy_feed import PolicyHolder
+
+log = logging.getLogger("stream_filter.enforcement")
+CHUNK = 500
+SETTLE_S = 0.2
+
+
+@dataclass(frozen=True)
+class StateSource:
+    """Where a re-evaluation record comes from, for a dead letter should the broker refuse it."""
+
+    topic: str
+    partition: int
+    offset: int
+    key: bytes | None
+    value: bytes | None
+
+
+class Enforcer:
+    def __init__(self, states: ListingStates, holder: PolicyHolder, deliverer: Deliverer, metrics: Metrics,
+                 lock: asyncio.Lock, owned: Callable[[], set[int]], busy: Callable[[], bool]) -> None:
+        self.states, self.holder, self.deliverer, self.metrics = states, holder, deliverer, metrics
+        self.lock, self.owned, self.busy = lock, owned, busy
+        self.wanted = asyncio.Event()
+
+    def request(self) -> None:
+        self.wanted.set()
+
+    async def run(self) -> None:
+        """The app task: one pass per request (requests during a pass restart it)."""
+        while True:
+            await self.wanted.wait()
+            try:
+                await self.run_pass()
+            except asyncio.CancelledError:
+                raise
+            except Exception:
+                log.exception("re-evaluation pass failed")
+
+    async def _settle(self) -> None:
+        while self.busy():  # rebalancing or restoring the table: the owned set is not known yet  # noqa: ASYNC110
+            await asyncio.sleep(SETTLE_S)
+
+    async def run_pass(self) -> None:
+        self.wanted.clear()
+        await self._settle()
+        started = perf_counter()
+        keys = self.states.keys()
+        active = 0
+        for start in range(0, len(keys), CHUNK):
+            if self.wanted.is_set():
+                log.info("re-evaluation restarts: policy or assignment changed")
+                return
+            await self._settle()
+            async with self.lock:
+                active += await self._chunk(keys[start:start + CHUNK])
+            self.metrics.reevaluation_pending.set(max(0, len(keys) - start - CHUNK))
+            await asyncio.sleep(0)  # let the agent take its turn
+        self.metrics.reevaluation_pending.set(0)
+        self.metrics.active_listings.set(active)
+        self.metrics.reevaluation_passes.inc()
+        self.metrics.reevaluation_seconds.set(perf_counter() - started)
+        log.info("re-evaluation pass over %d active listings took %.1f s", active, perf_counter() - started)
+
+    async def _chunk(self, keys: list[bytes]) -> int:
+        book, owned, now = self.holder.live, self.owned(), datetime.now(UTC)
+        outputs: list[tuple[Routed, Any]] = []
+        changelog: list[tuple[Routed, Any]] = []
+        active = 0
+        for key in keys:
+            state = self.states.get_key(key)
+            if state is None or state.partition not in owned:
+                continue
+            active += 1
+            before = state.policy
+            step = reevaluate(state, book, now)
+            if step is None:
+                continue
+            self.metrics.reevaluated.inc()
+            if step.state is None or step.state.policy == before:  # evaluated, outcome unchanged
+                continue
+            self.metrics.reevaluation_changes.labels(state.outcome.value, step.state.outcome.value).inc()
+            source = StateSource(self.states.changelog.get_topic_name(), state.partition, -1, key, None)
+            outputs += [(r, source) for r in step.records]
+            changelog.append((self.states.put(state.listing_id, state.partition, step.state), source))
+        # decisions first, state after: a crash in between replays the decisions, never loses them
+        await self.deliverer.deliver_batch(outputs)
+        await self.deliverer.deliver_batch(changelog)
+        return active

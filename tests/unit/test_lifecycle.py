@@ -1,0 +1,108 @@
+"""The listing lifecycle and re-evaluation, without Kafka."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+import orjson
+
+from stream_filter.decision import Outcome
+from stream_filter.lifecycle import ListingState, advance, policy_in_force, reevaluate
+from stream_filter.pipeline import Output, Routed, route
+from stream_filter.policy_files import PolicyBook, parse_policy
+from tests.unit.helpers import event_dict
+
+NOW = datetime(2026, 11, 28, 5, 0, tzinfo=UTC)
+POLICY = """id: t
+version: "{version}"
+effective_from: 2021-01-01
+blocked_clusters:
+  - clusters: [{clusters}]
+    reason: {{code: CLUSTER_BLOCKED_CROSS_BORDER, legal_basis: test, message: "{{cluster}} blocked"}}
+"""
+V1 = PolicyBook([parse_policy(POLICY.format(version="1", clusters="textile_fashion"))])
+V2 = PolicyBook([parse_policy(POLICY.format(version="2", clusters="textile_fashion, food_beverage"))])
+FOOD = "Keripik Pedas Level 10 Khas Bandung 250gr"
+CROSS_BORDER = {"seller": {"country": "CN"}, "ship_from": {"location": "Shenzhen"}}
+
+
+def _route(book: PolicyBook, **fields: object) -> Routed:
+    body = event_dict(**{**CROSS_BORDER, **fields})
+    return route(str(body["listing_id"]).encode(), orjson.dumps(body), book, now=NOW)
+
+
+def _state(book: PolicyBook, **fields: object) -> ListingState:
+    step = advance(_route(book, **fields), None, 3)
+    assert step.state is not None
+    return step.state
+
+
+def test_state_round_trips_through_bytes() -> None:
+    state = _state(V1, title=FOOD)
+    assert ListingState.from_bytes(state.to_bytes()) == state
+    assert state.partition == 3 and state.outcome is Outcome.APPROVED
+
+
+def test_update_that_moves_the_listing_withdraws_it_from_its_old_topic() -> None:
+    before = _state(V2)  # a T-shirt: textile, rejected
+    step = advance(_route(V2, event_id="ev-2", event_type="listing.updated", title="Casing HP Silikon",
+                          price={"amount": "200", "currency": "USD"}), before, 3)
+    assert [(r.output, r.decision.action if r.decision else None) for r in step.records] == [
+        (Output.APPROVED, "upsert"), (Output.REJECTED, "remove")]
+    withdrawal = step.records[1].decision
+    assert withdrawal is not None and withdrawal.reasons[0].code == "LISTING_MOVED"
+    assert step.state is not None and step.state.outcome is Outcome.APPROVED and step.state.event_id == "ev-2"
+
+
+def test_update_with_the_same_outcome_sends_only_the_decision() -> None:
+    before = _state(V2)
+    step = advance(_route(V2, event_id="ev-2", event_type="listing.updated", title="Kemeja Batik Pria"), before, 3)
+    assert [r.output for r in step.records] == [Output.REJECTED]
+
+
+def test_delete_goes_to_the_topic_the_listing_is_on_and_forgets_it() -> None:
+    before = _state(V2)
+    step = advance(_route(V2, event_id="ev-2", event_type="listing.deleted", title=None), before, 3)
+    assert step.remove and step.state is None
+    [record] = step.records
+    assert record.output is Output.REJECTED and record.decision is not None
+    assert record.decision.action == "remove" and record.decision.reasons[0].code == "LISTING_DELETED"
+    unknown = advance(_route(V2, event_id="ev-3", event_type="listing.deleted", title=None), None, 3)
+    assert unknown.remove and [r.output for r in unknown.records] == [Output.APPROVED]
+
+
+def test_dead_letters_leave_the_state_alone() -> None:
+    before = _state(V1)
+    dead = route(b"L-1", b"{broken", V1, now=NOW)
+    step = advance(dead, before, 3)
+    assert step.records == [dead] and step.state is before and not step.remove
+
+
+def test_reevaluation_revokes_reinstates_and_skips() -> None:
+    food = _state(V1, title=FOOD)
+    assert policy_in_force(V1, NOW) == food.policy
+    assert reevaluate(food, V1, NOW) is None  # decided under the policy in force: skipped
+    revoked = reevaluate(food, V2, NOW)
+    assert revoked is not None and revoked.state is not None
+    new, gone = revoked.records
+    assert new.output is Output.REJECTED and new.decision is not None
+    assert [r.code for r in new.decision.reasons] == ["POLICY_CHANGE_REVOKED", "CLUSTER_BLOCKED_CROSS_BORDER"]
+    assert new.decision.policy.version == "2" and new.decision.event_id == food.event_id
+    assert gone.output is Output.APPROVED and gone.decision is not None and gone.decision.action == "remove"
+    assert revoked.state.outcome is Outcome.REJECTED and revoked.state.policy.version == "2"
+    assert reevaluate(revoked.state, V2, NOW) is None  # a resumed pass does not revoke twice
+
+    reinstated = reevaluate(revoked.state, V1, NOW)
+    assert reinstated is not None and reinstated.state is not None and reinstated.records[0].decision is not None
+    assert reinstated.records[0].output is Output.APPROVED
+    assert reinstated.records[0].decision.reasons[0].code == "POLICY_CHANGE_REINSTATED"
+    again = reevaluate(reinstated.state, V2, NOW)  # the policy flips back: a new id, not a replay's
+    assert again is not None and again.records[0].decision is not None
+    assert again.records[0].decision.decision_id != new.decision.decision_id
+    assert reevaluate(food, V2, NOW) == revoked  # the same input gives the same records (replays)
+
+
+def test_reevaluation_of_an_unaffected_listing_sends_nothing() -> None:
+    phone = _state(V1, title="Casing HP Silikon", price={"amount": "200", "currency": "USD"})
+    step = reevaluate(phone, V2, NOW)
+    assert step is not None and step.records == [] and step.state is None
