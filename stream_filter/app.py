@@ -26,7 +26,7 @@ from stream_filter.batch import BatchDecider
 from stream_filter.delivery import Deliverer
 from stream_filter.enforcement import Enforcer
 from stream_filter.lag import LagProbe
-from stream_filter.listing_states import ListingStates, store_url
+from stream_filter.listing_states import ListingStates
 from stream_filter.metrics import Metrics
 from stream_filter.pipeline import Output
 from stream_filter.policy_feed import PolicyFollower, PolicyHolder
@@ -43,7 +43,7 @@ def faust_options(settings: Settings) -> dict[str, Any]:
     opts: dict[str, Any] = {
         "env": {},
         "broker": [f"kafka://{h.strip()}" for h in settings.kafka_bootstrap_servers.split(",")],
-        "store": store_url(settings),
+        "store": "memory://",
         "autodiscover": False,
         "datadir": settings.data_dir,
         "web_enabled": True,
@@ -118,8 +118,8 @@ def create_app(settings: Settings, book: PolicyBook, registry: CollectorRegistry
                 await follower.stop()
                 await asyncio.sleep(POLICY_RETRY_S)
 
-    states = ListingStates(app, settings)
-    outputs[Output.STATE] = states.changelog
+    states = ListingStates(settings)
+    outputs[Output.STATE] = _raw_topic(app, settings.topic_state(), settings)  # created compacted by ensure_topics
     deliverer = Deliverer(outputs, metrics)
     lock = asyncio.Lock()  # a batch of events and a re-evaluation chunk never interleave
 
@@ -127,7 +127,7 @@ def create_app(settings: Settings, book: PolicyBook, registry: CollectorRegistry
         return {tp.partition for tp in app.consumer.assignment() if tp.topic == settings.topic_input}
 
     enforcer = Enforcer(states, holder, deliverer, metrics, lock, owned,
-                        busy=lambda: bool(app.rebalancing or app.in_recovery or not policy_ready.is_set()))
+                        busy=lambda: bool(app.rebalancing or not policy_ready.is_set()))
 
     @app.task
     async def enforce_policy() -> None:
@@ -136,13 +136,25 @@ def create_app(settings: Settings, book: PolicyBook, registry: CollectorRegistry
 
     decider = BatchDecider(settings, holder, states, metrics)
 
+    async def load_states(partitions: set[int]) -> None:
+        """Never raises (an exception would ack the batch): retries until the changelog can be read."""
+        while True:
+            try:
+                await states.load(partitions)
+                return
+            except Exception as exc:  # noqa: BLE001 - see docstring
+                log.warning("listing state not loaded (%s); retrying", type(exc).__name__)
+                await asyncio.sleep(POLICY_RETRY_S / 5)
+
     @app.agent(source, concurrency=1, name="decide-listings")  # concurrency 1: see module docstring
     async def decide_listings(stream: Any) -> None:
         await policy_ready.wait()
         # take_events acks a batch's events only after this loop body returns, i.e. after delivery
         async for events in stream.take_events(settings.batch_max, within=settings.batch_within_s):
             async with lock:
-                batch, changelog = decider.decide([event.message for event in events])
+                messages = [event.message for event in events]
+                await load_states({m.partition for m in messages})
+                batch, changelog = decider.decide(messages)
                 await deliverer.deliver_batch(batch)
                 await deliverer.deliver_batch(changelog)  # after the decisions: a crash replays, never loses them
 
@@ -163,7 +175,12 @@ def create_app(settings: Settings, book: PolicyBook, registry: CollectorRegistry
         metrics.assigned.set(sum(1 for tp in assigned if tp.topic == settings.topic_input))
         enforcer.request()  # the previous owner may have stopped mid-pass
 
+    async def drop_revoked(sender: Any, *args: Any, signal: Any, **kwargs: Any) -> None:
+        revoked = args[0] if args else kwargs.get("revoked", ())
+        states.forget(tp.partition for tp in revoked if tp.topic == settings.topic_input)
+
     app.on_partitions_assigned.connect(count_assignment)  # type: ignore[arg-type]  # faust's stub is narrower
+    app.on_partitions_revoked.connect(drop_revoked)  # type: ignore[arg-type]
 
     @app.page("/metrics")
     async def metrics_page(web: Any, request: Any) -> Any:

@@ -33,11 +33,15 @@ def _lines(path: str) -> Iterator[bytes]:
 
 
 def cmd_classify(args: argparse.Namespace) -> int:
+    """Decide a file of events as the worker would, listing state included (updates that move a
+    listing and deletes also print the removal record for the listing's previous outcome)."""
+    from stream_filter.lifecycle import ListingState, advance
     from stream_filter.pipeline import Output, route
 
     book = PolicyBook.load(args.policy)
     out: IO[bytes] = open(args.output, "wb") if args.output else sys.stdout.buffer
     counts: Counter[str] = Counter()
+    states: dict[str, ListingState] = {}
     try:
         for number, line in enumerate(_lines(args.input), start=1):
             routed = route(None, line, book, require_key=False, clock=args.clock)
@@ -47,8 +51,15 @@ def cmd_classify(args: argparse.Namespace) -> int:
                                         "error_message": routed.error.message,
                                         "raw": line.decode("utf-8", errors="replace")}}
                 out.write(orjson.dumps(body) + b"\n")
-            else:
-                out.write((routed.value or b"") + b"\n")
+                continue
+            listing_id = routed.decision.listing_id if routed.decision else ""
+            step = advance(routed, states.get(listing_id), 0)
+            if step.state is not None:
+                states[listing_id] = step.state
+            elif step.remove:
+                states.pop(listing_id, None)
+            for record in step.records:
+                out.write((record.value or b"") + b"\n")
     finally:
         if args.output:
             out.close()

@@ -75,7 +75,8 @@ class Enforcer:
         self.wanted.clear()
         await self._settle()
         started = perf_counter()
-        keys = self.states.keys()
+        await self.states.load(self.owned())
+        keys = self.states.keys(self.owned())
         active = 0
         for start in range(0, len(keys), CHUNK):
             if self.wanted.is_set():
@@ -92,13 +93,13 @@ class Enforcer:
         self.metrics.reevaluation_seconds.set(perf_counter() - started)
         log.info("re-evaluation pass over %d active listings took %.1f s", active, perf_counter() - started)
 
-    async def _chunk(self, keys: list[bytes]) -> int:
+    async def _chunk(self, keys: list[tuple[int, bytes]]) -> int:
         book, owned, now = self.holder.live, self.owned(), datetime.now(UTC)
         outputs: list[tuple[Routed, Any]] = []
         changelog: list[tuple[Routed, Any]] = []
         active = 0
-        for key in keys:
-            state = self.states.get_key(key)
+        for partition, key in keys:
+            state = self.states.get_key(partition, key)
             if state is None or state.partition not in owned:
                 continue
             active += 1
@@ -110,7 +111,7 @@ class Enforcer:
             if step.state is None or step.state.policy == before:  # evaluated, outcome unchanged
                 continue
             self.metrics.reevaluation_changes.labels(state.outcome.value, step.state.outcome.value).inc()
-            source = StateSource(self.states.changelog.get_topic_name(), state.partition, -1, key, None)
+            source = StateSource(self.states.topic, state.partition, -1, key, None)
             outputs += [(r, source) for r in step.records]
             changelog.append((self.states.put(state.listing_id, state.partition, step.state), source))
         # decisions first, state after: a crash in between replays the decisions, never loses them

@@ -31,15 +31,18 @@ def client_options(settings: Settings) -> dict[str, Any]:
 
 
 async def ensure_topics(settings: Settings, names: Iterable[str] | None = None) -> list[str]:
-    """Create the input and output topics that are missing; return the names created."""
-    wanted = list(names or [settings.topic_input, *settings.output_topics().values(), settings.topic_shadow_diff])
+    """Create the input, output and state topics that are missing; return the names created."""
+    wanted = list(names or [settings.topic_input, *settings.output_topics().values(), settings.topic_shadow_diff,
+                            settings.topic_state()])
     admin = AIOKafkaAdminClient(**client_options(settings))
     await admin.start()
     try:
         existing = set(await admin.list_topics())
         missing = [n for n in wanted if n not in existing]
         if missing:
-            new = [NewTopic(n, settings.topic_partitions, settings.topic_replication) for n in missing]
+            compact = {"cleanup.policy": "compact"}  # the state changelog keeps the latest record per listing
+            new = [NewTopic(n, settings.topic_partitions, settings.topic_replication,
+                            topic_configs=compact if n == settings.topic_state() else {}) for n in missing]
             try:
                 await admin.create_topics(new)
             except TopicAlreadyExistsError:

@@ -1,95 +1,129 @@
-"""The latest state of every active listing, in a Faust table backed by its changelog topic.
+"""The latest state of every active listing on the partitions this worker owns, and its changelog.
 
-Why a Faust table: Faust restores a table from its changelog before the agent decides anything on
-a newly assigned partition, so a worker that takes over partitions (crash, scale-out) knows their
-listings. The store is RocksDB (rocksdict) when installed, memory otherwise.
+Why the worker keeps it: `lifecycle.py` needs a listing's previous outcome (to withdraw it from
+that topic) and its content (to decide it again when the live policy changes).
 
-Why the changelog is written here and not by `table[key] = value`: Faust sends table changes with
-`send_soon` and nothing waits for them before offsets are committed. Instead the store is written
-directly and the changelog record is returned as a `Routed`, which the worker delivers with the
-batch's other records, acknowledged before the batch's offsets become committable. Faust's stores
-find a key's partition through "the current event"; `_on_partition` provides one, which also lets
-the re-evaluation task (outside any event) read and write.
+Why not a Faust table: with one, Faust's table recovery pauses and resumes the input partitions at
+every rebalance, and in the kill/restart test an input partition stayed unconsumed after a restart
+(lag stuck, worker idle). The state here is loaded by the agent itself before it decides a batch:
+a partition's changelog (a compacted topic, co-partitioned with the input, keyed by listing id) is
+read to its end the first time the worker sees the partition, and dropped when it is revoked, so
+Faust's consumer is never paused. Changelog records are delivered with the batch's decisions,
+acknowledged before the batch's offsets are committed. Each partition's map lives on disk
+(rocksdict, a RocksDB binding) when it is installed, in memory otherwise.
 """
 
 from __future__ import annotations
 
-import contextlib
 import importlib.util
-import weakref
-from collections.abc import Iterator
-from dataclasses import dataclass
-from typing import Any
+import logging
+import shutil
+from collections.abc import Iterable, MutableMapping
+from pathlib import Path
 
-import faust
-from faust.streams import _current_event
+from aiokafka import AIOKafkaConsumer, TopicPartition
 
+from stream_filter.kafka_io import client_options
 from stream_filter.lifecycle import ListingState
 from stream_filter.pipeline import Output, Routed
 from stream_filter.settings import Settings
 
-
-def store_url(settings: Settings) -> str:
-    if settings.state_store == "memory":
-        return "memory://"
-    return "rocksdb://" if importlib.util.find_spec("rocksdict") is not None else "memory://"
+log = logging.getLogger("stream_filter.state")
 
 
-@dataclass(frozen=True)
-class _Message:
-    topic: str
-    partition: int
+def uses_rocksdict(settings: Settings) -> bool:
+    return settings.state_store == "auto" and importlib.util.find_spec("rocksdict") is not None
 
 
-class _Anchor:
-    """Stands in for Faust's current event: its stores ask it only for message.topic/.partition."""
-
-    def __init__(self, topic: str, partition: int) -> None:
-        self.message = _Message(topic, partition)
-
-
-@contextlib.contextmanager
-def _on_partition(topic: str, partition: int) -> Iterator[None]:
-    anchor = _Anchor(topic, partition)
-    token = _current_event.set(weakref.ref(anchor))  # type: ignore[arg-type]
+def _delete(mapping: MutableMapping[bytes, bytes], key: bytes) -> None:
     try:
-        yield
-    finally:
-        _current_event.reset(token)
+        del mapping[key]
+    except KeyError:
+        pass
 
 
 class ListingStates:
-    def __init__(self, app: faust.App, settings: Settings) -> None:
-        self.topic = settings.topic_input
-        self.table: Any = app.Table("listing-state", key_type=bytes, value_type=bytes,
-                                    partitions=settings.topic_partitions,
-                                    help="Latest state of each active listing (lifecycle.ListingState).")
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        self.topic = settings.topic_state()
+        self.disk = uses_rocksdict(settings)
+        self.root = Path(settings.data_dir) / "listing-state"
+        self._parts: dict[int, MutableMapping[bytes, bytes]] = {}
 
-    @property
-    def changelog(self) -> Any:
-        return self.table.changelog_topic
+    def _open(self, partition: int) -> MutableMapping[bytes, bytes]:
+        if not self.disk:
+            return {}
+        from rocksdict import Rdict
+
+        path = self.root / str(partition)
+        shutil.rmtree(path, ignore_errors=True)  # the changelog is the truth: start empty
+        path.parent.mkdir(parents=True, exist_ok=True)
+        db: MutableMapping[bytes, bytes] = Rdict(str(path))  # type: ignore[assignment]  # dict-like
+        return db
+
+    def loaded(self) -> set[int]:
+        return set(self._parts)
+
+    async def load(self, partitions: Iterable[int]) -> None:
+        """Read the changelog of the partitions not held yet, up to its current end."""
+        wanted = sorted(set(partitions) - set(self._parts))
+        if not wanted:
+            return
+        consumer = AIOKafkaConsumer(**client_options(self.settings), group_id=None, enable_auto_commit=False,
+                                    max_partition_fetch_bytes=8_388_608)
+        await consumer.start()
+        try:
+            tps = [TopicPartition(self.topic, p) for p in wanted]
+            consumer.assign(tps)
+            await consumer.seek_to_beginning(*tps)
+            ends = await consumer.end_offsets(tps)
+            maps = {tp.partition: self._open(tp.partition) for tp in tps}
+            count = 0
+            for tp in tps:
+                target = maps[tp.partition]
+                while await consumer.position(tp) < ends[tp]:
+                    for records in (await consumer.getmany(tp, timeout_ms=500, max_records=5000)).values():
+                        for record in records:
+                            if record.offset >= ends[tp] or record.key is None:
+                                continue
+                            if record.value is None:
+                                _delete(target, record.key)
+                            else:
+                                target[record.key] = record.value
+                            count += 1
+            self._parts.update(maps)
+            log.info("listing state of partitions %s loaded: %d changelog records", wanted, count)
+        finally:
+            await consumer.stop()
+
+    def forget(self, partitions: Iterable[int]) -> None:
+        """Drop revoked partitions: another worker owns them now (it loads them from the changelog)."""
+        for partition in partitions:
+            part = self._parts.pop(partition, None)
+            close = getattr(part, "close", None)
+            if close is not None:
+                close()
 
     def get(self, listing_id: str, partition: int) -> ListingState | None:
-        with _on_partition(self.topic, partition):
-            data = self.table.data.get(listing_id.encode())
+        data = self._parts[partition].get(listing_id.encode())
         return ListingState.from_bytes(data) if data is not None else None
 
     def put(self, listing_id: str, partition: int, state: ListingState | None) -> Routed:
-        """Write the store now; return the changelog record (a tombstone for None) to deliver."""
+        """Write the map now; return the changelog record (a tombstone for None) to deliver."""
         key = listing_id.encode()
-        value = state.to_bytes() if state is not None else None
-        with _on_partition(self.topic, partition):
-            if value is None:
-                self.table.data.pop(key, None)
-            else:
-                self.table.data[key] = value
+        part = self._parts[partition]
+        if state is None:
+            _delete(part, key)
+            return Routed(Output.STATE, key, None, [], partition=partition)
+        value = state.to_bytes()
+        part[key] = value
         return Routed(Output.STATE, key, value, [], partition=partition)
 
-    def keys(self) -> list[bytes]:
-        """A snapshot of the keys held (owned partitions, and standby copies with the memory store)."""
-        return list(self.table.data.keys())
+    def keys(self, partitions: Iterable[int]) -> list[tuple[int, bytes]]:
+        """A snapshot of the listing keys held for these partitions (a pass walks it in chunks)."""
+        return [(p, key) for p in sorted(set(partitions) & set(self._parts)) for key in list(self._parts[p].keys())]
 
-    def get_key(self, key: bytes) -> ListingState | None:
-        """Look a key up across the partitions held (the re-evaluation pass does not know its partition)."""
-        data = self.table.data.get(key)
+    def get_key(self, partition: int, key: bytes) -> ListingState | None:
+        part = self._parts.get(partition)
+        data = part.get(key) if part is not None else None
         return ListingState.from_bytes(data) if data is not None else None

@@ -55,6 +55,10 @@ class Settings(BaseSettings):
     ssl_certfile: str | None = None
     ssl_keyfile: str | None = None
 
+    def topic_state(self) -> str:
+        """The compacted changelog of listing states (per deployment, like the consumer group)."""
+        return f"{self.app_id}-listing-state-changelog"
+
     def output_topics(self) -> dict[str, str]:
         return {"approved": self.topic_approved, "rejected": self.topic_rejected, "review": self.topic_review,
                 "dead_letter": self.topic_dead_letter}

@@ -10,6 +10,7 @@ import subprocess
 import sys
 from collections import Counter
 from pathlib import Path
+from typing import Any
 
 import orjson
 
@@ -57,7 +58,13 @@ def test_thousand_listings_and_twenty_bad_ones(kafka_bootstrap: str, tmp_path: P
     assert Counter(r.headers["error-code"] for r in dead) == expected_codes
     assert {r.value for r in dead} == {raw for raw, _ in MALFORMED}  # raw bytes recoverable
     assert metric_value(metrics, "stream_filter_decisions_total") == N_GOOD
-    assert metric_value(metrics, "stream_filter_records_produced_total") == N_GOOD + N_BAD
+    assert metric_value(metrics, "stream_filter_records_produced_total") == N_GOOD + N_BAD + N_GOOD  # + states
+    assert metric_value(metrics, "stream_filter_records_produced_total", output="state") == N_GOOD
+
+
+def _essence(body: dict[str, Any]) -> tuple[Any, ...]:
+    """What must match between the offline command and the worker (decided_at differs, of course)."""
+    return body["decision_id"], body["outcome"], [r["code"] for r in body["reasons"]], body["clusters"], body["origin"]
 
 
 def test_offline_classify_equals_worker(kafka_bootstrap: str, tmp_path: Path) -> None:
@@ -70,8 +77,7 @@ def test_offline_classify_equals_worker(kafka_bootstrap: str, tmp_path: Path) ->
     for line in offline:
         body = orjson.loads(line)
         if "dead_letter" not in body:
-            expected[body["event_id"]] = (body["decision_id"], body["outcome"], [r["code"] for r in body["reasons"]],
-                                          body["clusters"], body["origin"])
+            expected[body["event_id"], body["action"]] = _essence(body)
     worker = WorkerProcess(env, tmp_path / "worker.log").start()
     try:
         worker.get("/healthz")
@@ -84,7 +90,6 @@ def test_offline_classify_equals_worker(kafka_bootstrap: str, tmp_path: Path) ->
     for r in out:
         if r.topic != names.topic("dead-letter"):
             body = orjson.loads(r.value or b"")
-            online[body["event_id"]] = (body["decision_id"], body["outcome"], [x["code"] for x in body["reasons"]],
-                                        body["clusters"], body["origin"])
+            online[body["event_id"], body["action"]] = _essence(body)
     assert len(out) == len(offline)
     assert online == expected
