@@ -20,7 +20,8 @@ def test_ensure_topics_creates_missing_topics_once(kafka_bootstrap: str) -> None
     settings = Settings(**{k.removeprefix("STREAM_FILTER_").lower(): v for k, v in names.env(kafka_bootstrap).items()},
                         topic_partitions=3)
     created = asyncio.run(ensure_topics(settings))
-    assert sorted(created) == sorted([names.topic("new"), *names.outputs().values(), names.topic("shadow-diff")])
+    assert sorted(created) == sorted([names.topic("new"), *names.outputs().values(), names.topic("shadow-diff"),
+                                      f"{names.app_id}-listing-state-changelog"])
     assert asyncio.run(ensure_topics(settings)) == []
     assert sorted(end_offsets(kafka_bootstrap, names.topic("new"))) == [0, 1, 2]
 

@@ -1,0 +1,38 @@
+"""The per-partition state maps (memory and rocksdict), without a broker: loading is tested on one."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import orjson
+import pytest
+
+from stream_filter.lifecycle import advance
+from stream_filter.listing_states import ListingStates
+from stream_filter.pipeline import Output, route
+from stream_filter.policy_files import PolicyBook
+from stream_filter.settings import Settings
+from tests.unit.helpers import event_dict
+
+BOOK = PolicyBook.load("default")
+
+
+@pytest.mark.parametrize("store", ["auto", "memory"])
+def test_put_get_keys_and_forget(store: str, tmp_path: Path) -> None:
+    states = ListingStates(Settings(state_store=store, data_dir=str(tmp_path)))
+    assert states.disk is (store == "auto")
+    for partition in (0, 1):
+        states._parts[partition] = states._open(partition)  # what load() does before reading the changelog
+    body = event_dict(listing_id="L-7")
+    step = advance(route(b"L-7", orjson.dumps(body), BOOK), None, 1)
+    assert step.state is not None
+    record = states.put("L-7", 1, step.state)
+    assert record.output is Output.STATE and record.partition == 1 and record.key == b"L-7"
+    assert states.get("L-7", 1) == step.state and states.get("L-7", 0) is None
+    assert states.keys([0, 1]) == [(1, b"L-7")] and states.keys([0]) == []
+    assert states.get_key(1, b"L-7") == step.state
+    tombstone = states.put("L-7", 1, None)
+    assert tombstone.value is None and states.get("L-7", 1) is None
+    states.put("L-7", 1, step.state)
+    states.forget([1])
+    assert states.loaded() == {0} and states.get_key(1, b"L-7") is None
