@@ -3,7 +3,7 @@ PYTHON ?= python3
 VENV ?= .venv
 PY := $(VENV)/bin/python
 
-.PHONY: venv run test lint unit kafka kafka-down schemas examples eval bench bench-core chaos clean
+.PHONY: venv run test lint unit kafka kafka-down schemas examples eval bench bench-core bench-reevaluation chaos clean
 
 venv: $(VENV)/.installed
 
@@ -51,6 +51,10 @@ chaos: venv
 
 bench-core: venv
 	$(PY) -m bench.core
+
+## Retroactive enforcement over 1,000,000 active listings (REEVAL_N to change); bench/results/reevaluation.json.
+bench-reevaluation: venv
+	$(PY) -m bench.reevaluation --n $(or $(REEVAL_N),1000000)
 
 eval: venv
 	$(PY) -m stream_filter eval ../shared/data/prdect-id/products.csv

@@ -172,15 +172,12 @@ def create_app(settings: Settings, book: PolicyBook, registry: CollectorRegistry
     async def count_assignment(sender: Any, *args: Any, signal: Any, **kwargs: Any) -> None:
         assigned = args[0] if args else kwargs.get("assigned", ())
         metrics.rebalances.inc()
-        metrics.assigned.set(sum(1 for tp in assigned if tp.topic == settings.topic_input))
+        mine = {tp.partition for tp in assigned if tp.topic == settings.topic_input}
+        metrics.assigned.set(len(mine))
+        states.assigned(mine)
         enforcer.request()  # the previous owner may have stopped mid-pass
 
-    async def drop_revoked(sender: Any, *args: Any, signal: Any, **kwargs: Any) -> None:
-        revoked = args[0] if args else kwargs.get("revoked", ())
-        states.forget(tp.partition for tp in revoked if tp.topic == settings.topic_input)
-
     app.on_partitions_assigned.connect(count_assignment)  # type: ignore[arg-type]  # faust's stub is narrower
-    app.on_partitions_revoked.connect(drop_revoked)  # type: ignore[arg-type]
 
     @app.page("/metrics")
     async def metrics_page(web: Any, request: Any) -> Any:

@@ -15,6 +15,7 @@ acknowledged before the batch's offsets are committed. Each partition's map live
 
 from __future__ import annotations
 
+import asyncio
 import importlib.util
 import logging
 import shutil
@@ -49,6 +50,8 @@ class ListingStates:
         self.disk = uses_rocksdict(settings)
         self.root = Path(settings.data_dir) / "listing-state"
         self._parts: dict[int, MutableMapping[bytes, bytes]] = {}
+        self._owned: set[int] | None = None  # None until the first assignment: keep what is loaded
+        self._loading = asyncio.Lock()  # the agent and the re-evaluation pass may both ask
 
     def _open(self, partition: int) -> MutableMapping[bytes, bytes]:
         if not self.disk:
@@ -66,7 +69,10 @@ class ListingStates:
 
     async def load(self, partitions: Iterable[int]) -> None:
         """Read the changelog of the partitions not held yet, up to its current end."""
-        wanted = sorted(set(partitions) - set(self._parts))
+        async with self._loading:
+            await self._load(sorted(set(partitions) - set(self._parts)))
+
+    async def _load(self, wanted: list[int]) -> None:
         if not wanted:
             return
         consumer = AIOKafkaConsumer(**client_options(self.settings), group_id=None, enable_auto_commit=False,
@@ -91,14 +97,21 @@ class ListingStates:
                             else:
                                 target[record.key] = record.value
                             count += 1
-            self._parts.update(maps)
+            for partition, part in maps.items():  # a partition revoked meanwhile is not kept: it may go stale
+                if self._owned is None or partition in self._owned:
+                    self._parts[partition] = part
             log.info("listing state of partitions %s loaded: %d changelog records", wanted, count)
         finally:
             await consumer.stop()
 
+    def assigned(self, partitions: Iterable[int]) -> None:
+        """The new assignment: drop the partitions no longer owned (another worker owns them now and
+        loads them from the changelog; should one come back, it is loaded again, up to date)."""
+        self._owned = set(partitions)
+        self.forget(set(self._parts) - self._owned)
+
     def forget(self, partitions: Iterable[int]) -> None:
-        """Drop revoked partitions: another worker owns them now (it loads them from the changelog)."""
-        for partition in partitions:
+        for partition in list(partitions):
             part = self._parts.pop(partition, None)
             close = getattr(part, "close", None)
             if close is not None:
