@@ -134,6 +134,10 @@ def create_app(settings: Settings, book: PolicyBook, registry: CollectorRegistry
         """Retroactive enforcement (enforcement.py): re-evaluate owned listings on live policy changes."""
         await enforcer.run()
 
+    @app.task
+    async def follow_policy_days() -> None:
+        await enforcer.follow_days()
+
     decider = BatchDecider(settings, holder, states, metrics)
 
     async def load_states(partitions: set[int]) -> None:
@@ -175,9 +179,16 @@ def create_app(settings: Settings, book: PolicyBook, registry: CollectorRegistry
         mine = {tp.partition for tp in assigned if tp.topic == settings.topic_input}
         metrics.assigned.set(len(mine))
         states.assigned(mine)
-        enforcer.request()  # the previous owner may have stopped mid-pass
+        enforcer.resume()
+
+    async def hold_revoked(sender: Any, *args: Any, signal: Any, **kwargs: Any) -> None:
+        """Faust awaits this before giving partitions up: wait for the batch or re-evaluation chunk in
+        flight, then let no chunk start until the new assignment."""
+        async with lock:
+            enforcer.pause()
 
     app.on_partitions_assigned.connect(count_assignment)  # type: ignore[arg-type]  # faust's stub is narrower
+    app.on_partitions_revoked.connect(hold_revoked)  # type: ignore[arg-type]
 
     @app.page("/metrics")
     async def metrics_page(web: Any, request: Any) -> Any:

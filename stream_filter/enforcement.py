@@ -9,8 +9,10 @@ are skipped, so a pass that a crash or rebalance cut short resumes where it stop
 twice carries the same decision_id.
 
 A pass runs when the live policy changes and when partitions are assigned (their previous owner
-may have stopped mid-pass). Chunks share the agent's lock, so a chunk and a batch of events never
-interleave: events keep flowing between chunks.
+may have stopped mid-pass); a full pass (no listing skipped) when the Jakarta day changes, since
+effective dates, exemptions and FX rates depend on the day. Chunks share the agent's lock, so a
+chunk and a batch of events never interleave: events keep flowing between chunks. While partitions
+are being revoked no chunk starts (`pause`), so no late write reaches a partition's new owner.
 """
 
 from __future__ import annotations
@@ -19,20 +21,26 @@ import asyncio
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 from time import perf_counter
 from typing import Any
 
 from stream_filter.delivery import Deliverer
-from stream_filter.lifecycle import reevaluate
+from stream_filter.lifecycle import ListingState, reevaluate
 from stream_filter.listing_states import ListingStates
 from stream_filter.metrics import Metrics
-from stream_filter.pipeline import Routed
+from stream_filter.pipeline import WIB, Routed
 from stream_filter.policy_feed import PolicyHolder
 
 log = logging.getLogger("stream_filter.enforcement")
 CHUNK = 500
 SETTLE_S = 0.2
+RETRY_S = 10.0
+DAY_CHECK_S = 60.0
+
+
+def policy_day_now() -> date:
+    return datetime.now(UTC).astimezone(WIB).date()
 
 
 @dataclass(frozen=True)
@@ -52,12 +60,27 @@ class Enforcer:
         self.states, self.holder, self.deliverer, self.metrics = states, holder, deliverer, metrics
         self.lock, self.owned, self.busy = lock, owned, busy
         self.wanted = asyncio.Event()
+        self.full = False
+        self.paused = False
+        self.day = policy_day_now()
 
-    def request(self) -> None:
+    def request(self, full: bool = False) -> None:
+        """Ask for a pass; `full` decides every listing again even if its policy version is current
+        (a new Jakarta day: effective dates, exemptions and FX validity may have changed)."""
+        self.full = self.full or full
         self.wanted.set()
 
+    def pause(self) -> None:
+        """Partitions are being revoked (called under the lock): no chunk may start until reassigned."""
+        self.paused = True
+
+    def resume(self) -> None:
+        self.paused = False
+        self.request()  # the previous owner of a partition may have stopped mid-pass
+
     async def run(self) -> None:
-        """The app task: one pass per request (requests during a pass restart it)."""
+        """The app task: one pass per request (requests during a pass restart it); a failed pass is
+        tried again after a pause."""
         while True:
             await self.wanted.wait()
             try:
@@ -65,7 +88,18 @@ class Enforcer:
             except asyncio.CancelledError:
                 raise
             except Exception:
-                log.exception("re-evaluation pass failed")
+                log.exception("re-evaluation pass failed; retrying")
+                await asyncio.sleep(RETRY_S)
+                self.wanted.set()
+
+    async def follow_days(self) -> None:
+        """The app task that starts a full pass when the policy day (Jakarta) changes."""
+        while True:
+            await asyncio.sleep(DAY_CHECK_S)
+            today = policy_day_now()
+            if today != self.day:
+                self.day = today
+                self.request(full=True)
 
     async def _settle(self) -> None:
         while self.busy():  # rebalancing or restoring the table: the owned set is not known yet  # noqa: ASYNC110
@@ -73,6 +107,7 @@ class Enforcer:
 
     async def run_pass(self) -> None:
         self.wanted.clear()
+        full, self.full = self.full, False
         await self._settle()
         started = perf_counter()
         await self.states.load(self.owned())
@@ -84,7 +119,10 @@ class Enforcer:
                 return
             await self._settle()
             async with self.lock:
-                active += await self._chunk(keys[start:start + CHUNK])
+                if self.paused:  # revoked meanwhile: the assignment restarts the pass
+                    self.full = self.full or full
+                    return
+                active += await self._chunk(keys[start:start + CHUNK], full)
             self.metrics.reevaluation_pending.set(max(0, len(keys) - start - CHUNK))
             await asyncio.sleep(0)  # let the agent take its turn
         self.metrics.reevaluation_pending.set(0)
@@ -93,28 +131,33 @@ class Enforcer:
         self.metrics.reevaluation_seconds.set(perf_counter() - started)
         log.info("re-evaluation pass over %d active listings took %.1f s", active, perf_counter() - started)
 
-    async def _chunk(self, keys: list[tuple[int, bytes]]) -> int:
+    async def _chunk(self, keys: list[tuple[int, bytes]], full: bool) -> int:
         book, owned, now = self.holder.live, self.owned(), datetime.now(UTC)
         outputs: list[tuple[Routed, Any]] = []
-        changelog: list[tuple[Routed, Any]] = []
+        changed: list[tuple[ListingState, StateSource]] = []
         active = 0
         for partition, key in keys:
-            state = self.states.get_key(partition, key)
-            if state is None or state.partition not in owned:
+            try:  # one bad state must not stop the pass (nor leave the chunk half applied)
+                state = self.states.get_key(partition, key)
+                if state is None or state.partition not in owned:
+                    continue
+                active += 1
+                step = reevaluate(state, book, now, force=full)
+            except Exception as exc:  # noqa: BLE001 - counted and skipped; the listing keeps its state
+                self.metrics.reevaluation_errors.inc()
+                log.warning("re-evaluation of %r failed: %s", key, type(exc).__name__)
                 continue
-            active += 1
-            before = state.policy
-            step = reevaluate(state, book, now)
             if step is None:
                 continue
             self.metrics.reevaluated.inc()
-            if step.state is None or step.state.policy == before:  # evaluated, outcome unchanged
+            if step.state is None:  # decided again, outcome unchanged
                 continue
             self.metrics.reevaluation_changes.labels(state.outcome.value, step.state.outcome.value).inc()
             source = StateSource(self.states.topic, state.partition, -1, key, None)
             outputs += [(r, source) for r in step.records]
-            changelog.append((self.states.put(state.listing_id, state.partition, step.state), source))
+            changed.append((step.state, source))
         # decisions first, state after: a crash in between replays the decisions, never loses them
         await self.deliverer.deliver_batch(outputs)
+        changelog = [(self.states.put(s.listing_id, s.partition, s), source) for s, source in changed]
         await self.deliverer.deliver_batch(changelog)
         return active

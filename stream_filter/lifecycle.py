@@ -130,12 +130,13 @@ def policy_in_force(book: PolicyBook, now: datetime) -> PolicyRef:
     return PolicyRef(id="+".join(p.id for p in policies), version="+".join(p.version for p in policies))
 
 
-def reevaluate(state: ListingState, book: PolicyBook, now: datetime | None = None) -> Step | None:
+def reevaluate(state: ListingState, book: PolicyBook, now: datetime | None = None, force: bool = False) -> Step | None:
     """Decide an active listing again under the policy in force now. None: it was decided under that
     policy already. A step without records or state: decided again, the outcome stays (the state is
-    left alone: writing a million unchanged states would cost more than deciding them again)."""
+    left alone: writing a million unchanged states would cost more than deciding them again).
+    `force`: decide it even under the same policy (a new day may change what the policy says)."""
     now = now or datetime.now(UTC)
-    if state.policy == policy_in_force(book, now):
+    if not force and state.policy == policy_in_force(book, now):
         return None
     day = now.astimezone(WIB).date()
     event = ListingEvent.model_validate(state.listing)

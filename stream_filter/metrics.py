@@ -72,6 +72,8 @@ class Metrics:
                                            "passes over the owned listings.", registry=registry)
         self.reevaluation_seconds = Gauge("stream_filter_reevaluation_last_duration_seconds", "How long the last "
                                           "completed re-evaluation pass took.", registry=registry)
+        self.reevaluation_errors = Counter("stream_filter_reevaluation_errors_total", "Listings a re-evaluation "
+                                           "pass could not decide (skipped, state kept).", registry=registry)
         self.active_listings = Gauge("stream_filter_active_listings", "Active listings on owned partitions, as "
                                      "counted by the last re-evaluation pass.", registry=registry)
         self.listing_moves = Counter("stream_filter_listing_withdrawals_total", "Removal records sent because a "

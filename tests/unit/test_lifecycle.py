@@ -106,3 +106,18 @@ def test_reevaluation_of_an_unaffected_listing_sends_nothing() -> None:
     phone = _state(V1, title="Casing HP Silikon", price={"amount": "200", "currency": "USD"})
     step = reevaluate(phone, V2, NOW)
     assert step is not None and step.records == [] and step.state is None
+
+
+def test_a_full_pass_catches_what_a_new_day_changes() -> None:
+    """Same policy version, but the seller's exemption ended: only a forced (daily) pass sees it."""
+    exempt = PolicyBook([parse_policy(POLICY.format(version="1", clusters="textile_fashion")
+                                      + "exemptions:\n  sellers: [{value: S-1, until: 2026-11-27}]\n")])
+    body = event_dict(**{**CROSS_BORDER, "seller": {"country": "CN", "id": "S-1"}}, occurred_at="2026-11-27T01:00:00Z")
+    routed = route(b"L-1", orjson.dumps(body), exempt, now=datetime(2026, 11, 27, 1, 0, tzinfo=UTC))
+    state = advance(routed, None, 0).state
+    assert state is not None and state.outcome is Outcome.APPROVED  # exempt on the 27th
+    assert reevaluate(state, exempt, NOW) is None  # the 28th, same version: a normal pass skips it
+    forced = reevaluate(state, exempt, NOW, force=True)
+    assert forced is not None and forced.state is not None and forced.state.outcome is Outcome.REJECTED
+    assert forced.records[0].decision is not None
+    assert forced.records[0].decision.reasons[0].code == "POLICY_CHANGE_REVOKED"
