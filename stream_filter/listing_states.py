@@ -30,6 +30,7 @@ from stream_filter.pipeline import Output, Routed
 from stream_filter.settings import Settings
 
 log = logging.getLogger("stream_filter.state")
+STATE_WRITE_BUFFER_BYTES = 4 * 1024 * 1024
 
 
 def uses_rocksdict(settings: Settings) -> bool:
@@ -56,12 +57,15 @@ class ListingStates:
     def _open(self, partition: int) -> MutableMapping[bytes, bytes]:
         if not self.disk:
             return {}
-        from rocksdict import Rdict
+        from rocksdict import Options, Rdict
 
+        options = Options()  # RocksDB's 64 MB memtable per partition would dominate the worker's RSS
+        options.set_write_buffer_size(STATE_WRITE_BUFFER_BYTES)
+        options.set_max_write_buffer_number(2)
         path = self.root / str(partition)
         shutil.rmtree(path, ignore_errors=True)  # the changelog is the truth: start empty
         path.parent.mkdir(parents=True, exist_ok=True)
-        db: MutableMapping[bytes, bytes] = Rdict(str(path))  # type: ignore[assignment]  # dict-like
+        db: MutableMapping[bytes, bytes] = Rdict(str(path), options)  # type: ignore[assignment]  # dict-like
         return db
 
     def loaded(self) -> set[int]:
