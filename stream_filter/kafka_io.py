@@ -10,7 +10,7 @@ from collections.abc import Iterable
 from typing import Any
 
 from aiokafka import AIOKafkaProducer
-from aiokafka.admin import AIOKafkaAdminClient, NewTopic
+from aiokafka.admin import AIOKafkaAdminClient, NewPartitions, NewTopic
 from aiokafka.errors import TopicAlreadyExistsError
 
 from stream_filter.security import ssl_context
@@ -39,10 +39,17 @@ async def ensure_topics(settings: Settings, names: Iterable[str] | None = None) 
     try:
         existing = set(await admin.list_topics())
         missing = [n for n in wanted if n not in existing]
+        # the state changelog is co-partitioned with the input: as many partitions, whatever exists
+        input_parts = await _partition_count(admin, settings.topic_input) if settings.topic_input in existing else None
+        state_parts = input_parts or settings.topic_partitions
+        if settings.topic_state() in existing and settings.topic_state() in wanted and input_parts:
+            if (await _partition_count(admin, settings.topic_state()) or 0) < input_parts:
+                await admin.create_partitions({settings.topic_state(): NewPartitions(input_parts)})
         if missing:
             compact = {"cleanup.policy": "compact"}  # the state changelog keeps the latest record per listing
-            new = [NewTopic(n, settings.topic_partitions, settings.topic_replication,
-                            topic_configs=compact if n == settings.topic_state() else {}) for n in missing]
+            new = [NewTopic(n, state_parts if n == settings.topic_state() else settings.topic_partitions,
+                            settings.topic_replication, topic_configs=compact if n == settings.topic_state() else {})
+                   for n in missing]
             try:
                 await admin.create_topics(new)
             except TopicAlreadyExistsError:
@@ -50,6 +57,11 @@ async def ensure_topics(settings: Settings, names: Iterable[str] | None = None) 
         return missing
     finally:
         await admin.close()
+
+
+async def _partition_count(admin: AIOKafkaAdminClient, topic: str) -> int | None:
+    described = await admin.describe_topics([topic])
+    return len(described[0]["partitions"]) if described and described[0].get("partitions") else None
 
 
 async def publish(settings: Settings, records: Iterable[tuple[bytes | None, bytes]], topic: str | None = None) -> int:

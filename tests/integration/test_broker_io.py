@@ -36,3 +36,17 @@ def test_publish_round_trip_keeps_keys_and_order_per_key(kafka_bootstrap: str) -
     assert len(got) == 100
     for key in {k for k, _ in records}:
         assert [r.value for r in got if r.key == key] == [v for k, v in records if k == key]
+
+
+def test_state_changelog_follows_the_input_partitions(kafka_bootstrap: str) -> None:
+    """The state changelog is co-partitioned with the input, whatever topic_partitions says."""
+    names = Names()
+    settings = Settings(kafka_bootstrap_servers=kafka_bootstrap, app_id=names.app_id, topic_input=names.topic("new"),
+                        topic_partitions=2)
+    asyncio.run(ensure_topics(settings, [settings.topic_input, settings.topic_state()]))
+    assert len(end_offsets(kafka_bootstrap, settings.topic_state())) == 2
+    wider = settings.model_copy(update={"topic_input": names.topic("wide"), "topic_partitions": 8})
+    asyncio.run(ensure_topics(wider, [wider.topic_input]))  # an input of 8 partitions exists first
+    asyncio.run(ensure_topics(settings.model_copy(update={"topic_input": wider.topic_input}),
+                              [wider.topic_input, settings.topic_state()]))
+    assert len(end_offsets(kafka_bootstrap, settings.topic_state())) == 8  # grown to match
