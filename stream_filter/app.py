@@ -52,6 +52,7 @@ def faust_options(settings: Settings) -> dict[str, Any]:
         "web_port": settings.web_port,
         "web_in_thread": False,
         "producer_acks": -1,
+        "producer_linger": 0.005,  # batches fill while a batch is queued; delivery is awaited per batch
         "producer_max_request_size": 4_194_304,
         "processing_guarantee": "at_least_once",
         "consumer_auto_offset_reset": "earliest",
@@ -73,6 +74,19 @@ def faust_options(settings: Settings) -> dict[str, Any]:
     return opts
 
 
+class ProducerTopic:
+    """An output topic sent through Faust's transport producer: one aiokafka send per record,
+    without Topic.send's per-message FutureMessage and callback machinery (about a fifth of the
+    worker's CPU). The worker creates every output topic before it starts (`ensure_topics`)."""
+
+    def __init__(self, app: faust.App, name: str) -> None:
+        self.app, self.name = app, name
+
+    async def send(self, *, key: bytes | None, value: bytes | None, headers: list[tuple[str, bytes]],
+                   partition: int | None = None) -> Any:
+        return await self.app.producer.send(self.name, key, value, partition, None, headers)
+
+
 def _raw_topic(app: faust.App, name: str, settings: Settings) -> Any:
     return app.topic(name, key_type=bytes, value_type=bytes, key_serializer="raw", value_serializer="raw",
                      partitions=settings.topic_partitions)
@@ -84,8 +98,9 @@ def create_app(settings: Settings, book: PolicyBook, registry: CollectorRegistry
     metrics.set_policies(book)
     app = faust.App(settings.app_id, **faust_options(settings))
     source = _raw_topic(app, settings.topic_input, settings)
-    outputs = {Output(kind): _raw_topic(app, name, settings) for kind, name in settings.output_topics().items()}
-    outputs[Output.SHADOW_DIFF] = _raw_topic(app, settings.topic_shadow_diff, settings)
+    outputs: dict[Output, Any] = {Output(kind): ProducerTopic(app, name)
+                                  for kind, name in settings.output_topics().items()}
+    outputs[Output.SHADOW_DIFF] = ProducerTopic(app, settings.topic_shadow_diff)
     holder = PolicyHolder(book)
     policy_ready = asyncio.Event()
 
@@ -119,7 +134,7 @@ def create_app(settings: Settings, book: PolicyBook, registry: CollectorRegistry
                 await asyncio.sleep(POLICY_RETRY_S)
 
     states = ListingStates(settings)
-    outputs[Output.STATE] = _raw_topic(app, settings.topic_state(), settings)  # created compacted by ensure_topics
+    outputs[Output.STATE] = ProducerTopic(app, settings.topic_state())  # created compacted by ensure_topics
     deliverer = Deliverer(outputs, metrics)
     lock = asyncio.Lock()  # a batch of events and a re-evaluation chunk never interleave
 
