@@ -51,8 +51,9 @@ class Deliverer:
             self.metrics.produced.labels(routed.output.value).inc()
         # From the first failure on, send again one by one and in order, even what already succeeded:
         # the latest copy of every key is then in order (the earlier copies are harmless replays).
-        for (routed, msg), outcome in zip(batch[first_failure:], outcomes[first_failure:], strict=True):
-            await self.deliver(routed, msg, outcome if isinstance(outcome, BaseException) else None)
+        # Each is sent alone: a batch the broker refused as too large may have failed records that fit.
+        for routed, msg in batch[first_failure:]:
+            await self.deliver(routed, msg)
 
     async def deliver(self, routed: Routed, msg: Any, failed: BaseException | None = None) -> None:
         """One record: send, wait for the ack, dead-letter if refused as too large, retry otherwise.

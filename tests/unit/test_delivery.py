@@ -58,7 +58,7 @@ def _setup(**errors: list[BaseException]) -> tuple[Deliverer, dict[Output, Topic
 
 
 def test_refused_decision_becomes_a_dead_letter_with_the_original_bytes() -> None:
-    deliverer, topics, registry = _setup(approved=[_too_large()])
+    deliverer, topics, registry = _setup(approved=[_too_large(), _too_large()])  # in the batch, then alone
     asyncio.run(deliverer.deliver_batch([(Routed(Output.APPROVED, b"k", b"decision", []), Msg())]))
     assert topics[Output.APPROVED].sent == []
     [dead] = topics[Output.DEAD_LETTER].sent
@@ -81,11 +81,19 @@ def test_broker_trouble_is_retried_until_it_succeeds(monkeypatch: Any) -> None:
     deliverer, topics, registry = _setup(rejected=outage)
     asyncio.run(deliverer.deliver_batch([(Routed(Output.REJECTED, b"k", b"decision", []), Msg())]))
     assert [r["value"] for r in topics[Output.REJECTED].sent] == [b"decision"]
-    assert registry.get_sample_value("stream_filter_send_failures_total") == 2
+    assert registry.get_sample_value("stream_filter_send_failures_total") == 1  # the batch error is resent
+
+
+def test_a_record_refused_with_its_batch_is_sent_alone_before_any_dead_letter() -> None:
+    """A producer batch the broker refuses as too large fails every record in it, even small ones."""
+    deliverer, topics, _ = _setup(approved=[_too_large()])
+    asyncio.run(deliverer.deliver_batch([(Routed(Output.APPROVED, b"k", b"small", []), Msg())]))
+    assert [r["value"] for r in topics[Output.APPROVED].sent] == [b"small"]
+    assert topics[Output.DEAD_LETTER].sent == []
 
 
 def test_a_failed_shadow_diff_is_dropped_not_retried_and_not_dead_lettered() -> None:
-    deliverer, topics, _ = _setup(shadow_diff=[KafkaConnectionError()])
+    deliverer, topics, _ = _setup(shadow_diff=[KafkaConnectionError(), KafkaConnectionError()])
     asyncio.run(deliverer.deliver_batch([(Routed(Output.APPROVED, b"k", b"decision", []), Msg()),
                                          (Routed(Output.SHADOW_DIFF, b"k", b"diff", []), Msg())]))
     assert [r["value"] for r in topics[Output.APPROVED].sent] == [b"decision"]
@@ -93,7 +101,7 @@ def test_a_failed_shadow_diff_is_dropped_not_retried_and_not_dead_lettered() -> 
 
 
 def test_an_unexpected_error_never_escapes() -> None:
-    deliverer, topics, _ = _setup(review=[TypeError("bad header")])
+    deliverer, topics, _ = _setup(review=[TypeError("bad header"), TypeError("bad header")])
     asyncio.run(deliverer.deliver_batch([(Routed(Output.REVIEW, b"k", b"decision", []), Msg())]))
     [dead] = topics[Output.DEAD_LETTER].sent
     assert dead["value"] == b"original" and dict(dead["headers"])["error-code"] == b"PROCESSING_ERROR"
