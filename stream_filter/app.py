@@ -35,6 +35,7 @@ from stream_filter.settings import Settings
 
 log = logging.getLogger("stream_filter.worker")
 POLICY_RETRY_S = 10.0
+STATE_RETRY_S = 2.0  # the state changelog could not be read: the batch waits, nothing is acked
 POLICY_CATCH_UP_S = 30.0  # past this, decide with the current policy rather than stall
 
 
@@ -163,7 +164,7 @@ def create_app(settings: Settings, book: PolicyBook, registry: CollectorRegistry
                 return
             except Exception as exc:  # noqa: BLE001 - see docstring
                 log.warning("listing state not loaded (%s); retrying", type(exc).__name__)
-                await asyncio.sleep(POLICY_RETRY_S / 5)
+                await asyncio.sleep(STATE_RETRY_S)
 
     @app.agent(source, concurrency=1, name="decide-listings")  # concurrency 1: see module docstring
     async def decide_listings(stream: Any) -> None:

@@ -19,12 +19,21 @@ from typing import Any
 
 import orjson
 
-from stream_filter.decision import ClusterMatch, DecisionRecord, Origin, Outcome, PolicyRef, Reason, decision_id
+from stream_filter.decision import (
+    ClusterMatch,
+    DecisionRecord,
+    Origin,
+    OriginClass,
+    Outcome,
+    PolicyRef,
+    Reason,
+    decision_id,
+)
 from stream_filter.listing import ListingEvent
-from stream_filter.pipeline import WIB, Output, Routed, decision_headers
+from stream_filter.pipeline import WIB, Routed, decision_routed
 from stream_filter.policy import ReasonText
 from stream_filter.policy_files import PolicyBook
-from stream_filter.rules import evaluate
+from stream_filter.rules import combined_ref, evaluate
 
 _BASIS = "Policy {policy} is in force and applies to listings already live"
 CHANGE_REASONS = {
@@ -68,7 +77,10 @@ class ListingState:
         return cls(listing_id=d["id"], partition=d["p"], event_id=d["e"], decision_id=d["d"],
                    outcome=Outcome(d["o"]),
                    policy=PolicyRef(id=d["policy"][0], version=d["policy"][1]),
-                   origin=Origin.model_validate(d["origin"]),
+                   # model_construct: the worker wrote this record from a validated Origin (hot path)
+                   origin=Origin.model_construct(origin_class=OriginClass(d["origin"]["class"]),
+                                                 confidence=d["origin"]["confidence"],
+                                                 evidence=d["origin"]["evidence"]),
                    clusters=[ClusterMatch(c, conf, ev) for c, conf, ev in d["clusters"]], listing=d["listing"])
 
     @classmethod
@@ -76,11 +88,6 @@ class ListingState:
         return cls(listing_id=record.listing_id, partition=partition, event_id=record.event_id,
                    decision_id=record.decision_id, outcome=record.outcome, policy=record.policy, origin=record.origin,
                    clusters=list(record.clusters), listing=record.listing)
-
-
-def _routed(record: DecisionRecord, output: Output) -> Routed:
-    body = orjson.dumps(record.model_dump(mode="json", by_alias=True))
-    return Routed(output, record.listing_id.encode(), body, decision_headers(record), record)
 
 
 def withdrawal(state: ListingState, event_id: str, reason: Reason, now: datetime) -> Routed:
@@ -91,7 +98,7 @@ def withdrawal(state: ListingState, event_id: str, reason: Reason, now: datetime
         listing_id=state.listing_id, event_id=event_id, outcome=state.outcome, action="remove",
         origin=state.origin, clusters=state.clusters, reasons=[reason], policy=state.policy, decided_at=now,
         listing=state.listing)
-    return _routed(record, Output(state.outcome.value))
+    return decision_routed(record)
 
 
 @dataclass(frozen=True)
@@ -121,13 +128,8 @@ def advance(routed: Routed, previous: ListingState | None, partition: int) -> St
 
 
 def policy_in_force(book: PolicyBook, now: datetime) -> PolicyRef:
-    """The reference decisions made now carry (several policies in force combine, as in `evaluate`)."""
-    policies = book.active(now.astimezone(WIB).date())
-    if not policies:
-        return PolicyRef(id="none", version="none")
-    if len(policies) == 1:
-        return policies[0].ref
-    return PolicyRef(id="+".join(p.id for p in policies), version="+".join(p.version for p in policies))
+    """The reference decisions made now carry."""
+    return combined_ref(book.active(now.astimezone(WIB).date()))
 
 
 def reevaluate(state: ListingState, book: PolicyBook, now: datetime | None = None, force: bool = False) -> Step | None:
@@ -152,5 +154,5 @@ def reevaluate(state: ListingState, book: PolicyBook, now: datetime | None = Non
         origin=state.origin, clusters=state.clusters, reasons=[change, *reasons], policy=ref, decided_at=now,
         listing=state.listing)
     moved = MOVED.reason(before=state.outcome.value, after=outcome.value, why=change.code)
-    records = [_routed(record, Output(outcome.value)), withdrawal(state, state.event_id, moved, now)]
+    records = [decision_routed(record), withdrawal(state, state.event_id, moved, now)]
     return Step(records, replace(state, outcome=outcome, policy=ref, decision_id=record.decision_id))

@@ -84,6 +84,13 @@ def decision_headers(record: DecisionRecord) -> list[tuple[str, bytes]]:
             ("decision-id", record.decision_id.encode())]
 
 
+def decision_routed(record: DecisionRecord, output: Output | None = None, decoded: Decoded | None = None) -> Routed:
+    """A decision as an output record, on its outcome's topic unless `output` says otherwise."""
+    body = orjson.dumps(record.model_dump(mode="json", by_alias=True))
+    return Routed(output or Output(record.outcome.value), record.listing_id.encode(), body, decision_headers(record),
+                  record, decoded=decoded)
+
+
 def dead_letter(key: bytes | None, value: bytes | None, error: DecodeError,
                 source: tuple[str, int, int] | None = None) -> Routed:
     """The original bytes untouched; what went wrong and where it came from in headers."""
@@ -118,9 +125,6 @@ def route(key: bytes | None, value: bytes | None, book: PolicyBook, *, max_value
             error = DecodeError(ErrorCode.DUPLICATE_EVENT, f"event_id already seen at {earlier[0]}/{earlier[1]}"
                                 f"@{earlier[2]}")
             return dead_letter(key, value, error, source)
-        record = decide(decoded, book, now, clock)
-        body = orjson.dumps(record.model_dump(mode="json", by_alias=True))
-        return Routed(Output(record.outcome.value), record.listing_id.encode(), body, decision_headers(record), record,
-                      decoded=decoded)
+        return decision_routed(decide(decoded, book, now, clock), decoded=decoded)
     except Exception as exc:  # noqa: BLE001 - a bug on one event must not stop the stream; it is dead-lettered
         return dead_letter(key, value, DecodeError(ErrorCode.PROCESSING_ERROR, f"{type(exc).__name__}: {exc}"), source)

@@ -124,6 +124,13 @@ def evaluate(policies: list[Policy], event: ListingEvent, origin: Origin, cluste
     results = [evaluate_one(p, event, origin, clusters, day) for p in policies]
     worst = max((outcome for outcome, _ in results), key=SEVERITY.__getitem__)
     reasons = [r for outcome, rs in results if outcome is worst for r in rs]
+    return worst, reasons, combined_ref(policies)
+
+
+def combined_ref(policies: list[Policy]) -> PolicyRef:
+    """The reference a decision under these policies carries (several in force combine)."""
+    if not policies:
+        return PolicyRef(id="none", version="none")
     if len(policies) == 1:
-        return worst, reasons, policies[0].ref
-    return worst, reasons, PolicyRef(id="+".join(p.id for p in policies), version="+".join(p.version for p in policies))
+        return policies[0].ref
+    return PolicyRef(id="+".join(p.id for p in policies), version="+".join(p.version for p in policies))
