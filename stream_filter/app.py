@@ -25,12 +25,14 @@ from stream_filter import __version__
 from stream_filter.batch import BatchDecider
 from stream_filter.delivery import Deliverer
 from stream_filter.enforcement import Enforcer
+from stream_filter.kafka_io import client_options
 from stream_filter.lag import LagProbe
 from stream_filter.listing_states import ListingStates
 from stream_filter.metrics import Metrics
 from stream_filter.pipeline import Output
 from stream_filter.policy_feed import PolicyFollower, PolicyHolder
 from stream_filter.policy_files import PolicyBook
+from stream_filter.record_batches import RecordBatches
 from stream_filter.settings import Settings
 
 log = logging.getLogger("stream_filter.worker")
@@ -136,7 +138,15 @@ def create_app(settings: Settings, book: PolicyBook, registry: CollectorRegistry
 
     states = ListingStates(settings)
     outputs[Output.STATE] = ProducerTopic(app, settings.topic_state())  # created compacted by ensure_topics
-    deliverer = Deliverer(outputs, metrics)
+    batch_topics = {**{Output(kind): name for kind, name in settings.output_topics().items()},
+                    Output.SHADOW_DIFF: settings.topic_shadow_diff, Output.STATE: settings.topic_state()}
+    batches = RecordBatches(client_options(settings), batch_topics)
+    deliverer = Deliverer(outputs, metrics, batches)  # batches first; per record via `outputs` after a failure
+
+    async def stop_batches(sender: Any, **kwargs: Any) -> None:
+        await batches.stop()
+
+    app.on_before_shutdown.connect(stop_batches)  # type: ignore[arg-type]  # faust's stub is narrower
     lock = asyncio.Lock()  # a batch of events and a re-evaluation chunk never interleave
 
     def owned() -> set[int]:

@@ -36,6 +36,7 @@ class BatchDecider:
         live, shadow = self.holder.live, self.holder.shadow  # one policy per batch, even if it changes meanwhile
         batch: list[Pair] = []
         changelog: list[Pair] = []
+        counted: list[tuple[Routed, float, float | None]] = []
         for msg in messages:
             started = perf_counter()
             routed = route(msg.key, msg.value, live, max_value_bytes=self.settings.max_value_bytes,
@@ -53,19 +54,24 @@ class BatchDecider:
                 log.warning("listing state update failed: %s", type(exc).__name__)
             batch += [(r, msg) for r in records]
             try:  # bookkeeping only: a failure here must not escape (Faust would ack the batch)
-                self._count(routed, records, started)
+                counted.append(self._count(routed, records, started))
                 diff = shadow_diff(routed, shadow, self.settings.policy_clock) if shadow is not None else None
                 if diff is not None and diff.decision is not None and routed.decision is not None:
                     self.metrics.shadow_diffs.labels(routed.decision.outcome.value, diff.decision.outcome.value).inc()
                     batch.append((diff, msg))
             except Exception as exc:  # noqa: BLE001 - see above
                 log.warning("metrics or shadow evaluation failed: %s", type(exc).__name__)
+        try:
+            self.metrics.record_batch(counted)
+        except Exception as exc:  # noqa: BLE001 - see above
+            log.warning("metrics failed: %s", type(exc).__name__)
         return batch, changelog
 
-    def _count(self, routed: Routed, records: list[Routed], started: float) -> None:
+    def _count(self, routed: Routed, records: list[Routed], started: float) -> tuple[Routed, float, float | None]:
+        """What `Metrics.record_batch` needs of this event; withdrawals are counted now (rare)."""
         occurred = routed.decoded.event.occurred_at if routed.decoded else None
         age = (datetime.now(UTC) - occurred).total_seconds() if occurred else None
-        self.metrics.record(routed, perf_counter() - started, age)
         for record in records:
             if record.decision is not None and record.decision.action == "remove" and record is not routed:
                 self.metrics.listing_moves.labels(record.decision.reasons[0].code).inc()
+        return routed, perf_counter() - started, age

@@ -94,6 +94,21 @@ def cmd_topics(args: argparse.Namespace) -> int:
     return 0
 
 
+def settle_heap(book: PolicyBook) -> None:
+    """Load the classifiers' tables (a first decision), then move every object alive now out of the
+    garbage collector's reach: the lexicon, gazetteer, policies and Faust's own objects live for the
+    whole run, and full collections would otherwise walk them again and again."""
+    import gc
+
+    from stream_filter.pipeline import route
+    from stream_filter.samples import example_lines
+
+    line = example_lines(10)[0]
+    route(orjson.loads(line)["listing_id"].encode(), line, book)
+    gc.collect()
+    gc.freeze()
+
+
 def cmd_worker(args: argparse.Namespace) -> int:
     import faust
 
@@ -108,6 +123,7 @@ def cmd_worker(args: argparse.Namespace) -> int:
     book = PolicyBook.load(settings.policy)  # a bad policy stops the worker here, before it consumes
     asyncio.run(ensure_topics(settings))
     app = create_app(settings, book)
+    settle_heap(book)
     worker = faust.Worker(app, loglevel=settings.log_level, quiet=True)
     worker.execute_from_commandline()  # returns only via SystemExit
     return 0

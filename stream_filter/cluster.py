@@ -14,12 +14,10 @@ When layers disagree the evidence says so and the confidence drops.
 
 from __future__ import annotations
 
-from functools import lru_cache
-
 from stream_filter.decision import ClusterMatch
 from stream_filter.lexicon import NONE, Lexicon, default_lexicon
 from stream_filter.listing import ListingEvent
-from stream_filter.text import find_phrases, tokens
+from stream_filter.text import find_phrases, short_tokens, tokens
 
 THRESHOLD = 1.0
 TITLE_WEIGHT, VARIANT_WEIGHT, DESCRIPTION_WEIGHT = 1.0, 0.3, 0.35
@@ -43,7 +41,7 @@ def category_layer(event: ListingEvent, lex: Lexicon) -> tuple[str, str] | None:
     """The cluster of the deepest path element that names one, or NONE for a known outside category."""
     market = (event.marketplace or "").lower()
     for element in reversed(event.category_path):
-        toks = tokens(element)
+        toks = short_tokens(element)
         for i, tok in enumerate(toks):
             for n in range(min(lex.category_index.get(tok, 0), len(toks) - i), 0, -1):
                 by_market = lex.category_words.get(" ".join(toks[i : i + n]), {})
@@ -65,7 +63,7 @@ def lexicon_layer(event: ListingEvent, lex: Lexicon) -> tuple[dict[str, float], 
         if not text:
             continue
         factor = weight * HEAD_BOOST if text is title else weight
-        toks = tokens(text) if text is title or text is description else _short_tokens(text)
+        toks = tokens(text) if text is title or text is description else short_tokens(text)
         for _, phrase, entry in find_phrases(toks, lex.term_index, lex.terms):
             if phrase in seen:
                 continue
@@ -81,12 +79,6 @@ def lexicon_layer(event: ListingEvent, lex: Lexicon) -> tuple[dict[str, float], 
         if score < DOMINANCE * best and score > 0:
             scores[cluster] = 0.0
     return scores, matched
-
-
-@lru_cache(maxsize=16384)
-def _short_tokens(text: str) -> list[str]:
-    """Tokens of brands and variant suffixes ("Hitam, XL"): few distinct values, so cached."""
-    return tokens(text)
 
 
 def _terms(cluster: str, matched: list[tuple[str, dict[str, float]]]) -> str:

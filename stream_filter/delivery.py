@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections import Counter
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -20,6 +21,7 @@ from faust.exceptions import ProducerSendError
 from stream_filter.decode import DecodeError, ErrorCode
 from stream_filter.metrics import Metrics
 from stream_filter.pipeline import Output, Routed, dead_letter
+from stream_filter.record_batches import RecordBatches
 
 log = logging.getLogger("stream_filter.delivery")
 SEND_RETRY_DELAY_S = 1.0  # broker unreachable: retry the same record, never skip it
@@ -27,9 +29,10 @@ SEND_ERRORS = (KafkaError, ProducerSendError)  # Faust rewraps client errors rai
 
 
 class Deliverer:
-    def __init__(self, outputs: Mapping[Output, Any], metrics: Metrics) -> None:
+    def __init__(self, outputs: Mapping[Output, Any], metrics: Metrics, batches: RecordBatches | None = None) -> None:
         self.outputs = outputs
         self.metrics = metrics
+        self.batches = batches  # one Kafka batch per partition (record_batches.py); else one send per record
 
     async def _queue(self, routed: Routed) -> Any:
         return await self.outputs[routed.output].send(key=routed.key, value=routed.value, headers=routed.headers,
@@ -37,6 +40,20 @@ class Deliverer:
 
     async def deliver_batch(self, batch: Sequence[tuple[Routed, Any]]) -> None:
         """Queue every record, then wait for all acknowledgements; failed ones go the slow, careful way."""
+        if not batch:
+            return
+        outcomes = await (self.batches.send([r for r, _ in batch]) if self.batches else self._send_each(batch))
+        first_failure = next((i for i, o in enumerate(outcomes) if isinstance(o, BaseException)), len(batch))
+        produced = Counter(routed.output.value for routed, _ in batch[:first_failure])
+        for output, count in produced.items():
+            self.metrics.produced.labels(output).inc(count)
+        # From the first failure on, send again one by one and in order, even what already succeeded:
+        # the latest copy of every key is then in order (the earlier copies are harmless replays).
+        # Each is sent alone: a batch the broker refused as too large may have failed records that fit.
+        for routed, msg in batch[first_failure:]:
+            await self.deliver(routed, msg)
+
+    async def _send_each(self, batch: Sequence[tuple[Routed, Any]]) -> list[Any]:
         futures: list[Any] = []
         for routed, _ in batch:
             try:
@@ -45,15 +62,7 @@ class Deliverer:
                 futures.append(exc)
         pending = [f for f in futures if not isinstance(f, BaseException)]
         results = iter(await asyncio.gather(*pending, return_exceptions=True))
-        outcomes = [fut if isinstance(fut, BaseException) else next(results) for fut in futures]
-        first_failure = next((i for i, o in enumerate(outcomes) if isinstance(o, BaseException)), len(batch))
-        for routed, _ in batch[:first_failure]:
-            self.metrics.produced.labels(routed.output.value).inc()
-        # From the first failure on, send again one by one and in order, even what already succeeded:
-        # the latest copy of every key is then in order (the earlier copies are harmless replays).
-        # Each is sent alone: a batch the broker refused as too large may have failed records that fit.
-        for routed, msg in batch[first_failure:]:
-            await self.deliver(routed, msg)
+        return [fut if isinstance(fut, BaseException) else next(results) for fut in futures]
 
     async def deliver(self, routed: Routed, msg: Any, failed: BaseException | None = None) -> None:
         """One record: send, wait for the ack, dead-letter if refused as too large, retry otherwise.

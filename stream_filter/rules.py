@@ -16,7 +16,7 @@ from functools import cache
 from stream_filter.decision import ClusterMatch, Origin, OriginClass, Outcome, PolicyRef, Reason
 from stream_filter.listing import ListingEvent
 from stream_filter.policy import Exemption, MinPrice, Policy, ReasonText
-from stream_filter.text import normalise
+from stream_filter.text import normalise, short_normalise
 
 SEVERITY = {Outcome.APPROVED: 0, Outcome.REVIEW: 1, Outcome.REJECTED: 2}
 NO_POLICY = ReasonText(code="NO_POLICY_IN_FORCE", legal_basis="No policy version is in force on this date",
@@ -68,7 +68,7 @@ def evaluate_one(policy: Policy, event: ListingEvent, origin: Origin, clusters: 
         return Outcome.APPROVED, [ex.seller_reason.reason(**fields, until=str(seller.until or "revoked"))]
     if brand := _exempt(ex.brands, event.brand, day):
         return Outcome.APPROVED, [ex.brand_reason.reason(**fields, until=str(brand.until or "revoked"))]
-    category_texts = [normalise(c) for c in event.category_path]
+    category_texts = [short_normalise(c) for c in event.category_path]
     for override in ex.category_overrides:
         if term := _has_term(override.terms, category_texts):
             return Outcome(override.action.replace("approve", "approved").replace("reject", "rejected")), [

@@ -10,28 +10,72 @@ from __future__ import annotations
 
 import re
 import unicodedata
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
+from functools import lru_cache
 from typing import TypeVar
 
 T = TypeVar("T")
 
 _WORD = re.compile(r"[a-z]+|[0-9]+")  # letters and digits are separate tokens: "30s" -> "30", "s"
 _REPEATS = re.compile(r"([a-z])\1{2,}")
+# Every ASCII character that is not a lower-case letter or a digit separates tokens. str.translate and
+# str.split run in C: about 4x faster than the regex on a 600-character description (bench.core).
+_SEPARATORS = str.maketrans({chr(c): " " for c in range(128) if not ("a" <= chr(c) <= "z" or "0" <= chr(c) <= "9")})
+_LETTERS_ONLY = bytes(c if 97 <= c <= 122 else 0 for c in range(256))  # other bytes -> 0
+_NOT_LETTER = bytes(0 if 97 <= c <= 122 else 1 for c in range(256))  # 1 where a triple cannot start
+
+
+def has_triple_letter(text: str) -> bool:
+    """Whether a letter repeats three times in a row ("murahhh"), for lower-case ASCII `text`.
+
+    Byte-parallel: with x, y, z the text read from offsets 0, 1, 2 as big integers, a triple is a zero
+    byte of (x^y)|(y^z)|not_letter(x); the classic "has a zero byte" test finds it in a few C-level
+    big-integer operations, about 3x faster than 26 substring searches or the regex.
+    """
+    n = len(text) - 2
+    if n < 48:  # below this the regex is cheaper than the set-up
+        return n > 0 and _REPEATS.search(text) is not None
+    raw = text.encode("ascii")
+    letters = raw.translate(_LETTERS_ONLY)
+    x, y, z = (int.from_bytes(letters[i : i + n], "big") for i in range(3))
+    v = (x ^ y) | (y ^ z) | int.from_bytes(raw[:n].translate(_NOT_LETTER), "big")
+    ones = int.from_bytes(b"\x01" * n, "big")
+    return bool((v - ones) & ~v & (ones << 7))
 
 
 def tokens(text: str) -> list[str]:
-    """Lower-case ASCII tokens ("Kab. Bandung" -> ["kab", "bandung"]); one regex pass on ASCII text."""
+    """Lower-case ASCII tokens ("Kab. Bandung" -> ["kab", "bandung"]), letters and digits apart.
+
+    Same result as `_WORD.findall` over the lower-cased, repeat-squeezed text ("murahhh" -> "murah"),
+    computed with C string methods; the regex only runs on the rare words that mix letters and digits.
+    """
     if not text.isascii():
         text = unicodedata.normalize("NFKD", text).encode("ascii", "ignore").decode()
     text = text.lower()
-    if _REPEATS.search(text):
+    if has_triple_letter(text):
         text = _REPEATS.sub(r"\1", text)
-    return _WORD.findall(text)
+    spaced = text.translate(_SEPARATORS)
+    words = spaced.split()
+    if not any(digit in spaced for digit in "0123456789"):
+        return words
+    return [part for word in words for part in ((word,) if word.isalpha() or word.isdigit() else _WORD.findall(word))]
 
 
 def normalise(text: str) -> str:
     """The tokens joined by single spaces: the form lexicon terms and place names are stored in."""
     return " ".join(tokens(text))
+
+
+@lru_cache(maxsize=16384)
+def short_tokens(text: str) -> tuple[str, ...]:
+    """Tokens of texts drawn from a small set (category names, brands, variant suffixes): cached."""
+    return tuple(tokens(text))
+
+
+@lru_cache(maxsize=16384)
+def short_normalise(text: str) -> str:
+    """`normalise` for texts drawn from a small set (category names): cached."""
+    return normalise(text)
 
 
 def phrase_index(phrases: Iterable[str]) -> dict[str, int]:
@@ -44,24 +88,22 @@ def phrase_index(phrases: Iterable[str]) -> dict[str, int]:
     return index
 
 
-def find_phrases(toks: list[str], index: dict[str, int], table: Mapping[str, T]) -> list[tuple[int, str, T]]:
+def find_phrases(toks: Sequence[str], index: dict[str, int], table: Mapping[str, T]) -> list[tuple[int, str, T]]:
     """Non-overlapping phrases of `table` in `toks`, longest first at each position.
 
     Only tokens that start some phrase are examined, so the cost follows the text, not the table.
     """
     found: list[tuple[int, str, T]] = []
-    i, count = 0, len(toks)
-    while i < count:
-        longest = index.get(toks[i], 0)
-        step = 1
-        if longest > count - i:
-            longest = count - i
-        for n in range(longest, 0, -1):
+    count = len(toks)
+    end = 0  # tokens before `end` belong to a phrase already found
+    for i in [i for i, tok in enumerate(toks) if tok in index]:  # the few tokens that start a phrase
+        if i < end:
+            continue
+        for n in range(min(index[toks[i]], count - i), 0, -1):
             phrase = toks[i] if n == 1 else " ".join(toks[i : i + n])
             value = table.get(phrase)
             if value is not None:
                 found.append((i, phrase, value))
-                step = n
+                end = i + n
                 break
-        i += step
     return found
