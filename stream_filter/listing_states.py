@@ -57,7 +57,7 @@ class ListingStates:
     def _open(self, partition: int) -> MutableMapping[bytes, bytes]:
         if not self.disk:
             return {}
-        from rocksdict import Options, Rdict
+        from rocksdict import Options, Rdict, WriteOptions
 
         options = Options()  # RocksDB's 64 MB memtable per partition would dominate the worker's RSS
         options.set_write_buffer_size(STATE_WRITE_BUFFER_BYTES)
@@ -65,8 +65,13 @@ class ListingStates:
         path = self.root / str(partition)
         shutil.rmtree(path, ignore_errors=True)  # the changelog is the truth: start empty
         path.parent.mkdir(parents=True, exist_ok=True)
-        db: MutableMapping[bytes, bytes] = Rdict(str(path), options)  # type: ignore[assignment]  # dict-like
-        return db
+        db = Rdict(str(path), options)
+        no_wal = WriteOptions()
+        # rebuilt from the changelog at every open: no log needed (put 8.6 -> 3.4 us). A property at run
+        # time; the stub calls it a method
+        no_wal.disable_wal = True  # type: ignore[method-assign,assignment]
+        db.set_write_options(no_wal)
+        return db  # type: ignore[return-value]  # dict-like
 
     def loaded(self) -> set[int]:
         return set(self._parts)

@@ -36,3 +36,18 @@ def test_put_get_keys_and_forget(store: str, tmp_path: Path) -> None:
     states.put("L-7", 1, step.state)
     states.forget([1])
     assert states.loaded() == {0} and states.get_key(1, b"L-7") is None
+
+
+def test_disk_store_writes_no_log(tmp_path: Path) -> None:
+    """The store is rebuilt from the changelog at every open, so RocksDB's write-ahead log stays empty."""
+    states = ListingStates(Settings(state_store="auto", data_dir=str(tmp_path)))
+    states._parts[0] = states._open(0)
+    body = event_dict(listing_id="L-1")
+    step = advance(route(b"L-1", orjson.dumps(body), BOOK), None, 0)
+    assert step.state is not None
+    for i in range(2000):
+        states.put(f"L-{i}", 0, step.state)
+    logs = list((tmp_path / "listing-state" / "0").glob("*.log"))
+    assert logs and sum(p.stat().st_size for p in logs) == 0
+    assert states.get("L-1999", 0) == step.state
+    states.forget([0])
