@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import time
 
 from stream_filter.kafka_io import ensure_topics, publish
 from stream_filter.local_kafka import broker_answers
@@ -49,4 +50,13 @@ def test_state_changelog_follows_the_input_partitions(kafka_bootstrap: str) -> N
     asyncio.run(ensure_topics(wider, [wider.topic_input]))  # an input of 8 partitions exists first
     asyncio.run(ensure_topics(settings.model_copy(update={"topic_input": wider.topic_input}),
                               [wider.topic_input, settings.topic_state()]))
-    assert len(end_offsets(kafka_bootstrap, settings.topic_state())) == 8  # grown to match
+    assert _partitions_seen(kafka_bootstrap, settings.topic_state(), 8) == 8  # grown to match
+
+
+def _partitions_seen(bootstrap: str, topic: str, wanted: int, timeout_s: float = 15.0) -> int:
+    """The partition count the broker's metadata reports, asked again until it shows `wanted`: new
+    partitions reach the metadata a moment after the admin call returns."""
+    deadline = time.monotonic() + timeout_s
+    while (seen := len(end_offsets(bootstrap, topic))) != wanted and time.monotonic() < deadline:
+        time.sleep(0.2)
+    return seen
