@@ -54,7 +54,7 @@ class BatchDecider:
                 log.warning("listing state update failed: %s", type(exc).__name__)
             batch += [(r, msg) for r in records]
             try:  # bookkeeping only: a failure here must not escape (Faust would ack the batch)
-                counted.append(self._count(routed, records, started))
+                self._count(routed, records, started, counted)
                 diff = shadow_diff(routed, shadow, self.settings.policy_clock) if shadow is not None else None
                 if diff is not None and diff.decision is not None and routed.decision is not None:
                     self.metrics.shadow_diffs.labels(routed.decision.outcome.value, diff.decision.outcome.value).inc()
@@ -67,11 +67,12 @@ class BatchDecider:
             log.warning("metrics failed: %s", type(exc).__name__)
         return batch, changelog
 
-    def _count(self, routed: Routed, records: list[Routed], started: float) -> tuple[Routed, float, float | None]:
-        """What `Metrics.record_batch` needs of this event; withdrawals are counted now (rare)."""
+    def _count(self, routed: Routed, records: list[Routed], started: float,
+               counted: list[tuple[Routed, float, float | None]]) -> None:
+        """Note what `Metrics.record_batch` needs of this event first; withdrawals are counted now (rare)."""
         occurred = routed.decoded.event.occurred_at if routed.decoded else None
-        age = (datetime.now(UTC) - occurred).total_seconds() if occurred else None
+        counted.append((routed, perf_counter() - started,
+                        (datetime.now(UTC) - occurred).total_seconds() if occurred else None))
         for record in records:
             if record.decision is not None and record.decision.action == "remove" and record is not routed:
                 self.metrics.listing_moves.labels(record.decision.reasons[0].code).inc()
-        return routed, perf_counter() - started, age

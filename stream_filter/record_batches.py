@@ -16,6 +16,7 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from aiokafka import AIOKafkaProducer
+from aiokafka.errors import ProducerClosed
 from aiokafka.partitioner import DefaultPartitioner
 
 from stream_filter.pipeline import Output, Routed
@@ -34,8 +35,11 @@ class RecordBatches:
     def __init__(self, options: Mapping[str, Any], topics: Mapping[Output, str]) -> None:
         self.options, self.topics = options, topics
         self._producer: AIOKafkaProducer | None = None  # started on first use, again after a failed start
+        self._closed = False  # stopped for good: the per-record path takes over
 
     async def _started(self) -> AIOKafkaProducer:
+        if self._closed:
+            raise ProducerClosed()
         if self._producer is None:
             producer = output_producer(self.options)
             try:
@@ -47,6 +51,7 @@ class RecordBatches:
         return self._producer
 
     async def stop(self) -> None:
+        self._closed = True
         producer, self._producer = self._producer, None
         if producer is not None:
             await producer.stop()
@@ -62,13 +67,17 @@ class RecordBatches:
             return [exc] * len(records)
         outcomes: list[BaseException | None] = [None] * len(records)
         by_partition: dict[tuple[str, int], list[int]] = {}
+        layout: dict[str, tuple[list[int], list[int]]] = {}  # topic -> (all, available) partitions
         for i, routed in enumerate(records):
             try:
                 topic = self.topics[routed.output]
                 partition = routed.partition
                 if partition is None:
-                    partitions = sorted(await producer.partitions_for(topic))
-                    partition = _partitioner(routed.key, partitions, partitions)
+                    if topic not in layout:
+                        every = sorted(await producer.partitions_for(topic))
+                        up = producer.client.cluster.available_partitions_for_topic(topic)
+                        layout[topic] = (every, sorted(up) if up else every)
+                    partition = _partitioner(routed.key, *layout[topic])  # as AIOKafkaProducer.send() picks
                 by_partition.setdefault((topic, partition), []).append(i)
             except Exception as exc:  # noqa: BLE001 - the record's outcome, handled by the caller
                 outcomes[i] = exc
@@ -77,18 +86,19 @@ class RecordBatches:
             start = 0
             while start < len(indexes):
                 builder, taken = producer.create_batch(), 0
-                for i in indexes[start:]:
-                    r = records[i]
-                    # None: full (the first record always fits, however large; the broker may refuse it)
-                    if builder.append(timestamp=None, key=r.key, value=r.value, headers=r.headers) is None:
-                        break
-                    taken += 1
-                chunk = indexes[start : start + taken]
                 try:
+                    for i in indexes[start:]:
+                        r = records[i]
+                        # None: full (the first record always fits, however large; the broker may refuse it)
+                        if builder.append(timestamp=None, key=r.key, value=r.value, headers=r.headers) is None:
+                            break
+                        taken += 1
+                    chunk = indexes[start : start + taken]
                     waits.append((chunk, await producer.send_batch(builder, topic, partition=partition)))
-                except Exception as exc:  # noqa: BLE001 - see docstring
-                    for i in chunk:
+                except Exception as exc:  # noqa: BLE001 - see docstring; the rest of this partition fails too
+                    for i in indexes[start:]:
                         outcomes[i] = exc
+                    break
                 start += taken
         results = await asyncio.gather(*(future for _, future in waits), return_exceptions=True)
         for (chunk, _), result in zip(waits, results, strict=True):

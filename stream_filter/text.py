@@ -66,15 +66,26 @@ def normalise(text: str) -> str:
     return " ".join(tokens(text))
 
 
-@lru_cache(maxsize=16384)
+SHORT_TEXT_CHARS = 200  # longer texts are not cached: a cache of long strings could hold megabytes
+
+
 def short_tokens(text: str) -> tuple[str, ...]:
     """Tokens of texts drawn from a small set (category names, brands, variant suffixes): cached."""
+    return _cached_tokens(text) if len(text) <= SHORT_TEXT_CHARS else tuple(tokens(text))
+
+
+def short_normalise(text: str) -> str:
+    """`normalise` for texts drawn from a small set (category names): cached."""
+    return _cached_normalise(text) if len(text) <= SHORT_TEXT_CHARS else normalise(text)
+
+
+@lru_cache(maxsize=16384)
+def _cached_tokens(text: str) -> tuple[str, ...]:
     return tuple(tokens(text))
 
 
 @lru_cache(maxsize=16384)
-def short_normalise(text: str) -> str:
-    """`normalise` for texts drawn from a small set (category names): cached."""
+def _cached_normalise(text: str) -> str:
     return normalise(text)
 
 

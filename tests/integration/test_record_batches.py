@@ -69,3 +69,20 @@ def test_an_unreachable_broker_fails_every_record_without_raising() -> None:
     records = [Routed(Output.APPROVED, b"k", b"v", [])]
     outcomes = asyncio.run(_send("127.0.0.1:1", {Output.APPROVED: "nowhere"}, records))
     assert len(outcomes) == 1 and isinstance(outcomes[0], Exception)
+
+
+def test_bad_records_and_a_stopped_sender_fail_without_raising(kafka_bootstrap: str) -> None:
+    names = Names()
+    topic = names.topic("approved")
+    asyncio.run(_create(kafka_bootstrap, [NewTopic(topic, 1, 1)]))
+
+    async def scenario() -> tuple[list[BaseException | None], list[BaseException | None]]:
+        batches = RecordBatches({"bootstrap_servers": kafka_bootstrap}, {Output.APPROVED: topic})
+        bad = [Routed(Output.APPROVED, b"k", b"v", [("h", "not bytes")])]  # type: ignore[list-item]
+        first = await batches.send(bad)
+        await batches.stop()
+        return first, await batches.send([Routed(Output.APPROVED, b"k", b"v", [])])
+
+    bad, after_stop = asyncio.run(scenario())
+    assert len(bad) == 1 and isinstance(bad[0], Exception)
+    assert len(after_stop) == 1 and type(after_stop[0]).__name__ == "ProducerClosed"
