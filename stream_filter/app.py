@@ -65,6 +65,7 @@ def faust_options(settings: Settings) -> dict[str, Any]:
         "broker_session_timeout": settings.session_timeout_s,
         "broker_heartbeat_interval": settings.session_timeout_s / 3,
         "broker_commit_every": 1000,
+        "consumer_max_fetch_size": settings.fetch_partition_bytes,
         "broker_commit_interval": 1.0,
         "stream_wait_empty": True,
         "worker_redirect_stdouts": False,

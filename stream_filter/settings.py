@@ -36,6 +36,9 @@ class Settings(BaseSettings):
         default="event", description="Apply the policy in force at the event's occurred_at, or at processing time.")
     batch_max: int = Field(default=500, ge=1, description="Records decided and delivered per batch.")
     batch_within_s: float = Field(default=0.05, gt=0, description="Longest wait to fill a batch.")
+    fetch_partition_bytes: int = Field(
+        default=1_048_576, ge=65_536, description="Most bytes fetched per input partition and request; "
+        "raise it when a worker owns one or two partitions (README, Performance).")
     max_value_bytes: int = Field(default=1_048_576, ge=1024)
     max_event_age_s: float = Field(default=0, ge=0, description="Dead-letter events older than this; 0 = off.")
     dedupe_window: int = Field(default=100_000, ge=0, description="Recent event ids remembered; 0 = off.")

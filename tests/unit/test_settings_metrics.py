@@ -36,6 +36,15 @@ def test_faust_gets_explicit_settings_and_no_env(monkeypatch: pytest.MonkeyPatch
     assert opts["env"] == {} and opts["web_port"] == 7001
     assert opts["broker"] == ["kafka://h1:9092", "kafka://h2:9092"]
     assert opts["producer_acks"] == -1 and opts["processing_guarantee"] == "at_least_once"
+    assert opts["consumer_max_fetch_size"] == 1_048_576
+
+
+def test_fetch_size_reaches_faust(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("STREAM_FILTER_FETCH_PARTITION_BYTES", "4194304")
+    import faust
+
+    app = faust.App("fetch-size-test", **faust_options(Settings()))
+    assert app.conf.consumer_max_fetch_size == 4_194_304
 
 
 def test_metrics_names_labels_and_counts() -> None:
