@@ -294,6 +294,12 @@ def main(argv: list[str] | None = None) -> int:
                       f"p50 {lat['p50'] * 1000:.1f} ms, p99 {lat['p99'] * 1000:.1f} ms, "
                       f"p99.9 {lat['p999'] * 1000:.1f} ms, received {lat['received']:.0%}")
     print_table(results)
+    if sorted(kinds) != sorted(VARIANTS) or args.rates or args.latency_seconds <= 0:
+        # a partial run (some variants, reused rates, no latency) must not replace the published results
+        partial = Path(tempfile.gettempdir()) / "stream-filter-bench-partial.json"
+        partial.write_text(json.dumps(results, indent=2))
+        print(f"partial run: results in {partial} (bench/results/ left as it was)")
+        return 0
     (RESULTS / "results.json").write_text(json.dumps(results, indent=2))
     chart(results, RESULTS / "chart.png")
     print(f"results: {RESULTS / 'results.json'}, chart: {RESULTS / 'chart.png'}")
