@@ -139,9 +139,7 @@ def create_app(settings: Settings, book: PolicyBook, registry: CollectorRegistry
 
     states = ListingStates(settings)
     outputs[Output.STATE] = ProducerTopic(app, settings.topic_state())  # created compacted by ensure_topics
-    batch_topics = {**{Output(kind): name for kind, name in settings.output_topics().items()},
-                    Output.SHADOW_DIFF: settings.topic_shadow_diff, Output.STATE: settings.topic_state()}
-    batches = RecordBatches(client_options(settings), batch_topics)
+    batches = RecordBatches(client_options(settings), {kind: topic.name for kind, topic in outputs.items()})
     deliverer = Deliverer(outputs, metrics, batches)  # batches first; per record via `outputs` after a failure
 
     async def stop_batches(sender: Any, **kwargs: Any) -> None:
