@@ -64,21 +64,18 @@ class Deliverer:
         results = iter(await asyncio.gather(*pending, return_exceptions=True))
         return [fut if isinstance(fut, BaseException) else next(results) for fut in futures]
 
-    async def deliver(self, routed: Routed, msg: Any, failed: BaseException | None = None) -> None:
+    async def deliver(self, routed: Routed, msg: Any) -> None:
         """One record: send, wait for the ack, dead-letter if refused as too large, retry otherwise.
-        `failed`: the error the batch send already got for this record (handled before any resend).
 
         Never raises: an exception here would escape the agent, and Faust would ack the batch."""
         source = (msg.topic, msg.partition, msg.offset)
         while True:
-            if failed is None:
-                try:
-                    await (await self._queue(routed))
-                    self.metrics.produced.labels(routed.output.value).inc()
-                    return
-                except Exception as exc:  # noqa: BLE001 - nothing may escape to the agent loop
-                    failed = exc
-            error_seen, failed = failed, None
+            try:
+                await (await self._queue(routed))
+                self.metrics.produced.labels(routed.output.value).inc()
+                return
+            except Exception as exc:  # noqa: BLE001 - nothing may escape to the agent loop
+                error_seen = exc
             self.metrics.send_failures.inc()
             if routed.output is Output.SHADOW_DIFF:  # informational: never block or dead-letter for it
                 log.warning("shadow diff not sent (%s)", type(error_seen).__name__)

@@ -120,7 +120,7 @@ def evaluate(policies: list[Policy], event: ListingEvent, origin: Origin, cluste
              day: date) -> tuple[Outcome, list[Reason], PolicyRef]:
     """Combine the policies in force: the most severe outcome, with the reasons that led to it."""
     if not policies:
-        return Outcome.REVIEW, [NO_POLICY.reason(day=day.isoformat())], PolicyRef(id="none", version="none")
+        return Outcome.REVIEW, [NO_POLICY.reason(day=day.isoformat())], combined_ref(policies)
     results = [evaluate_one(p, event, origin, clusters, day) for p in policies]
     worst = max((outcome for outcome, _ in results), key=SEVERITY.__getitem__)
     reasons = [r for outcome, rs in results if outcome is worst for r in rs]

@@ -75,18 +75,13 @@ def short_tokens(text: str) -> tuple[str, ...]:
 
 
 def short_normalise(text: str) -> str:
-    """`normalise` for texts drawn from a small set (category names): cached."""
-    return _cached_normalise(text) if len(text) <= SHORT_TEXT_CHARS else normalise(text)
+    """`normalise` for texts drawn from a small set (category names), from the cached tokens."""
+    return " ".join(short_tokens(text))
 
 
 @lru_cache(maxsize=16384)
 def _cached_tokens(text: str) -> tuple[str, ...]:
     return tuple(tokens(text))
-
-
-@lru_cache(maxsize=16384)
-def _cached_normalise(text: str) -> str:
-    return normalise(text)
 
 
 def phrase_index(phrases: Iterable[str]) -> dict[str, int]:
