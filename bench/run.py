@@ -1,12 +1,13 @@
 """`make bench`: stream-filter's worker side by side with the raw client and a peer framework.
 
 Pre-produces realistic listings (~1.2 KB, 1% malformed) to a 4-partition topic, then runs each
-variant (raw passthrough, raw + core, the stream-filter worker, Quix Streams) as its own process,
-interleaved and repeated, each with a fresh consumer group. Throughput is measured from the broker:
+variant (raw passthrough, raw + core, the stream-filter worker, Quix Streams doing the worker's
+work, Quix Streams with the core only) as its own process, interleaved and repeated, each with a
+fresh consumer group. Throughput is measured from the broker:
 the time for the group's committed offsets to go from the warm-up mark to the end (so only
 delivered-and-committed work counts). Latency is measured open-loop at 50% and 80% of each
 variant's own throughput: events are produced on a schedule with their scheduled time as record
-timestamp, and latency is output record timestamp minus input timestamp. Prints a table, writes
+timestamp, and latency is the output's arrival time at a consumer minus the scheduled time. Prints a table, writes
 JSON and a PNG chart to bench/results/. Loopback only; every wait has a deadline.
 """
 
@@ -34,7 +35,8 @@ from stream_filter import local_kafka
 from stream_filter.samples import MALFORMED, generate
 
 RESULTS = Path(__file__).resolve().parent / "results"
-VARIANTS = ("raw", "core", "worker", "quix")
+VARIANTS = ("raw", "core", "worker", "quix", "quix-core")
+OUTPUTS = ("approved", "rejected", "review", "dead-letter")  # the worker's and the peer's output topics
 PADDING = ("Bahan berkualitas, jahitan rapi, dikirim dari gudang kami setiap hari kerja. Garansi tukar "
            "ukuran tujuh hari. Cocok untuk hadiah dan pemakaian sehari-hari. ")
 POLL_S = 0.2
@@ -109,9 +111,14 @@ def start_variant(kind: str, bootstrap: str, topic_in: str, out_prefix: str, gro
         cmd = [sys.executable, "-m", "stream_filter", "worker"]
     else:
         env = dict(os.environ)
-        cmd = [sys.executable, "-m", "bench.variants", kind, bootstrap, topic_in, f"{out_prefix}.out", group]
+        out = out_prefix if kind == "quix" else f"{out_prefix}.out"
+        cmd = [sys.executable, "-m", "bench.variants", kind, bootstrap, topic_in, out, group]
     with log.open("ab") as fh:
         return subprocess.Popen(cmd, env=env, stdout=fh, stderr=subprocess.STDOUT, cwd=Path(__file__).parents[1])
+
+
+def output_topics(kind: str, prefix: str) -> list[str]:
+    return [f"{prefix}.{k}" for k in OUTPUTS] if kind in ("worker", "quix") else [f"{prefix}.out"]
 
 
 def free_port() -> int:
@@ -144,7 +151,7 @@ def throughput_run(kind: str, bootstrap: str, topic_in: str, warmup: int, total:
     run = uuid.uuid4().hex[:8]
     group, prefix = f"bench-{kind}-{run}", f"bench-out-{kind}-{run}"
     if kind != "worker":  # the worker creates its own four output topics
-        asyncio.run(create_topics(bootstrap, [f"{prefix}.out"], partitions))
+        asyncio.run(create_topics(bootstrap, output_topics(kind, prefix), partitions))
     proc = start_variant(kind, bootstrap, topic_in, prefix, group, log)
     t_warm = t_end = None
     rss = 0.0
@@ -206,12 +213,11 @@ def latency_run(kind: str, bootstrap: str, rate: float, seconds: float, partitio
     run = uuid.uuid4().hex[:8]
     topic_in, group, prefix = f"bench-lat-{kind}-{run}", f"bench-lat-{kind}-{run}", f"bench-lat-out-{kind}-{run}"
     records = payloads(int(rate * seconds), seed, f"lat{run}")
-    outs = [f"{prefix}.out"] if kind != "worker" else [f"{prefix}.{k}" for k in
-                                                         ("approved", "rejected", "review", "dead-letter")]
+    outs = output_topics(kind, prefix)
     asyncio.run(create_topics(bootstrap, [topic_in, *outs], partitions))
     proc = start_variant(kind, bootstrap, topic_in, prefix, group, log)
     try:
-        time.sleep(10 if kind == "worker" else 4)  # let it join the group before the clock starts
+        time.sleep(10 if kind in ("worker", "quix") else 4)  # let it join the group before the clock starts
         values = asyncio.run(open_loop(bootstrap, topic_in, outs, records, rate, 60))
     finally:
         stop(proc)
@@ -230,7 +236,7 @@ def chart(results: dict[str, Any], path: Path) -> None:
     kinds = [k for k in results["variants"] if k in results["throughput"]]
     fig, (left, right) = plt.subplots(1, 2, figsize=(11, 4))
     rates = [statistics.median(results["throughput"][k]["rates"]) for k in kinds]
-    left.bar(kinds, rates, color=["#888", "#5a8", "#d62", "#58c"][: len(kinds)])
+    left.bar(kinds, rates, color=["#888", "#5a8", "#d62", "#58c", "#9bd"][: len(kinds)])
     left.set_title(f"throughput (listings/s, median of {results['repeats']})")
     for i, r in enumerate(rates):
         left.text(i, r, f"{r:,.0f}", ha="center", va="bottom")
@@ -283,14 +289,14 @@ def main(argv: list[str] | None = None) -> int:
             entry = results["throughput"].setdefault(kind, {"rates": [], "rss_mb": []})
             entry["rates"].append(r["rate"])
             entry["rss_mb"].append(r["rss_mb"])
-            print(f"  repeat {repeat + 1} {kind:>6}: {r['rate']:9,.0f} listings/s, peak RSS {r['rss_mb']:.0f} MB")
+            print(f"  repeat {repeat + 1} {kind:>9}: {r['rate']:9,.0f} listings/s, peak RSS {r['rss_mb']:.0f} MB")
     if args.latency_seconds > 0:
         for kind in kinds:
             rate = statistics.median(results["throughput"][kind]["rates"])
             for share in (0.5, 0.8):
                 lat = latency_run(kind, bootstrap, rate * share, args.latency_seconds, args.partitions, log, 2)
                 results["latency"].setdefault(kind, {})[f"{int(share * 100)}%"] = {**lat, "rate": rate * share}
-                print(f"  latency {kind:>6} at {int(share * 100)}% ({rate * share:,.0f}/s): "
+                print(f"  latency {kind:>9} at {int(share * 100)}% ({rate * share:,.0f}/s): "
                       f"p50 {lat['p50'] * 1000:.1f} ms, p99 {lat['p99'] * 1000:.1f} ms, "
                       f"p99.9 {lat['p999'] * 1000:.1f} ms, received {lat['received']:.0%}")
     print_table(results)
@@ -310,7 +316,7 @@ def print_table(results: dict[str, Any]) -> None:
     th = results["throughput"]
     med = {k: statistics.median(v["rates"]) for k, v in th.items()}
     raw, peer = med.get("raw"), med.get("quix")
-    print(f"\n{'variant':<8} {'listings/s':>11} {'spread':>7} {'vs raw':>7} {'vs quix':>8} {'peak RSS':>9} "
+    print(f"\n{'variant':<9} {'listings/s':>11} {'spread':>7} {'vs raw':>7} {'vs quix':>8} {'peak RSS':>9} "
           f"{'p50@50%':>8} {'p99@50%':>8} {'p99@80%':>8}")
     for kind, rate in med.items():
         rates = th[kind]["rates"]
@@ -321,7 +327,7 @@ def print_table(results: dict[str, Any]) -> None:
             return float(lat.get(share, {}).get(q, float("nan"))) * 1000
 
         flag = " (>10%)" if spread > 0.10 else ""
-        print(f"{kind:<8} {rate:11,.0f} {spread:6.1%}{flag} {rate / raw if raw else float('nan'):6.2f}x "
+        print(f"{kind:<9} {rate:11,.0f} {spread:6.1%}{flag} {rate / raw if raw else float('nan'):6.2f}x "
               f"{rate / peer if peer else float('nan'):7.2f}x {max(th[kind]['rss_mb']):7.0f}MB "
               f"{ms('50%', 'p50'):7.1f}ms {ms('50%', 'p99'):7.1f}ms {ms('80%', 'p99'):7.1f}ms")
 
