@@ -19,6 +19,8 @@ from __future__ import annotations
 import asyncio
 import signal
 import sys
+import tempfile
+from pathlib import Path
 from typing import Any
 
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
@@ -64,7 +66,8 @@ def _quix_app(bootstrap: str, group: str) -> Any:
 
     return Application(broker_address=bootstrap, consumer_group=group, auto_offset_reset="earliest",
                        processing_guarantee="at-least-once", commit_interval=COMMIT_INTERVAL_S,
-                       producer_extra_config={"acks": "all", "linger.ms": 5}, auto_create_topics=True)
+                       producer_extra_config={"acks": "all", "linger.ms": 5}, auto_create_topics=True,
+                       state_dir=str(Path(tempfile.gettempdir()) / group))
 
 
 def run_quix_core(bootstrap: str, topic_in: str, topic_out: str, group: str) -> None:

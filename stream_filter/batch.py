@@ -37,24 +37,34 @@ class BatchDecider:
         batch: list[Pair] = []
         changelog: list[Pair] = []
         counted: list[tuple[Routed, float, float | None]] = []
+        decided = []
         for msg in messages:
             started = perf_counter()
             routed = route(msg.key, msg.value, live, max_value_bytes=self.settings.max_value_bytes,
                            source=(msg.topic, msg.partition, msg.offset), clock=self.settings.policy_clock,
                            max_age=self.max_age, recent=self.recent)
+            decided.append((msg, routed, perf_counter() - started))
+        try:  # the batch's listing states, read at once (BatchStates)
+            states = self.states.batch((msg.partition, routed.decision.listing_id)
+                                       for msg, routed, _ in decided if routed.decision is not None)
+        except Exception as exc:  # noqa: BLE001 - state trouble must not lose the decisions
+            log.warning("listing states not read: %s", type(exc).__name__)
+            states = None
+        for msg, routed, took in decided:
+            started = perf_counter()
             records = [routed]
             try:  # the listing's state: a move or a deletion also withdraws it from its previous topic
-                if routed.decision is not None:
+                if routed.decision is not None and states is not None:
                     listing_id = routed.decision.listing_id
-                    step = advance(routed, self.states.get(listing_id, msg.partition), msg.partition)
+                    step = advance(routed, states.get(listing_id, msg.partition), msg.partition)
                     if step.state is not None or step.remove:
-                        changelog.append((self.states.put(listing_id, msg.partition, step.state), msg))
+                        changelog.append((states.put(listing_id, msg.partition, step.state), msg))
                     records = step.records
             except Exception as exc:  # noqa: BLE001 - state trouble must not lose the decision
                 log.warning("listing state update failed: %s", type(exc).__name__)
             batch += [(r, msg) for r in records]
             try:  # bookkeeping only: a failure here must not escape (Faust would ack the batch)
-                self._count(routed, records, started, counted)
+                self._count(routed, records, took + perf_counter() - started, counted)
                 diff = shadow_diff(routed, shadow, self.settings.policy_clock) if shadow is not None else None
                 if diff is not None and diff.decision is not None and routed.decision is not None:
                     self.metrics.shadow_diffs.labels(routed.decision.outcome.value, diff.decision.outcome.value).inc()
@@ -62,16 +72,22 @@ class BatchDecider:
             except Exception as exc:  # noqa: BLE001 - see above
                 log.warning("metrics or shadow evaluation failed: %s", type(exc).__name__)
         try:
+            if states is not None:
+                states.flush()
+        except Exception as exc:  # noqa: BLE001 - the map must not disagree with the changelog
+            log.warning("listing states not written: %s", type(exc).__name__)
+            changelog = []
+        try:
             self.metrics.record_batch(counted)
         except Exception as exc:  # noqa: BLE001 - see above
             log.warning("metrics failed: %s", type(exc).__name__)
         return batch, changelog
 
-    def _count(self, routed: Routed, records: list[Routed], started: float,
+    def _count(self, routed: Routed, records: list[Routed], seconds: float,
                counted: list[tuple[Routed, float, float | None]]) -> None:
         """Note what `Metrics.record_batch` needs of this event first; withdrawals are counted now (rare)."""
         occurred = routed.decoded.event.occurred_at if routed.decoded else None
-        counted.append((routed, perf_counter() - started,
+        counted.append((routed, seconds,
                         (datetime.now(UTC) - occurred).total_seconds() if occurred else None))
         for record in records:
             if record.decision is not None and record.decision.action == "remove" and record is not routed:

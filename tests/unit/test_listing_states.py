@@ -51,3 +51,32 @@ def test_disk_store_writes_no_log(tmp_path: Path) -> None:
     assert logs and sum(p.stat().st_size for p in logs) == 0
     assert states.get("L-1999", 0) == step.state
     states.forget([0])
+
+
+@pytest.mark.parametrize("store", ["auto", "memory"])
+def test_batch_reads_at_once_sees_its_own_writes_and_writes_on_flush(store: str, tmp_path: Path) -> None:
+    """A batch's view gives what per-event calls would: earlier states, its own writes in between
+    (a listing twice in one batch), tombstones; the maps change only on flush."""
+    states = ListingStates(Settings(state_store=store, data_dir=str(tmp_path)))
+    for partition in (0, 1):
+        states._parts[partition] = states._open(partition)
+    step = advance(route(b"L-1", orjson.dumps(event_dict(listing_id="L-1")), BOOK), None, 0)
+    other = advance(route(b"L-2", orjson.dumps(event_dict(listing_id="L-2", title="Kemeja batik")), BOOK), None, 1)
+    assert step.state is not None and other.state is not None
+    states.put("L-1", 0, step.state)
+    states.put("L-2", 1, other.state)
+    view = states.batch([(0, "L-1"), (1, "L-2"), (0, "L-3"), (0, "L-1")])
+    assert view.get("L-1", 0) == step.state and view.get("L-2", 1) == other.state and view.get("L-3", 0) is None
+    record = view.put("L-3", 0, other.state)
+    assert (record.output, record.key, record.value, record.partition) == (Output.STATE, b"L-3",
+                                                                           other.state.to_bytes(), 0)
+    tombstone = view.put("L-1", 0, None)
+    assert tombstone.value is None and tombstone.partition == 0
+    assert view.get("L-3", 0) == other.state and view.get("L-1", 0) is None  # its own writes
+    assert states.get("L-3", 0) is None and states.get("L-1", 0) == step.state  # not written yet
+    view.put("L-3", 0, step.state)  # the last write of a listing wins
+    view.flush()
+    assert states.get("L-3", 0) == step.state and states.get("L-1", 0) is None
+    assert states.get("L-2", 1) == other.state and states.keys([0, 1]) == [(0, b"L-3"), (1, b"L-2")]
+    assert states.batch([(0, "L-3")]).get("L-3", 0) == step.state  # a new batch reads what was flushed
+    states.forget([0, 1])
