@@ -21,6 +21,7 @@ import logging
 import shutil
 from collections.abc import Iterable, MutableMapping
 from pathlib import Path
+from typing import Any
 
 from aiokafka import AIOKafkaConsumer, TopicPartition
 
@@ -31,6 +32,7 @@ from stream_filter.settings import Settings
 
 log = logging.getLogger("stream_filter.state")
 STATE_WRITE_BUFFER_BYTES = 4 * 1024 * 1024
+STATE_BLOCK_CACHE_BYTES = 16 * 1024 * 1024  # one cache for every partition's blocks, indexes and filters
 
 
 def uses_rocksdict(settings: Settings) -> bool:
@@ -53,15 +55,26 @@ class ListingStates:
         self._parts: dict[int, MutableMapping[bytes, bytes]] = {}
         self._owned: set[int] | None = None  # None until the first assignment: keep what is loaded
         self._loading = asyncio.Lock()  # the agent and the re-evaluation pass may both ask
+        self._cache: Any = None  # rocksdict's block cache, made with the first partition
 
     def _open(self, partition: int) -> MutableMapping[bytes, bytes]:
         if not self.disk:
             return {}
-        from rocksdict import Options, Rdict, WriteOptions
+        from rocksdict import BlockBasedOptions, Cache, Options, Rdict, WriteOptions
 
         options = Options()  # RocksDB's 64 MB memtable per partition would dominate the worker's RSS
         options.set_write_buffer_size(STATE_WRITE_BUFFER_BYTES)
         options.set_max_write_buffer_number(2)
+        # Index and filter blocks live in one bounded cache: left on the heap (RocksDB's default) they
+        # grow with the data, ~170 bytes per listing (1,000,000 listings: 189 MB -> 85 MB). The bloom
+        # filter keeps the lookup of a new listing (most events) off the disk.
+        self._cache = self._cache or Cache(STATE_BLOCK_CACHE_BYTES)
+        table = BlockBasedOptions()
+        table.set_block_cache(self._cache)
+        table.set_cache_index_and_filter_blocks(True)
+        table.set_pin_l0_filter_and_index_blocks_in_cache(True)
+        table.set_bloom_filter(10, False)
+        options.set_block_based_table_factory(table)
         path = self.root / str(partition)
         shutil.rmtree(path, ignore_errors=True)  # the changelog is the truth: start empty
         path.parent.mkdir(parents=True, exist_ok=True)

@@ -80,3 +80,17 @@ def test_batch_reads_at_once_sees_its_own_writes_and_writes_on_flush(store: str,
     assert states.get("L-2", 1) == other.state and states.keys([0, 1]) == [(0, b"L-3"), (1, b"L-2")]
     assert states.batch([(0, "L-3")]).get("L-3", 0) == step.state  # a new batch reads what was flushed
     states.forget([0, 1])
+
+
+def test_disk_store_keeps_indexes_and_filters_in_one_bounded_cache(tmp_path: Path) -> None:
+    """RocksDB's default keeps every table's index on the heap, so memory grew with the listings held;
+    the options RocksDB records for each partition show the bounded cache and the bloom filter."""
+    states = ListingStates(Settings(state_store="auto", data_dir=str(tmp_path)))
+    for partition in (0, 1):
+        states._parts[partition] = states._open(partition)
+    for partition in (0, 1):
+        options = max((tmp_path / "listing-state" / str(partition)).glob("OPTIONS-*")).read_text()
+        assert "cache_index_and_filter_blocks=true" in options
+        assert "pin_l0_filter_and_index_blocks_in_cache=true" in options
+        assert "filter_policy=bloomfilter" in options and "no_block_cache=false" in options
+    states.forget([0, 1])
