@@ -78,6 +78,7 @@ class BatchDecider:
             log.warning("listing states not written: %s", type(exc).__name__)
             changelog = []
         try:
+            self.metrics.batch_records.observe(len(messages))
             self.metrics.record_batch(counted)
         except Exception as exc:  # noqa: BLE001 - see above
             log.warning("metrics failed: %s", type(exc).__name__)

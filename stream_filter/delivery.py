@@ -13,6 +13,7 @@ import asyncio
 import logging
 from collections import Counter
 from collections.abc import Mapping, Sequence
+from time import perf_counter
 from typing import Any
 
 from aiokafka.errors import KafkaError, MessageSizeTooLargeError
@@ -42,7 +43,9 @@ class Deliverer:
         """Queue every record, then wait for all acknowledgements; failed ones go the slow, careful way."""
         if not batch:
             return
+        started = perf_counter()
         outcomes = await (self.batches.send([r for r, _ in batch]) if self.batches else self._send_each(batch))
+        self.metrics.delivery.observe(perf_counter() - started)
         first_failure = next((i for i, o in enumerate(outcomes) if isinstance(o, BaseException)), len(batch))
         produced = Counter(routed.output.value for routed, _ in batch[:first_failure])
         for output, count in produced.items():

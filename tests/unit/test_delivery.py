@@ -86,10 +86,11 @@ def test_broker_trouble_is_retried_until_it_succeeds(monkeypatch: Any) -> None:
 
 def test_a_record_refused_with_its_batch_is_sent_alone_before_any_dead_letter() -> None:
     """A producer batch the broker refuses as too large fails every record in it, even small ones."""
-    deliverer, topics, _ = _setup(approved=[_too_large()])
+    deliverer, topics, registry = _setup(approved=[_too_large()])
     asyncio.run(deliverer.deliver_batch([(Routed(Output.APPROVED, b"k", b"small", []), Msg())]))
     assert [r["value"] for r in topics[Output.APPROVED].sent] == [b"small"]
     assert topics[Output.DEAD_LETTER].sent == []
+    assert registry.get_sample_value("stream_filter_delivery_seconds_count") == 1  # one wait for the batch
 
 
 def test_a_failed_shadow_diff_is_dropped_not_retried_and_not_dead_lettered() -> None:
