@@ -35,7 +35,8 @@ class Settings(BaseSettings):
     policy_clock: Literal["event", "processing"] = Field(
         default="event", description="Apply the policy in force at the event's occurred_at, or at processing time.")
     batch_max: int = Field(default=500, ge=1, description="Records decided and delivered per batch.")
-    batch_within_s: float = Field(default=0.05, gt=0, description="Longest wait to fill a batch.")
+    batch_within_s: float = Field(default=0.01, gt=0, description="Longest wait to fill a batch: latency at "
+                                  "low load against per-batch costs under a backlog (README, Performance).")
     fetch_partition_bytes: int = Field(
         default=1_048_576, ge=65_536, description="Most bytes fetched per input partition and request; "
         "raise it when a worker owns one or two partitions (README, Performance).")
