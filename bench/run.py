@@ -17,6 +17,7 @@ import argparse
 import asyncio
 import json
 import os
+import shutil
 import socket
 import statistics
 import subprocess
@@ -137,13 +138,16 @@ def peak_rss_mb(pid: int) -> float:
     return float("nan")
 
 
-def stop(proc: Any) -> None:
+def stop(proc: Any, group: str | None = None) -> None:
+    """Stop a variant and remove its local state (the worker's data dir, Quix's state dir)."""
     proc.terminate()
     try:
         proc.wait(30)
     except subprocess.TimeoutExpired:
         proc.kill()
         proc.wait()
+    if group:
+        shutil.rmtree(Path(tempfile.gettempdir()) / group, ignore_errors=True)
 
 
 def throughput_run(kind: str, bootstrap: str, topic_in: str, warmup: int, total: int, partitions: int,
@@ -170,7 +174,7 @@ def throughput_run(kind: str, bootstrap: str, topic_in: str, warmup: int, total:
                 raise RuntimeError(f"{kind} exited early; see {log}")
             time.sleep(POLL_S)
     finally:
-        stop(proc)
+        stop(proc, group)
     if t_warm is None or t_end is None:
         return {"rate": float("nan"), "rss_mb": rss}
     return {"rate": (total - warmup) / max(t_end - t_warm, 1e-9), "rss_mb": rss}
@@ -220,7 +224,7 @@ def latency_run(kind: str, bootstrap: str, rate: float, seconds: float, partitio
         time.sleep(10 if kind in ("worker", "quix") else 4)  # let it join the group before the clock starts
         values = asyncio.run(open_loop(bootstrap, topic_in, outs, records, rate, 60))
     finally:
-        stop(proc)
+        stop(proc, group)
     if not values:
         return {"p50": float("nan"), "p99": float("nan"), "p999": float("nan"), "received": 0}
     pick = lambda q: values[min(len(values) - 1, int(q * len(values)))]  # noqa: E731

@@ -47,7 +47,8 @@ class BatchDecider:
         try:  # the batch's listing states, read at once (BatchStates)
             states = self.states.batch((msg.partition, routed.decision.listing_id)
                                        for msg, routed, _ in decided if routed.decision is not None)
-        except Exception as exc:  # noqa: BLE001 - state trouble must not lose the decisions
+        except Exception as exc:  # noqa: BLE001 - state trouble must not lose the decisions (a partition
+            # that cannot be read fails only its own events: BatchStates)
             log.warning("listing states not read: %s", type(exc).__name__)
             states = None
         for msg, routed, took in decided:
@@ -71,12 +72,8 @@ class BatchDecider:
                     batch.append((diff, msg))
             except Exception as exc:  # noqa: BLE001 - see above
                 log.warning("metrics or shadow evaluation failed: %s", type(exc).__name__)
-        try:
-            if states is not None:
-                states.flush()
-        except Exception as exc:  # noqa: BLE001 - the map must not disagree with the changelog
-            log.warning("listing states not written: %s", type(exc).__name__)
-            changelog = []
+        if states is not None:
+            states.flush()  # never raises: a partition not written is loaded again from the changelog
         try:
             self.metrics.batch_records.observe(len(messages))
             self.metrics.record_batch(counted)

@@ -45,7 +45,6 @@ class Deliverer:
             return
         started = perf_counter()
         outcomes = await (self.batches.send([r for r, _ in batch]) if self.batches else self._send_each(batch))
-        self.metrics.delivery.observe(perf_counter() - started)
         first_failure = next((i for i, o in enumerate(outcomes) if isinstance(o, BaseException)), len(batch))
         produced = Counter(routed.output.value for routed, _ in batch[:first_failure])
         for output, count in produced.items():
@@ -55,6 +54,8 @@ class Deliverer:
         # Each is sent alone: a batch the broker refused as too large may have failed records that fit.
         for routed, msg in batch[first_failure:]:
             await self.deliver(routed, msg)
+        kind = "states" if batch[0][0].output is Output.STATE else "decisions"  # a batch carries one or the other
+        self.metrics.delivery.labels(kind).observe(perf_counter() - started)
 
     async def _send_each(self, batch: Sequence[tuple[Routed, Any]]) -> list[Any]:
         futures: list[Any] = []

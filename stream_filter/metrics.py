@@ -21,6 +21,7 @@ from stream_filter.policy_files import PolicyBook
 _LATENCY_BUCKETS = (0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0)
 _AGE_BUCKETS = (0.01, 0.05, 0.1, 0.5, 1, 5, 30, 60, 300, 3600, 86400)
 _BATCH_BUCKETS = (1, 5, 10, 25, 50, 100, 250, 500, 1000, 2500)
+_DELIVERY_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0)
 
 
 class Metrics:
@@ -54,9 +55,9 @@ class Metrics:
                                     buckets=_LATENCY_BUCKETS, registry=registry)
         self.batch_records = Histogram("stream_filter_batch_records", "Input records decided together, with one "
                                        "delivery confirmation.", buckets=_BATCH_BUCKETS, registry=registry)
-        self.delivery = Histogram("stream_filter_delivery_seconds", "Sending a batch of records (a batch's "
-                                  "decisions, or its state records) until the broker acknowledged every one.",
-                                  buckets=_LATENCY_BUCKETS, registry=registry)
+        self.delivery = Histogram("stream_filter_delivery_seconds", "Sending a batch of records until the broker "
+                                  "acknowledged every one (retries included), by what the batch carries.",
+                                  ["records"], buckets=_DELIVERY_BUCKETS, registry=registry)
         self.event_age = Histogram("stream_filter_event_age_seconds", "occurred_at to decision time.",
                                    buckets=_AGE_BUCKETS, registry=registry)
         self.policy_info = Gauge("stream_filter_policy_info", "Loaded policy versions (1 = loaded).",
@@ -98,6 +99,8 @@ class Metrics:
             self.produced.labels(output.value)
         for mode in ("live", "shadow"):
             self.policy_updates.labels(mode)
+        for records in ("decisions", "states"):
+            self.delivery.labels(records)
 
     def set_policies(self, book: PolicyBook, shadow: PolicyBook | None = None) -> None:
         self.policy_info.clear()

@@ -90,7 +90,8 @@ def test_a_record_refused_with_its_batch_is_sent_alone_before_any_dead_letter() 
     asyncio.run(deliverer.deliver_batch([(Routed(Output.APPROVED, b"k", b"small", []), Msg())]))
     assert [r["value"] for r in topics[Output.APPROVED].sent] == [b"small"]
     assert topics[Output.DEAD_LETTER].sent == []
-    assert registry.get_sample_value("stream_filter_delivery_seconds_count") == 1  # one wait for the batch
+    assert registry.get_sample_value("stream_filter_delivery_seconds_count", {"records": "decisions"}) == 1
+    assert registry.get_sample_value("stream_filter_delivery_seconds_count", {"records": "states"}) == 0
 
 
 def test_a_failed_shadow_diff_is_dropped_not_retried_and_not_dead_lettered() -> None:
