@@ -29,7 +29,7 @@ from stream_filter.kafka_io import client_options
 from stream_filter.lag import LagProbe
 from stream_filter.listing_states import ListingStates
 from stream_filter.metrics import Metrics
-from stream_filter.pipeline import Output
+from stream_filter.pipeline import Output, Routed
 from stream_filter.policy_feed import PolicyFollower, PolicyHolder
 from stream_filter.policy_files import PolicyBook
 from stream_filter.record_batches import RecordBatches
@@ -89,6 +89,14 @@ class ProducerTopic:
     async def send(self, *, key: bytes | None, value: bytes | None, headers: list[tuple[str, bytes]],
                    partition: int | None = None) -> Any:
         return await self.app.producer.send(self.name, key, value, partition, None, headers)
+
+
+def withdraws(batch: list[tuple[Routed, Any]]) -> bool:
+    """Whether a batch removes a listing from a topic. Only then must its state records wait for its
+    decisions: were a state record acknowledged and its withdrawal lost in a crash, the replay would
+    read the new state and not withdraw again. Without removals, a replay over a state that is
+    already ahead sends the same decisions, with the same ids, so both may go out together."""
+    return any(routed.decision is not None and routed.decision.action == "remove" for routed, _ in batch)
 
 
 def _raw_topic(app: faust.App, name: str, settings: Settings) -> Any:
@@ -184,8 +192,11 @@ def create_app(settings: Settings, book: PolicyBook, registry: CollectorRegistry
                 messages = [event.message for event in events]
                 await load_states({m.partition for m in messages})
                 batch, changelog = decider.decide(messages)
-                await deliverer.deliver_batch(batch)
-                await deliverer.deliver_batch(changelog)  # after the decisions: a crash replays, never loses them
+                if withdraws(batch):  # state records after the decisions: a crash replays, never loses them
+                    await deliverer.deliver_batch(batch)
+                    await deliverer.deliver_batch(changelog)
+                else:  # together, one wait for the broker instead of two (see `withdraws`)
+                    await deliverer.deliver_batch(batch + changelog)
 
     lag_probe = LagProbe(settings)
 

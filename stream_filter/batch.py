@@ -2,7 +2,7 @@
 
 Why separate from the Faust wiring: everything here is synchronous (no await between reading a
 listing's state and writing it), so a batch is decided as one step; `app.py` only delivers what
-this returns, decisions first and the state changelog after.
+this returns (the state changelog after the decisions when the batch withdraws a listing).
 """
 
 from __future__ import annotations

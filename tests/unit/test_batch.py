@@ -76,3 +76,13 @@ def test_a_partition_not_written_is_forgotten_and_its_changelog_kept(tmp_path: P
     assert sorted((r.key, r.partition) for r, _ in changelog) == [(b"L-1", 0), (b"L-2", 1)]
     assert states.loaded() == {0} and states.get("L-1", 0) is not None
     assert len([r for r, _ in batch if r.decision is not None]) == 2
+
+
+def test_state_records_wait_for_the_decisions_only_when_a_listing_is_withdrawn(tmp_path: Path) -> None:
+    from stream_filter.app import withdraws
+
+    decider, _, _ = _decider(tmp_path, (0,))
+    plain, _ = decider.decide([_msg("L-1", 0, 0), _msg("L-2", 0, 1)])
+    assert not withdraws(plain)
+    moved, _ = decider.decide([_msg("L-1", 0, 2, event_type="listing.deleted")])  # L-1 is known: withdrawn
+    assert withdraws(moved)
