@@ -54,7 +54,9 @@ class Deliverer:
         # Each is sent alone: a batch the broker refused as too large may have failed records that fit.
         for routed, msg in batch[first_failure:]:
             await self.deliver(routed, msg)
-        kind = "states" if batch[0][0].output is Output.STATE else "decisions"  # a batch carries one or the other
+        # "states": state records sent after their batch's decisions (a batch that withdraws a listing);
+        # "decisions": decisions, with their state records when both go out together
+        kind = "states" if batch[0][0].output is Output.STATE else "decisions"
         self.metrics.delivery.labels(kind).observe(perf_counter() - started)
 
     async def _send_each(self, batch: Sequence[tuple[Routed, Any]]) -> list[Any]:
