@@ -12,6 +12,7 @@ from datetime import UTC, datetime, timedelta
 from time import perf_counter
 from typing import Any
 
+from stream_filter.batch_states import BatchStates
 from stream_filter.lifecycle import advance
 from stream_filter.listing_states import ListingStates
 from stream_filter.metrics import Metrics
@@ -45,8 +46,8 @@ class BatchDecider:
                            max_age=self.max_age, recent=self.recent)
             decided.append((msg, routed, perf_counter() - started))
         try:  # the batch's listing states, read at once (BatchStates)
-            states = self.states.batch((msg.partition, routed.decision.listing_id)
-                                       for msg, routed, _ in decided if routed.decision is not None)
+            states = BatchStates(self.states, ((msg.partition, routed.decision.listing_id)
+                                               for msg, routed, _ in decided if routed.decision is not None))
         except Exception as exc:  # noqa: BLE001 - state trouble must not lose the decisions (a partition
             # that cannot be read fails only its own events: BatchStates)
             log.warning("listing states not read: %s", type(exc).__name__)

@@ -39,7 +39,7 @@ def uses_rocksdict(settings: Settings) -> bool:
     return settings.state_store == "auto" and importlib.util.find_spec("rocksdict") is not None
 
 
-def _delete(mapping: MutableMapping[bytes, bytes], key: bytes) -> None:
+def delete_key(mapping: MutableMapping[bytes, bytes], key: bytes) -> None:
     try:
         del mapping[key]
     except KeyError:
@@ -115,7 +115,7 @@ class ListingStates:
                             if record.offset >= ends[tp] or record.key is None:
                                 continue
                             if record.value is None:
-                                _delete(target, record.key)
+                                delete_key(target, record.key)
                             else:
                                 target[record.key] = record.value
                             count += 1
@@ -139,10 +139,6 @@ class ListingStates:
             if close is not None:
                 close()
 
-    def batch(self, wanted: Iterable[tuple[int, str]]) -> BatchStates:
-        """The states of a batch's listings, read at once (see `BatchStates`)."""
-        return BatchStates(self, wanted)
-
     def get(self, listing_id: str, partition: int) -> ListingState | None:
         data = self._parts[partition].get(listing_id.encode())
         return ListingState.from_bytes(data) if data is not None else None
@@ -152,7 +148,7 @@ class ListingStates:
         key = listing_id.encode()
         part = self._parts[partition]
         if state is None:
-            _delete(part, key)
+            delete_key(part, key)
             return Routed(Output.STATE, key, None, [], partition=partition)
         value = state.to_bytes()
         part[key] = value
@@ -166,88 +162,3 @@ class ListingStates:
         part = self._parts.get(partition)
         data = part.get(key) if part is not None else None
         return ListingState.from_bytes(data) if data is not None else None
-
-
-class BatchStates:
-    """A batch's view of the listing states: one multi-get per partition before the batch is
-    decided, one write batch per partition after (`flush`), the batch's own writes seen in between.
-
-    Why: every rocksdict call releases the GIL, and Faust's consumer thread takes it each time, so
-    two calls per event cost the worker far more than they cost alone; two per partition and batch
-    do not. The changelog records `put` returns are the same as `ListingStates.put` gives.
-    Failures stay with their partition: one that cannot be read fails its own events' `get` (they
-    are decided without state, as before); one that cannot be written is forgotten, so it is loaded
-    again from the changelog, which receives this batch's records all the same (the changelog is the
-    truth, the map its copy).
-    """
-
-    def __init__(self, states: ListingStates, wanted: Iterable[tuple[int, str]]) -> None:
-        self._states = states
-        by_partition: dict[int, list[bytes]] = {}
-        for partition, listing_id in set(wanted):
-            by_partition.setdefault(partition, []).append(listing_id.encode())
-        self._values: dict[tuple[int, bytes], bytes | None] = {}
-        self._unreadable: set[int] = set()
-        for partition, keys in by_partition.items():
-            try:
-                part = states._parts[partition]
-                found = part.get(keys) if states.disk else [part.get(key) for key in keys]  # type: ignore[call-overload]
-            except Exception as exc:  # noqa: BLE001 - see the class docstring
-                log.warning("listing state of partition %d not read: %s", partition, type(exc).__name__)
-                self._unreadable.add(partition)
-                continue
-            self._values.update(((partition, key), value) for key, value in zip(keys, found, strict=True))
-        self._written: dict[tuple[int, bytes], bytes | None] = {}
-
-    def get(self, listing_id: str, partition: int) -> ListingState | None:
-        if partition in self._unreadable:
-            raise LookupError(f"the listing state of partition {partition} could not be read")
-        where = (partition, listing_id.encode())
-        data = self._values[where] if where in self._values else self._states._parts[partition].get(where[1])
-        return ListingState.from_bytes(data) if data is not None else None
-
-    def put(self, listing_id: str, partition: int, state: ListingState | None) -> Routed:
-        key = listing_id.encode()
-        value = state.to_bytes() if state is not None else None
-        self._values[(partition, key)] = self._written[(partition, key)] = value
-        return Routed(Output.STATE, key, value, [], partition=partition)
-
-    def flush(self) -> list[int]:
-        """Write what the batch changed, one write batch per partition; the partitions that could not
-        be written are forgotten and returned. Never raises."""
-        by_partition: dict[int, list[tuple[bytes, bytes | None]]] = {}
-        for (partition, key), value in self._written.items():
-            by_partition.setdefault(partition, []).append((key, value))
-        self._written.clear()
-        failed = []
-        for partition, changes in by_partition.items():
-            try:
-                self._write(self._states._parts[partition], changes)
-            except Exception as exc:  # noqa: BLE001 - see the class docstring
-                log.warning("listing state of partition %d not written (%s): loading it again from the changelog",
-                            partition, type(exc).__name__)
-                failed.append(partition)
-        for partition in failed:
-            try:
-                self._states.forget([partition])
-            except Exception as exc:  # noqa: BLE001 - closing a broken store; it is dropped all the same
-                log.warning("listing state of partition %d not closed: %s", partition, type(exc).__name__)
-        return failed
-
-    def _write(self, part: MutableMapping[bytes, bytes], changes: list[tuple[bytes, bytes | None]]) -> None:
-        if not self._states.disk:
-            for key, value in changes:
-                if value is None:
-                    _delete(part, key)
-                else:
-                    part[key] = value
-            return
-        from rocksdict import WriteBatch
-
-        writes = WriteBatch()
-        for key, value in changes:
-            if value is None:
-                writes.delete(key)
-            else:
-                writes.put(key, value)
-        part.write(writes)  # type: ignore[attr-defined]  # an Rdict

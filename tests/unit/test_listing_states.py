@@ -7,6 +7,7 @@ from pathlib import Path
 import orjson
 import pytest
 
+from stream_filter.batch_states import BatchStates
 from stream_filter.lifecycle import advance
 from stream_filter.listing_states import ListingStates
 from stream_filter.pipeline import Output, route
@@ -47,7 +48,7 @@ def test_disk_store_writes_no_log(tmp_path: Path) -> None:
     assert step.state is not None
     for i in range(1000):
         states.put(f"L-{i}", 0, step.state)
-    view = states.batch([])  # the worker's way: one write batch
+    view = BatchStates(states, [])  # the worker's way: one write batch
     for i in range(1000, 2000):
         view.put(f"L-{i}", 0, step.state)
     assert view.flush() == []
@@ -69,7 +70,7 @@ def test_batch_reads_at_once_sees_its_own_writes_and_writes_on_flush(store: str,
     assert step.state is not None and other.state is not None
     states.put("L-1", 0, step.state)
     states.put("L-2", 1, other.state)
-    view = states.batch([(0, "L-1"), (1, "L-2"), (0, "L-3"), (0, "L-1")])
+    view = BatchStates(states, [(0, "L-1"), (1, "L-2"), (0, "L-3"), (0, "L-1")])
     assert view.get("L-1", 0) == step.state and view.get("L-2", 1) == other.state and view.get("L-3", 0) is None
     record = view.put("L-3", 0, other.state)
     assert (record.output, record.key, record.value, record.partition) == (Output.STATE, b"L-3",
@@ -82,7 +83,7 @@ def test_batch_reads_at_once_sees_its_own_writes_and_writes_on_flush(store: str,
     view.flush()
     assert states.get("L-3", 0) == step.state and states.get("L-1", 0) is None
     assert states.get("L-2", 1) == other.state and states.keys([0, 1]) == [(0, b"L-3"), (1, b"L-2")]
-    assert states.batch([(0, "L-3")]).get("L-3", 0) == step.state  # a new batch reads what was flushed
+    assert BatchStates(states, [(0, "L-3")]).get("L-3", 0) == step.state  # a new batch reads what was flushed
     states.forget([0, 1])
 
 
