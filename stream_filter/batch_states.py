@@ -36,7 +36,7 @@ class BatchStates:
         self._unreadable: set[int] = set()
         for partition, keys in by_partition.items():
             try:
-                part = states._parts[partition]
+                part = states.part(partition)
                 found = part.get(keys) if states.disk else [part.get(key) for key in keys]  # type: ignore[call-overload]
             except Exception as exc:  # noqa: BLE001 - see the class docstring
                 log.warning("listing state of partition %d not read: %s", partition, type(exc).__name__)
@@ -49,7 +49,7 @@ class BatchStates:
         if partition in self._unreadable:
             raise LookupError(f"the listing state of partition {partition} could not be read")
         where = (partition, listing_id.encode())
-        data = self._values[where] if where in self._values else self._states._parts[partition].get(where[1])
+        data = self._values[where] if where in self._values else self._states.part(partition).get(where[1])
         return ListingState.from_bytes(data) if data is not None else None
 
     def put(self, listing_id: str, partition: int, state: ListingState | None) -> Routed:
@@ -68,7 +68,7 @@ class BatchStates:
         failed = []
         for partition, changes in by_partition.items():
             try:
-                self._write(self._states._parts[partition], changes)
+                self._write(self._states.part(partition), changes)
             except Exception as exc:  # noqa: BLE001 - see the class docstring
                 log.warning("listing state of partition %d not written (%s): loading it again from the changelog",
                             partition, type(exc).__name__)

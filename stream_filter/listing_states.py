@@ -89,6 +89,10 @@ class ListingStates:
     def loaded(self) -> set[int]:
         return set(self._parts)
 
+    def part(self, partition: int) -> MutableMapping[bytes, bytes]:
+        """A loaded partition's map (KeyError if it is not loaded)."""
+        return self._parts[partition]
+
     async def load(self, partitions: Iterable[int]) -> None:
         """Read the changelog of the partitions not held yet, up to its current end."""
         async with self._loading:
