@@ -5,11 +5,11 @@ once after. See `BatchStates`; `listing_states.py` holds the maps and their chan
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterable, MutableMapping
+from collections.abc import Iterable
 
 from stream_filter.lifecycle import ListingState
-from stream_filter.listing_states import ListingStates, delete_key
-from stream_filter.pipeline import Output, Routed
+from stream_filter.listing_states import ListingStates, state_record, write
+from stream_filter.pipeline import Routed
 
 log = logging.getLogger("stream_filter.state")
 
@@ -53,10 +53,9 @@ class BatchStates:
         return ListingState.from_bytes(data) if data is not None else None
 
     def put(self, listing_id: str, partition: int, state: ListingState | None) -> Routed:
-        key = listing_id.encode()
-        value = state.to_bytes() if state is not None else None
-        self._values[(partition, key)] = self._written[(partition, key)] = value
-        return Routed(Output.STATE, key, value, [], partition=partition)
+        key, record = listing_id.encode(), state_record(listing_id, partition, state)
+        self._values[(partition, key)] = self._written[(partition, key)] = record.value
+        return record
 
     def flush(self) -> list[int]:
         """Write what the batch changed, one write batch per partition; the partitions that could not
@@ -68,7 +67,7 @@ class BatchStates:
         failed = []
         for partition, changes in by_partition.items():
             try:
-                self._write(self._states.part(partition), changes)
+                write(self._states.part(partition), changes)
             except Exception as exc:  # noqa: BLE001 - see the class docstring
                 log.warning("listing state of partition %d not written (%s): loading it again from the changelog",
                             partition, type(exc).__name__)
@@ -79,21 +78,3 @@ class BatchStates:
             except Exception as exc:  # noqa: BLE001 - closing a broken store; it is dropped all the same
                 log.warning("listing state of partition %d not closed: %s", partition, type(exc).__name__)
         return failed
-
-    def _write(self, part: MutableMapping[bytes, bytes], changes: list[tuple[bytes, bytes | None]]) -> None:
-        if not self._states.disk:
-            for key, value in changes:
-                if value is None:
-                    delete_key(part, key)
-                else:
-                    part[key] = value
-            return
-        from rocksdict import WriteBatch
-
-        writes = WriteBatch()
-        for key, value in changes:
-            if value is None:
-                writes.delete(key)
-            else:
-                writes.put(key, value)
-        part.write(writes)  # type: ignore[attr-defined]  # an Rdict

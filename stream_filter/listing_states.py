@@ -46,6 +46,32 @@ def delete_key(mapping: MutableMapping[bytes, bytes], key: bytes) -> None:
         pass
 
 
+def state_record(listing_id: str, partition: int, state: ListingState | None) -> Routed:
+    """The changelog record of a listing's state (a tombstone for None), on the input's partition."""
+    return Routed(Output.STATE, listing_id.encode(), state.to_bytes() if state is not None else None, [],
+                  partition=partition)
+
+
+def write(part: MutableMapping[bytes, bytes], changes: Iterable[tuple[bytes, bytes | None]]) -> None:
+    """Apply changes to a partition's map (None deletes): one RocksDB write batch on disk."""
+    if not isinstance(part, dict):  # an Rdict
+        from rocksdict import WriteBatch
+
+        writes = WriteBatch()
+        for key, value in changes:
+            if value is None:
+                writes.delete(key)
+            else:
+                writes.put(key, value)
+        part.write(writes)  # type: ignore[attr-defined]
+        return
+    for key, value in changes:
+        if value is None:
+            delete_key(part, key)
+        else:
+            part[key] = value
+
+
 class ListingStates:
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
@@ -144,19 +170,13 @@ class ListingStates:
                 close()
 
     def get(self, listing_id: str, partition: int) -> ListingState | None:
-        data = self._parts[partition].get(listing_id.encode())
-        return ListingState.from_bytes(data) if data is not None else None
+        return self.get_key(partition, listing_id.encode())
 
     def put(self, listing_id: str, partition: int, state: ListingState | None) -> Routed:
         """Write the map now; return the changelog record (a tombstone for None) to deliver."""
-        key = listing_id.encode()
-        part = self._parts[partition]
-        if state is None:
-            delete_key(part, key)
-            return Routed(Output.STATE, key, None, [], partition=partition)
-        value = state.to_bytes()
-        part[key] = value
-        return Routed(Output.STATE, key, value, [], partition=partition)
+        record = state_record(listing_id, partition, state)
+        write(self._parts[partition], [(listing_id.encode(), record.value)])
+        return record
 
     def keys(self, partitions: Iterable[int]) -> list[tuple[int, bytes]]:
         """A snapshot of the listing keys held for these partitions (a pass walks it in chunks)."""
