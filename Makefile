@@ -29,16 +29,16 @@ unit: venv
 	$(PY) -m pytest tests/unit
 
 kafka: venv
-	@$(PY) -m stream_filter.local_kafka up
+	@$(PY) -m stream_filter.dev.local_kafka up
 
 kafka-down: venv
-	@$(PY) -m stream_filter.local_kafka down
+	@$(PY) -m stream_filter.dev.local_kafka down
 
 schemas: venv
 	$(PY) -m stream_filter schemas
 
 examples: venv
-	$(PY) -m stream_filter.samples > examples/listings.jsonl
+	$(PY) -m stream_filter.dev.samples > examples/listings.jsonl
 
 ## Side-by-side benchmark (raw aiokafka, raw + core, the worker, Quix Streams); results in bench/results/.
 bench: venv

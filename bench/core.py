@@ -14,11 +14,11 @@ import sys
 import timeit
 from pathlib import Path
 
-from stream_filter.cluster import classify_clusters
-from stream_filter.evaluation import row_to_event
-from stream_filter.lexicon import Lexicon, default_lexicon, parse_lexicon
-from stream_filter.listing import ListingEvent
-from stream_filter.origin import classify_origin
+from stream_filter.core.classify.clusters import classify_clusters
+from stream_filter.core.classify.evaluation import row_to_event
+from stream_filter.core.classify.lexicon import Lexicon, default_lexicon, parse_lexicon
+from stream_filter.core.classify.origin import classify_origin
+from stream_filter.core.contracts.listing import ListingEvent
 
 DEFAULT_CSV = Path(__file__).resolve().parents[2] / "shared" / "data" / "prdect-id" / "products.csv"
 REPEAT = 15

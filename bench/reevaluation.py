@@ -28,12 +28,13 @@ from pathlib import Path
 from aiokafka import AIOKafkaProducer
 
 from bench.run import free_port, peak_rss_mb, stop
-from stream_filter import local_kafka
-from stream_filter.kafka_io import ensure_topics
-from stream_filter.lifecycle import ListingState, advance
-from stream_filter.pipeline import route
-from stream_filter.policy_files import PolicyBook, parse_policy
-from stream_filter.samples import generate
+from stream_filter.core.lifecycle import ListingState, advance
+from stream_filter.core.policy.book import PolicyBook
+from stream_filter.core.policy.files import parse_policy
+from stream_filter.core.route import route
+from stream_filter.dev import local_kafka
+from stream_filter.dev.samples import generate
+from stream_filter.kafka.topics import ensure_topics
 from stream_filter.settings import Settings
 
 POLICY = """id: bench

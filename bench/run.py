@@ -32,8 +32,8 @@ import orjson
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 
-from stream_filter import local_kafka
-from stream_filter.samples import MALFORMED, generate
+from stream_filter.dev import local_kafka
+from stream_filter.dev.samples import MALFORMED, generate
 
 RESULTS = Path(__file__).resolve().parent / "results"
 VARIANTS = ("raw", "core", "worker", "quix", "quix-core")

@@ -18,7 +18,7 @@ import uuid
 from typing import Any
 
 from bench.run import RESULTS, create_topics, payloads, produce, throughput_run
-from stream_filter import local_kafka
+from stream_filter.dev import local_kafka
 
 WARMUP_SHARE = 0.1
 CHUNK = 100_000  # events are produced in chunks so the load generator's memory stays small

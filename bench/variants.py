@@ -25,9 +25,9 @@ from typing import Any
 
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 
-from stream_filter.lifecycle import ListingState, advance
-from stream_filter.pipeline import Output, Routed, route
-from stream_filter.policy_files import PolicyBook
+from stream_filter.core.lifecycle import ListingState, advance
+from stream_filter.core.policy.book import PolicyBook
+from stream_filter.core.route import Output, Routed, route
 
 BATCH = 500
 COMMIT_INTERVAL_S = 1.0  # the worker's broker_commit_interval

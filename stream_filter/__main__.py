@@ -1,5 +1,5 @@
 import sys
 
-from stream_filter.cli import main
+from stream_filter.cli.main import main
 
 sys.exit(main())

@@ -2,7 +2,7 @@
 
 1. `KAFKA_BOOTSTRAP_SERVERS`, if set: an external broker (CI with a service, a developer's cluster);
 2. testcontainers' Kafka container, if a Docker daemon answers;
-3. the local launcher (`stream_filter.local_kafka`): Apache Kafka jars from Maven Central, KRaft.
+3. the local launcher (`stream_filter.dev.local_kafka`): Apache Kafka jars from Maven Central, KRaft.
 
 No test that needs a broker is ever skipped: when none can be had the session fails with the reason.
 Tests share one broker and isolate themselves with unique topic and group names (see support.py).
@@ -16,7 +16,7 @@ from collections.abc import Callable, Iterator
 
 import pytest
 
-KAFKA_IMAGE = "apache/kafka:4.1.1"  # same version as deploy/kafka/pom.xml
+KAFKA_IMAGE = "apache/kafka:4.1.1"  # same version as stream_filter/dev/kafka/pom.xml
 
 
 def _docker_answers() -> bool:
@@ -38,7 +38,7 @@ def _docker_answers() -> bool:
 @pytest.fixture(scope="session")
 def restart_broker(kafka_bootstrap: str) -> Callable[[], None] | None:
     """Restarts the broker on the same data, when it is the local launcher's; None otherwise."""
-    from stream_filter import local_kafka
+    from stream_filter.dev import local_kafka
 
     handle = local_kafka.running()
     if handle is None or handle.bootstrap != kafka_bootstrap:
@@ -61,7 +61,7 @@ def kafka_bootstrap() -> Iterator[str]:
         with KafkaContainer(KAFKA_IMAGE).with_kraft() as container:
             yield container.get_bootstrap_server()
         return
-    from stream_filter import local_kafka
+    from stream_filter.dev import local_kafka
 
     try:
         handle = local_kafka.start()

@@ -18,10 +18,11 @@ from pathlib import Path
 
 import orjson
 
-from stream_filter.kafka_io import ensure_topics, publish
-from stream_filter.pipeline import route
-from stream_filter.policy_files import PolicyBook
-from stream_filter.samples import MALFORMED, generate
+from stream_filter.core.policy.book import PolicyBook
+from stream_filter.core.route import route
+from stream_filter.dev.samples import MALFORMED, generate
+from stream_filter.kafka.publish import publish
+from stream_filter.kafka.topics import ensure_topics
 from stream_filter.settings import Settings
 from tests.support import Names, WorkerProcess, committed_lag, drain, end_offsets, event_identity, metric_value
 

@@ -14,8 +14,8 @@ from typing import Any
 
 import orjson
 
-from stream_filter.kafka_io import publish
-from stream_filter.samples import MALFORMED, generate
+from stream_filter.dev.samples import MALFORMED, generate
+from stream_filter.kafka.publish import publish
 from stream_filter.settings import Settings
 from tests.support import Names, WorkerProcess, drain, metric_value
 

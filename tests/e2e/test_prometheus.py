@@ -13,8 +13,8 @@ import urllib.request
 from collections import Counter
 from pathlib import Path
 
-from stream_filter.kafka_io import publish
-from stream_filter.samples import generate
+from stream_filter.dev.samples import generate
+from stream_filter.kafka.publish import publish
 from stream_filter.settings import Settings
 from tests.support import Names, WorkerProcess, drain, free_port
 

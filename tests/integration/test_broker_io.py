@@ -5,8 +5,9 @@ from __future__ import annotations
 import asyncio
 import time
 
-from stream_filter.kafka_io import ensure_topics, publish
-from stream_filter.local_kafka import broker_answers
+from stream_filter.dev.local_kafka import broker_answers
+from stream_filter.kafka.publish import publish
+from stream_filter.kafka.topics import ensure_topics
 from stream_filter.settings import Settings
 from tests.support import Names, drain, end_offsets
 

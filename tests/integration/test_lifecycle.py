@@ -10,7 +10,7 @@ from typing import Any
 
 import orjson
 
-from stream_filter.kafka_io import publish
+from stream_filter.kafka.publish import publish
 from stream_filter.settings import Settings
 from tests.support import Names, Record, WorkerProcess, drain, metric_value
 

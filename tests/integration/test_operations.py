@@ -11,8 +11,9 @@ from pathlib import Path
 
 import orjson
 
-from stream_filter.kafka_io import ensure_topics, publish
-from stream_filter.samples import generate
+from stream_filter.dev.samples import generate
+from stream_filter.kafka.publish import publish
+from stream_filter.kafka.topics import ensure_topics
 from stream_filter.settings import Settings
 from tests.support import Names, WorkerProcess, drain, event_identity, metric_value, wait_until_shared
 

@@ -8,8 +8,8 @@ from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from aiokafka.errors import MessageSizeTooLargeError
 from aiokafka.partitioner import DefaultPartitioner
 
-from stream_filter.pipeline import Output, Routed
-from stream_filter.record_batches import RecordBatches
+from stream_filter.core.route import Output, Routed
+from stream_filter.kafka.record_batches import RecordBatches
 from tests.support import Names, drain
 
 

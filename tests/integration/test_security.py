@@ -18,9 +18,10 @@ from pathlib import Path
 
 import pytest
 
-from stream_filter import local_kafka
-from stream_filter.kafka_io import client_options, publish
-from stream_filter.samples import generate
+from stream_filter.dev import local_kafka
+from stream_filter.dev.samples import generate
+from stream_filter.kafka.clients import client_options
+from stream_filter.kafka.publish import publish
 from stream_filter.settings import Settings
 from tests.certs import CertFiles, make_certs
 from tests.support import Names, WorkerProcess, drain, metric_value

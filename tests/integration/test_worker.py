@@ -8,8 +8,8 @@ from pathlib import Path
 
 import orjson
 
-from stream_filter.kafka_io import publish
-from stream_filter.samples import generate
+from stream_filter.dev.samples import generate
+from stream_filter.kafka.publish import publish
 from stream_filter.settings import Settings
 from tests.support import Names, WorkerProcess, committed_lag, drain, metric_value
 

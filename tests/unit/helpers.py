@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from stream_filter.listing import ListingEvent
+from stream_filter.core.contracts.listing import ListingEvent
 
 
 def event_dict(**overrides: Any) -> dict[str, Any]:

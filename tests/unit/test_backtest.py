@@ -7,9 +7,9 @@ import subprocess
 import sys
 from pathlib import Path
 
-from stream_filter.backtest import report_csv, run_backtest
-from stream_filter.policy_files import PolicyBook
-from stream_filter.samples import MALFORMED, generate
+from stream_filter.core.backtest import report_csv, run_backtest
+from stream_filter.core.policy.book import PolicyBook
+from stream_filter.dev.samples import MALFORMED, generate
 
 ROOT = Path(__file__).resolve().parents[2]
 

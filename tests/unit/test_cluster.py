@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from stream_filter.cluster import classify_clusters, split_variant
-from stream_filter.lexicon import parse_lexicon
+from stream_filter.core.classify.clusters import classify_clusters, split_variant
+from stream_filter.core.classify.lexicon import parse_lexicon
 from tests.unit.helpers import event
 
 

@@ -5,11 +5,12 @@ from __future__ import annotations
 import orjson
 import pytest
 
-from stream_filter.decode import Decoded, DecodeError, ErrorCode, decode_listing
+from stream_filter.core.contracts.dead_letter import ErrorCode, Failure
+from stream_filter.core.decode import Decoded, decode_listing
 from tests.unit.helpers import event_dict
 
 
-def _dec(value: bytes | None, key: bytes | None = b"L-1", **kw: object) -> Decoded | DecodeError:
+def _dec(value: bytes | None, key: bytes | None = b"L-1", **kw: object) -> Decoded | Failure:
     return decode_listing(key, value, **kw)  # type: ignore[arg-type]
 
 
@@ -42,29 +43,29 @@ def test_valid_record_decodes_and_keeps_extra_fields() -> None:
 )
 def test_bad_values_get_their_code(value: bytes | None, code: ErrorCode) -> None:
     result = _dec(value)
-    assert isinstance(result, DecodeError), result
+    assert isinstance(result, Failure), result
     assert result.code is code
     assert result.message
 
 
 def test_schema_violation_names_the_field_path() -> None:
     result = _dec(orjson.dumps(event_dict(seller={"cross_border_program": "maybe"})))
-    assert isinstance(result, DecodeError)
+    assert isinstance(result, Failure)
     assert result.code is ErrorCode.SCHEMA_VIOLATION
     assert "seller.cross_border_program" in result.message
 
 
 def test_oversized_value_is_refused_before_parsing() -> None:
     result = _dec(orjson.dumps(event_dict(description="d" * 5000)), max_value_bytes=2048)
-    assert isinstance(result, DecodeError) and result.code is ErrorCode.OVERSIZED_VALUE
+    assert isinstance(result, Failure) and result.code is ErrorCode.OVERSIZED_VALUE
 
 
 def test_key_must_match_listing_id() -> None:
     value = orjson.dumps(event_dict())
     missing = _dec(value, key=None)
     mismatch = _dec(value, key=b"other")
-    assert isinstance(missing, DecodeError) and missing.code is ErrorCode.MISSING_KEY
-    assert isinstance(mismatch, DecodeError) and mismatch.code is ErrorCode.KEY_MISMATCH
+    assert isinstance(missing, Failure) and missing.code is ErrorCode.MISSING_KEY
+    assert isinstance(mismatch, Failure) and mismatch.code is ErrorCode.KEY_MISMATCH
     assert isinstance(_dec(value, key=None, require_key=False), Decoded)
 
 

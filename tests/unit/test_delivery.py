@@ -14,10 +14,10 @@ from aiokafka.errors import KafkaConnectionError, MessageSizeTooLargeError
 from faust.exceptions import ProducerSendError
 from prometheus_client import CollectorRegistry
 
-from stream_filter import delivery
-from stream_filter.delivery import Deliverer
-from stream_filter.metrics import Metrics
-from stream_filter.pipeline import Output, Routed
+from stream_filter.core.route import Output, Routed
+from stream_filter.worker import delivery
+from stream_filter.worker.delivery import Deliverer
+from stream_filter.worker.metrics import Metrics
 
 
 @dataclass

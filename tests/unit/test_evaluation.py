@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from stream_filter.evaluation import evaluate, report
+from stream_filter.core.classify.evaluation import measure, report
 
 DATA = Path(__file__).resolve().parents[3] / "shared" / "data" / "prdect-id" / "products.csv"
 
@@ -14,7 +14,7 @@ DATA = Path(__file__).resolve().parents[3] / "shared" / "data" / "prdect-id" / "
 @pytest.fixture(scope="module")
 def result():  # type: ignore[no-untyped-def]
     assert DATA.exists(), f"evaluation data missing at {DATA}"
-    res = evaluate(DATA)
+    res = measure(DATA)
     print("\n" + report(res))
     return res
 

@@ -6,10 +6,11 @@ from datetime import UTC, datetime
 
 import orjson
 
-from stream_filter.decision import Outcome
-from stream_filter.lifecycle import ListingState, advance, policy_in_force, reevaluate
-from stream_filter.pipeline import Output, Routed, route
-from stream_filter.policy_files import PolicyBook, parse_policy
+from stream_filter.core.contracts.decision import Outcome
+from stream_filter.core.lifecycle import ListingState, advance, policy_in_force, reevaluate
+from stream_filter.core.policy.book import PolicyBook
+from stream_filter.core.policy.files import parse_policy
+from stream_filter.core.route import Output, Routed, route
 from tests.unit.helpers import event_dict
 
 NOW = datetime(2026, 11, 28, 5, 0, tzinfo=UTC)

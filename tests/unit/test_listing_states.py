@@ -7,15 +7,26 @@ from pathlib import Path
 import orjson
 import pytest
 
-from stream_filter.batch_states import BatchStates
-from stream_filter.lifecycle import advance
-from stream_filter.listing_states import ListingStates
-from stream_filter.pipeline import Output, route
-from stream_filter.policy_files import PolicyBook
+from stream_filter.core.lifecycle import ListingState, advance
+from stream_filter.core.policy.book import PolicyBook
+from stream_filter.core.route import Output, Routed, route
 from stream_filter.settings import Settings
+from stream_filter.state.listing_states import ListingStates
 from tests.unit.helpers import event_dict
 
 BOOK = PolicyBook.load("default")
+
+
+def put(states: ListingStates, listing_id: str, partition: int, state: ListingState | None) -> Routed:
+    """One listing's state written at once (a batch view of one)."""
+    view = states.view([])
+    record = view.put(listing_id, partition, state)
+    assert view.flush() == []
+    return record
+
+
+def get(states: ListingStates, listing_id: str, partition: int) -> ListingState | None:
+    return states.get_key(partition, listing_id.encode())
 
 
 @pytest.mark.parametrize("store", ["auto", "memory"])
@@ -23,38 +34,40 @@ def test_put_get_keys_and_forget(store: str, tmp_path: Path) -> None:
     states = ListingStates(Settings(state_store=store, data_dir=str(tmp_path)))
     assert states.disk is (store == "auto")
     for partition in (0, 1):
-        states._parts[partition] = states._open(partition)  # what load() does before reading the changelog
+        states.open(partition)
     body = event_dict(listing_id="L-7")
     step = advance(route(b"L-7", orjson.dumps(body), BOOK), None, 1)
     assert step.state is not None
-    record = states.put("L-7", 1, step.state)
+    record = put(states, "L-7", 1, step.state)
     assert record.output is Output.STATE and record.partition == 1 and record.key == b"L-7"
-    assert states.get("L-7", 1) == step.state and states.get("L-7", 0) is None
+    assert get(states, "L-7", 1) == step.state and get(states, "L-7", 0) is None
     assert states.keys([0, 1]) == [(1, b"L-7")] and states.keys([0]) == []
     assert states.get_key(1, b"L-7") == step.state
-    tombstone = states.put("L-7", 1, None)
-    assert tombstone.value is None and states.get("L-7", 1) is None
-    states.put("L-7", 1, step.state)
+    tombstone = put(states, "L-7", 1, None)
+    assert tombstone.value is None and get(states, "L-7", 1) is None
+    put(states, "L-7", 1, step.state)
     states.forget([1])
-    assert states.loaded() == {0} and states.get_key(1, b"L-7") is None
+    assert states.keys([0, 1]) == [] and states.store(0) is not None and states.get_key(1, b"L-7") is None
+    with pytest.raises(KeyError):
+        states.store(1)
 
 
 def test_disk_store_writes_no_log(tmp_path: Path) -> None:
     """The store is rebuilt from the changelog at every open, so RocksDB's write-ahead log stays empty."""
     states = ListingStates(Settings(state_store="auto", data_dir=str(tmp_path)))
-    states._parts[0] = states._open(0)
+    states.open(0)
     body = event_dict(listing_id="L-1")
     step = advance(route(b"L-1", orjson.dumps(body), BOOK), None, 0)
     assert step.state is not None
     for i in range(1000):
-        states.put(f"L-{i}", 0, step.state)
-    view = BatchStates(states, [])  # the worker's way: one write batch
+        put(states, f"L-{i}", 0, step.state)
+    view = states.view([])  # the worker's way: one write batch
     for i in range(1000, 2000):
         view.put(f"L-{i}", 0, step.state)
     assert view.flush() == []
     logs = list((tmp_path / "listing-state" / "0").glob("*.log"))
     assert logs and sum(p.stat().st_size for p in logs) == 0
-    assert states.get("L-1999", 0) == step.state
+    assert get(states, "L-1999", 0) == step.state
     states.forget([0])
 
 
@@ -64,13 +77,13 @@ def test_batch_reads_at_once_sees_its_own_writes_and_writes_on_flush(store: str,
     (a listing twice in one batch), tombstones; the maps change only on flush."""
     states = ListingStates(Settings(state_store=store, data_dir=str(tmp_path)))
     for partition in (0, 1):
-        states._parts[partition] = states._open(partition)
+        states.open(partition)
     step = advance(route(b"L-1", orjson.dumps(event_dict(listing_id="L-1")), BOOK), None, 0)
     other = advance(route(b"L-2", orjson.dumps(event_dict(listing_id="L-2", title="Kemeja batik")), BOOK), None, 1)
     assert step.state is not None and other.state is not None
-    states.put("L-1", 0, step.state)
-    states.put("L-2", 1, other.state)
-    view = BatchStates(states, [(0, "L-1"), (1, "L-2"), (0, "L-3"), (0, "L-1")])
+    put(states, "L-1", 0, step.state)
+    put(states, "L-2", 1, other.state)
+    view = states.view([(0, "L-1"), (1, "L-2"), (0, "L-3"), (0, "L-1")])
     assert view.get("L-1", 0) == step.state and view.get("L-2", 1) == other.state and view.get("L-3", 0) is None
     record = view.put("L-3", 0, other.state)
     assert (record.output, record.key, record.value, record.partition) == (Output.STATE, b"L-3",
@@ -78,12 +91,12 @@ def test_batch_reads_at_once_sees_its_own_writes_and_writes_on_flush(store: str,
     tombstone = view.put("L-1", 0, None)
     assert tombstone.value is None and tombstone.partition == 0
     assert view.get("L-3", 0) == other.state and view.get("L-1", 0) is None  # its own writes
-    assert states.get("L-3", 0) is None and states.get("L-1", 0) == step.state  # not written yet
+    assert get(states, "L-3", 0) is None and get(states, "L-1", 0) == step.state  # not written yet
     view.put("L-3", 0, step.state)  # the last write of a listing wins
     view.flush()
-    assert states.get("L-3", 0) == step.state and states.get("L-1", 0) is None
-    assert states.get("L-2", 1) == other.state and states.keys([0, 1]) == [(0, b"L-3"), (1, b"L-2")]
-    assert BatchStates(states, [(0, "L-3")]).get("L-3", 0) == step.state  # a new batch reads what was flushed
+    assert get(states, "L-3", 0) == step.state and get(states, "L-1", 0) is None
+    assert get(states, "L-2", 1) == other.state and states.keys([0, 1]) == [(0, b"L-3"), (1, b"L-2")]
+    assert states.view([(0, "L-3")]).get("L-3", 0) == step.state  # a new batch reads what was flushed
     states.forget([0, 1])
 
 
@@ -92,11 +105,11 @@ def test_disk_store_keeps_indexes_and_filters_in_one_bounded_cache(tmp_path: Pat
     the options RocksDB records for each partition show the bounded cache and the bloom filter."""
     states = ListingStates(Settings(state_store="auto", data_dir=str(tmp_path)))
     for partition in (0, 1):
-        states._parts[partition] = states._open(partition)
+        states.open(partition)
     for partition in (0, 1):
         options = max((tmp_path / "listing-state" / str(partition)).glob("OPTIONS-*")).read_text()
         assert "cache_index_and_filter_blocks=true" in options
         assert "pin_l0_filter_and_index_blocks_in_cache=true" in options
         assert "filter_policy=bloomfilter" in options
-    assert states._cache is not None  # one cache, made with the first partition, shared by the others
+    assert states.stores.cache is not None  # one cache, made with the first partition, shared by the others
     states.forget([0, 1])

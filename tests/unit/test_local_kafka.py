@@ -4,7 +4,7 @@ import uuid
 
 import pytest
 
-from stream_filter import local_kafka
+from stream_filter.dev import local_kafka
 
 
 def test_cluster_id_never_starts_with_a_dash(monkeypatch: pytest.MonkeyPatch) -> None:

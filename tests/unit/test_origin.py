@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import pytest
 
-from stream_filter.decision import OriginClass
-from stream_filter.origin import classify_origin
-from stream_filter.places import ABROAD, locate
+from stream_filter.core.classify.origin import classify_origin
+from stream_filter.core.classify.places import ABROAD, locate
+from stream_filter.core.contracts.decision import OriginClass
 from tests.unit.helpers import event
 
 

@@ -7,10 +7,10 @@ from datetime import UTC, datetime
 import orjson
 import pytest
 
-from stream_filter.decode import ErrorCode
-from stream_filter.pipeline import Output, route
-from stream_filter.policy_files import PolicyBook
-from stream_filter.samples import MALFORMED, generate
+from stream_filter.core.contracts.dead_letter import ErrorCode
+from stream_filter.core.policy.book import PolicyBook
+from stream_filter.core.route import Output, route
+from stream_filter.dev.samples import MALFORMED, generate
 from tests.unit.helpers import event_dict
 
 POLICY = PolicyBook.load("default")
@@ -60,7 +60,7 @@ def test_malformed_records_go_to_dead_letter_with_source(raw: bytes, code: str) 
 
 
 def test_a_bug_in_the_core_becomes_a_processing_error(monkeypatch: pytest.MonkeyPatch) -> None:
-    import stream_filter.pipeline as pipeline
+    import stream_filter.core.route as pipeline
 
     def boom(*_: object) -> None:
         raise RuntimeError("classifier bug")

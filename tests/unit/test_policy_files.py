@@ -8,7 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from stream_filter.policy_files import PolicyBook, PolicyError, load_policy, parse_policy
+from stream_filter.core.policy.book import PolicyBook
+from stream_filter.core.policy.files import PolicyError, load_policy, parse_policy
 
 GOOD = """\
 id: test

@@ -6,10 +6,10 @@ from datetime import UTC, datetime, timedelta
 
 import orjson
 
-from stream_filter.decode import ErrorCode
-from stream_filter.pipeline import Output, route
-from stream_filter.policy_files import PolicyBook
-from stream_filter.recent import RecentEvents
+from stream_filter.core.contracts.dead_letter import ErrorCode
+from stream_filter.core.dedupe import RecentEvents
+from stream_filter.core.policy.book import PolicyBook
+from stream_filter.core.route import Output, route
 from tests.unit.helpers import event_dict
 
 BOOK = PolicyBook.load("default")

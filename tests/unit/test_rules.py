@@ -7,10 +7,11 @@ from typing import Any
 
 import pytest
 
-from stream_filter.decision import ClusterMatch, Origin, OriginClass, Outcome
-from stream_filter.policy import Policy
-from stream_filter.policy_files import PolicyBook, load_policy, packs
-from stream_filter.rules import evaluate, evaluate_one
+from stream_filter.core.contracts.decision import ClusterMatch, Origin, OriginClass, Outcome
+from stream_filter.core.policy.book import PolicyBook
+from stream_filter.core.policy.files import load_policy, packs
+from stream_filter.core.policy.model import Policy
+from stream_filter.core.policy.rules import apply_policies, apply_policy
 from tests.unit.helpers import event
 
 DAY = date(2026, 11, 1)
@@ -27,7 +28,7 @@ def _clusters(*names: str, confidence: float = 0.9) -> list[ClusterMatch]:
 
 def _decide(policy: Policy, cls: OriginClass = CB, clusters: tuple[str, ...] = (), confidence: float = 0.95,
             day: date = DAY, **fields: Any) -> tuple[Outcome, list[str]]:
-    outcome, reasons = evaluate_one(policy, event(**fields), _origin(cls, confidence), _clusters(*clusters), day)
+    outcome, reasons = apply_policy(policy, event(**fields), _origin(cls, confidence), _clusters(*clusters), day)
     return outcome, [r.code for r in reasons]
 
 
@@ -46,7 +47,7 @@ def test_akar_blocks_the_three_clusters(cluster: str, origin: OriginClass) -> No
 
 
 def test_reasons_carry_legal_basis_and_message() -> None:
-    _, reasons = evaluate_one(AKAR, event(), _origin(CB), _clusters("crafts"), DAY)
+    _, reasons = apply_policy(AKAR, event(), _origin(CB), _clusters("crafts"), DAY)
     assert "AKAR" in reasons[0].legal_basis and "crafts" in reasons[0].message
 
 
@@ -58,7 +59,7 @@ def test_domestic_is_approved_before_any_restriction(origin: OriginClass) -> Non
 def test_unknown_origin_or_low_confidence_goes_to_review() -> None:
     assert _decide(AKAR, OriginClass.UNKNOWN, ("crafts",), 0.0)[0] is Outcome.REVIEW
     assert _decide(AKAR, CB, ("crafts",), 0.4) == (Outcome.REVIEW, ["REVIEW_UNCERTAIN_BLOCKED_CLUSTER"])
-    low_cluster = evaluate_one(AKAR, event(), _origin(CB), _clusters("crafts", confidence=0.3), DAY)
+    low_cluster = apply_policy(AKAR, event(), _origin(CB), _clusters("crafts", confidence=0.3), DAY)
     assert low_cluster[0] is Outcome.REVIEW
 
 
@@ -90,7 +91,7 @@ def test_fx_rate_is_the_one_valid_on_the_day() -> None:
 
 
 def test_floor_message_shows_the_unit_price() -> None:
-    _, reasons = evaluate_one(PERMENDAG, event(price={"amount": "1500000", "currency": "IDR"}), _origin(CB), [], DAY)
+    _, reasons = apply_policy(PERMENDAG, event(price={"amount": "1500000", "currency": "IDR"}), _origin(CB), [], DAY)
     assert "92.02 USD" in reasons[0].message and "Art. 19" in reasons[0].legal_basis
 
 
@@ -121,7 +122,7 @@ def _with_exemptions(**exemptions: Any) -> Policy:
 
 
 def test_seller_exemption_applies_until_it_expires() -> None:
-    from stream_filter.policy import Exemption
+    from stream_filter.core.policy.model import Exemption
 
     policy = _with_exemptions(sellers=[Exemption(value="s-1", until=date(2026, 12, 31))])
     seller = {"seller": {"id": "s-1", "country": "CN"}}
@@ -130,7 +131,7 @@ def test_seller_exemption_applies_until_it_expires() -> None:
 
 
 def test_brand_exemption_and_category_override() -> None:
-    from stream_filter.policy import CategoryOverride, Exemption, ReasonText
+    from stream_filter.core.policy.model import CategoryOverride, Exemption, ReasonText
 
     reason = ReasonText(code="CATEGORY_OVERRIDE", legal_basis="operator", message="override {term}")
     policy = _with_exemptions(brands=[Exemption(value="Acme")],
@@ -155,12 +156,12 @@ def test_effective_dates_and_future_versions_activate_by_themselves() -> None:
     assert [p.version for p in book.active(date(2026, 12, 31))] == ["2021.08.1"]
     assert [p.version for p in book.active(date(2027, 1, 1))] == ["2027.01.1"]
     assert book.active(date(2021, 7, 31)) == []
-    outcome, codes, ref = evaluate(book.active(date(2021, 7, 31)), event(), _origin(CB), [], date(2021, 7, 31))
+    outcome, codes, ref = apply_policies(book.active(date(2021, 7, 31)), event(), _origin(CB), [], date(2021, 7, 31))
     assert (outcome, [c.code for c in codes], ref.id) == (Outcome.REVIEW, ["NO_POLICY_IN_FORCE"], "none")
 
 
 def test_several_packs_at_once_most_severe_wins() -> None:
-    outcome, reasons, ref = evaluate([AKAR, SHOPEE], event(title="Kebaya Modern"), _origin(CB), [], DAY)
+    outcome, reasons, ref = apply_policies([AKAR, SHOPEE], event(title="Kebaya Modern"), _origin(CB), [], DAY)
     assert outcome is Outcome.REJECTED and [r.code for r in reasons] == ["CATEGORY_CLOSED_CROSS_BORDER"]
     assert ref.id == "akar-2021+shopee-13-2021"
 

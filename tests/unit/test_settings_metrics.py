@@ -6,12 +6,13 @@ import pytest
 from prometheus_client import CollectorRegistry, generate_latest
 from pydantic import ValidationError
 
-from stream_filter.app import faust_options
-from stream_filter.metrics import Metrics
-from stream_filter.pipeline import route
-from stream_filter.policy_files import PolicyBook
-from stream_filter.samples import MALFORMED, generate
+from stream_filter.core.batch import Note
+from stream_filter.core.policy.book import PolicyBook
+from stream_filter.core.route import route
+from stream_filter.dev.samples import MALFORMED, generate
 from stream_filter.settings import Settings
+from stream_filter.worker.faust_options import faust_options
+from stream_filter.worker.metrics import Metrics
 
 
 def test_env_prefix_and_frozen(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -55,11 +56,11 @@ def test_metrics_names_labels_and_counts() -> None:
     rejected_by_cluster: dict[str, int] = {}
     for s in samples:
         routed = route(s.event["listing_id"].encode(), s.line(), policy)
-        metrics.record(routed, 0.001, 1.0)
+        metrics.record_batch([Note(routed, 0.001, 1.0)])
         if routed.decision is not None and routed.decision.outcome.value == "rejected":
             for match in routed.decision.clusters:
                 rejected_by_cluster[match.cluster] = rejected_by_cluster.get(match.cluster, 0) + 1
-    metrics.record(route(b"k", MALFORMED[0][0], policy), 0.001, None)
+    metrics.record_batch([Note(route(b"k", MALFORMED[0][0], policy), 0.001, None)])
     text = generate_latest(registry).decode()
     for line in text.splitlines():
         if line.startswith("# TYPE") and line.endswith("counter"):

@@ -5,7 +5,7 @@ from __future__ import annotations
 import random
 import re
 
-from stream_filter.text import find_phrases, phrase_index, tokens
+from stream_filter.core.classify.text import find_phrases, phrase_index, tokens
 
 _WORD = re.compile(r"[a-z]+|[0-9]+")
 _REPEATS = re.compile(r"([a-z])\1{2,}")
@@ -61,7 +61,7 @@ def test_find_phrases_matches_reference() -> None:
 
 
 def test_has_triple_letter_matches_regex() -> None:
-    from stream_filter.text import has_triple_letter
+    from stream_filter.core.classify.text import has_triple_letter
 
     rng = random.Random(11)
     for _ in range(5000):

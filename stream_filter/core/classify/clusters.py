@@ -1,0 +1,124 @@
+"""Product clusters of a listing, in three layers, highest precision first.
+
+1. HS code: a chapter/heading table; the longest prefix wins. Customs codes are the most precise
+   signal when present.
+2. Category path: the marketplace's own category names mapped by words; a category known to be
+   outside every cluster (computers, kitchen) vetoes the lexicon's guess.
+3. Lexicon: weighted Indonesian/English terms over title, brand and description. Product nouns of
+   other domains and context phrases ("mesin kopi", "garpu makan") weigh against a cluster, so a
+   word like "kopi" or "batik" alone does not decide.
+
+Multi-label: every cluster any layer finds is returned, with the layers that found it as evidence.
+When layers disagree the evidence says so and the confidence drops.
+"""
+
+from __future__ import annotations
+
+from stream_filter.core.classify.lexicon import NONE, Lexicon, default_lexicon
+from stream_filter.core.classify.text import find_phrases, short_tokens, tokens
+from stream_filter.core.contracts.decision import ClusterMatch
+from stream_filter.core.contracts.listing import ListingEvent
+
+THRESHOLD = 1.0
+TITLE_WEIGHT, VARIANT_WEIGHT, DESCRIPTION_WEIGHT = 1.0, 0.3, 0.35
+HEAD_BOOST = 2.0  # the first product term of a title is its head noun ("Tas Ransel Laptop" is a bag)
+DOMINANCE = 0.5  # a cluster scoring under half the best one is noise from the other domain's words
+_VARIANT_SEPARATOR = " - "  # marketplaces append the chosen variant: "Sepatu Sneakers - Candy, 38"
+_VARIANT_CHARS = 40
+_DESCRIPTION_CHARS = 600  # the start of a description says what the item is; the rest is boilerplate
+
+
+def hs_layer(event: ListingEvent, lex: Lexicon) -> tuple[str, str] | None:
+    digits = event.hs_digits
+    for n in range(len(digits), 1, -1):
+        cluster = lex.hs_prefixes.get(digits[:n])
+        if cluster is not None:
+            return cluster, digits[:n]
+    return None
+
+
+def category_layer(event: ListingEvent, lex: Lexicon) -> tuple[str, str] | None:
+    """The cluster of the deepest path element that names one, or NONE for a known outside category."""
+    market = (event.marketplace or "").lower()
+    for element in reversed(event.category_path):
+        toks = short_tokens(element)
+        for i, tok in enumerate(toks):
+            for n in range(min(lex.category_index.get(tok, 0), len(toks) - i), 0, -1):
+                by_market = lex.category_words.get(" ".join(toks[i : i + n]), {})
+                cluster = by_market.get(market) or by_market.get("")  # marketplace-specific line first
+                if cluster is not None:
+                    return cluster, element
+    return None
+
+
+def lexicon_layer(event: ListingEvent, lex: Lexicon) -> tuple[dict[str, float], list[tuple[str, dict[str, float]]]]:
+    """Per-cluster scores and the distinct terms matched, over title, brand, variant and description."""
+    scores: dict[str, float] = {}
+    matched: list[tuple[str, dict[str, float]]] = []
+    seen: set[str] = set()
+    title, variant = split_variant(event.title or "")
+    description = (event.description or "")[:_DESCRIPTION_CHARS]
+    for text, weight in ((title, TITLE_WEIGHT), (event.brand, TITLE_WEIGHT), (variant, VARIANT_WEIGHT),
+                         (description, DESCRIPTION_WEIGHT)):
+        if not text:
+            continue
+        factor = weight * HEAD_BOOST if text is title else weight
+        toks = tokens(text) if text is title or text is description else short_tokens(text)
+        for _, phrase, entry in find_phrases(toks, lex.term_index, lex.terms):
+            if phrase in seen:
+                continue
+            seen.add(phrase)
+            if factor != weight and not any(entry.values()):
+                continue  # a neutral phrase ("sarung tangan") is not the head noun
+            for cluster, w in entry.items():
+                scores[cluster] = scores.get(cluster, 0.0) + w * factor
+            matched.append((phrase, entry))
+            factor = weight
+    best = max(scores.values(), default=0.0)
+    for cluster, score in scores.items():
+        if score < DOMINANCE * best and score > 0:
+            scores[cluster] = 0.0
+    return scores, matched
+
+
+def _terms(cluster: str, matched: list[tuple[str, dict[str, float]]]) -> str:
+    terms = [p if e[cluster] > 0 else "-" + p for p, e in matched if e.get(cluster)]
+    return ", ".join(terms[:6])
+
+
+def split_variant(title: str) -> tuple[str, str]:
+    """("Sepatu Sneakers Wanita", "Candy, 38") from "Sepatu Sneakers Wanita - Candy, 38"."""
+    head, sep, tail = title.rpartition(_VARIANT_SEPARATOR)
+    if sep and head and len(tail) <= _VARIANT_CHARS:
+        return head, tail
+    return title, ""
+
+
+def classify_clusters(event: ListingEvent, lex: Lexicon | None = None) -> list[ClusterMatch]:
+    lex = lex or default_lexicon()
+    found: dict[str, tuple[float, list[str]]] = {}
+    hs = hs_layer(event, lex) if event.hs_code else None
+    category = category_layer(event, lex) if event.category_path else None
+    scores, matched = lexicon_layer(event, lex)
+    if hs and hs[0] != NONE:
+        found[hs[0]] = (0.97, [f"hs_code {hs[1]}* -> {hs[0]}"])
+    if category and category[0] != NONE:
+        conf, ev = found.get(category[0], (0.85, []))
+        found[category[0]] = (max(conf, 0.85), [*ev, f"category '{category[1]}' -> {category[0]}"])
+    for cluster, score in scores.items():
+        if score < THRESHOLD:
+            continue
+        terms = _terms(cluster, matched)
+        lexical = min(0.9, 0.55 + 0.1 * score)
+        if cluster in found:
+            conf, ev = found[cluster]
+            found[cluster] = (min(0.99, conf + 0.02), [*ev, f"lexicon agrees ({terms})"])
+            continue
+        ev = [f"lexicon score {score:.1f} ({terms})"]
+        for name, layer in (("hs_code", hs), ("category", category)):
+            if layer is not None:
+                ev.append(f"disagreement: {name} '{layer[1]}' says {layer[0] if layer[0] != NONE else 'no cluster'}")
+                lexical *= 0.6
+        found[cluster] = (lexical, ev)
+    return [ClusterMatch(cluster=c, confidence=round(conf, 2), evidence=ev)
+            for c, (conf, ev) in sorted(found.items())]

@@ -1,0 +1,36 @@
+"""Dead-letter codes: the stable reasons an input record ends on the dead-letter topic.
+
+Why a contract of its own: consumers of `listings.dead-letter` (ops, the ingest team) key alerts
+and fixes on these codes; decoding, deciding and delivering all produce them.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from enum import StrEnum
+
+
+class ErrorCode(StrEnum):
+    NULL_VALUE = "NULL_VALUE"
+    OVERSIZED_VALUE = "OVERSIZED_VALUE"
+    INVALID_UTF8 = "INVALID_UTF8"
+    INVALID_JSON = "INVALID_JSON"
+    NOT_AN_OBJECT = "NOT_AN_OBJECT"
+    UNSUPPORTED_SCHEMA_VERSION = "UNSUPPORTED_SCHEMA_VERSION"
+    SCHEMA_VIOLATION = "SCHEMA_VIOLATION"
+    TITLE_TOO_LONG = "TITLE_TOO_LONG"
+    IMPOSSIBLE_VALUE = "IMPOSSIBLE_VALUE"
+    MISSING_KEY = "MISSING_KEY"
+    KEY_MISMATCH = "KEY_MISMATCH"
+    EVENT_TOO_OLD = "EVENT_TOO_OLD"
+    DUPLICATE_EVENT = "DUPLICATE_EVENT"
+    OUTPUT_TOO_LARGE = "OUTPUT_TOO_LARGE"
+    PROCESSING_ERROR = "PROCESSING_ERROR"
+
+
+@dataclass(frozen=True)
+class Failure:
+    """Why an input record goes to the dead-letter topic: at decode, at decision or at delivery."""
+
+    code: ErrorCode
+    message: str

@@ -1,0 +1,98 @@
+"""DecisionRecord v1: what the filter publishes to `listings.approved|rejected|review`.
+
+Every record says why (reason codes with legal basis, the evidence of each classifier) and under
+which policy version, so a seller notice or an audit can be answered from the record alone.
+`decision_id` is a UUIDv5 of listing id, event id and policy version: a replay after a crash gives
+the same id, so consumers can drop duplicates by it.
+"""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass, field
+from datetime import datetime
+from enum import StrEnum
+from typing import Annotated, Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+DECISION_NAMESPACE = uuid.UUID("6f1c52d4-3a8e-5b7a-9c1e-2d4f6a8b0c13")
+
+
+class Outcome(StrEnum):
+    APPROVED = "approved"
+    REJECTED = "rejected"
+    REVIEW = "review"
+
+
+class OriginClass(StrEnum):
+    DOMESTIC = "domestic"
+    DOMESTIC_IMPORTED = "domestic_imported"
+    CROSS_BORDER = "cross_border"
+    CROSS_BORDER_LOCAL_STOCK = "cross_border_local_stock"
+    UNKNOWN = "unknown"
+
+
+CROSS_BORDER_CLASSES = (OriginClass.CROSS_BORDER, OriginClass.CROSS_BORDER_LOCAL_STOCK)  # sold from abroad
+
+
+class Origin(BaseModel):
+    model_config = ConfigDict(frozen=True, populate_by_name=True, serialize_by_alias=True)
+
+    origin_class: OriginClass = Field(alias="class")
+    confidence: float = Field(ge=0, le=1)
+    evidence: list[str] = Field(default_factory=list)
+
+
+@dataclass(frozen=True, slots=True)
+class ClusterMatch:
+    """A plain dataclass, not a model: the classifier builds one per match on the hot path (0.3 us
+    instead of 3 us); pydantic still validates it when a DecisionRecord is parsed."""
+
+    cluster: str
+    confidence: Annotated[float, Field(ge=0, le=1)]
+    evidence: list[str] = field(default_factory=list)
+
+
+class Reason(BaseModel):
+    model_config = ConfigDict(frozen=True)
+
+    code: str
+    legal_basis: str
+    message: str
+
+
+class PolicyRef(BaseModel):
+    model_config = ConfigDict(frozen=True)
+
+    id: str
+    version: str
+
+
+class DecisionRecord(BaseModel):
+    model_config = ConfigDict(frozen=True, populate_by_name=True, serialize_by_alias=True)
+
+    schema_version: int = 1
+    decision_id: str
+    listing_id: str
+    event_id: str
+    outcome: Outcome
+    action: Literal["upsert", "remove"] = Field(
+        default="upsert", description="remove: the listing was deleted; consumers drop it from the catalogue.")
+    origin: Origin
+    clusters: list[ClusterMatch] = Field(default_factory=list)
+    reasons: list[Reason] = Field(default_factory=list)
+    policy: PolicyRef
+    decided_at: datetime
+    listing: dict[str, Any] = Field(description="The input event as received (extra fields kept).")
+
+    @classmethod
+    def built(cls, **fields: Any) -> DecisionRecord:
+        """A record from parts that were validated or built from validated data: the one place the
+        worker skips validation (validating again would cost about a third of a decision)."""
+        return cls.model_construct(schema_version=1, **fields)
+
+
+def decision_id(listing_id: str, event_id: str, policy: PolicyRef) -> str:
+    """Deterministic id: same listing, event and policy version give the same id on every replay."""
+    return str(uuid.uuid5(DECISION_NAMESPACE, f"{listing_id}\x1f{event_id}\x1f{policy.id}@{policy.version}"))

@@ -1,0 +1,71 @@
+"""Bytes to a validated ListingEvent, or a typed reason why not.
+
+Why a function of raw bytes: Faust's typed topics drop undecodable records silently. The worker
+reads raw bytes and calls this, so every bad record becomes a dead-letter record with one of the
+stable codes below, and the same function serves the offline `classify` command.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import orjson
+from pydantic import ValidationError
+
+from stream_filter.core.contracts.dead_letter import ErrorCode, Failure
+from stream_filter.core.contracts.listing import SCHEMA_VERSION, ListingEvent
+
+
+@dataclass(frozen=True)
+class Decoded:
+    event: ListingEvent
+    raw: dict[str, Any]  # the JSON object as received, passed through into the decision record
+
+
+# Validation errors on these fields are about values that cannot be real, not about shape.
+_IMPOSSIBLE_FIELDS = {"amount", "currency", "country", "made_in", "units_per_listing"}
+
+
+def _classify_validation(exc: ValidationError) -> Failure:
+    first = exc.errors(include_url=False)[0]
+    path = ".".join(str(p) for p in first["loc"]) or "<root>"
+    message = f"{path}: {first['msg']}"
+    if first["loc"] and first["loc"][0] == "title" and first["type"] == "string_too_long":
+        return Failure(ErrorCode.TITLE_TOO_LONG, message)
+    if first["loc"] and str(first["loc"][-1]) in _IMPOSSIBLE_FIELDS and first["type"] != "missing":
+        return Failure(ErrorCode.IMPOSSIBLE_VALUE, message)
+    extra = len(exc.errors()) - 1
+    return Failure(ErrorCode.SCHEMA_VIOLATION, message + (f" (+{extra} more)" if extra else ""))
+
+
+def decode_listing(key: bytes | None, value: bytes | None, *, max_value_bytes: int = 1_048_576,
+                   require_key: bool = True) -> Decoded | Failure:
+    """Validate one record. `require_key=False` serves files, which have no Kafka key."""
+    if value is None or len(value) == 0:
+        return Failure(ErrorCode.NULL_VALUE, "record value is null or empty (tombstone?)")
+    if len(value) > max_value_bytes:
+        return Failure(ErrorCode.OVERSIZED_VALUE, f"value is {len(value)} bytes, limit {max_value_bytes}")
+    try:
+        value.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        return Failure(ErrorCode.INVALID_UTF8, f"value is not UTF-8 at byte {exc.start}")
+    try:
+        raw = orjson.loads(value)
+    except orjson.JSONDecodeError as exc:
+        return Failure(ErrorCode.INVALID_JSON, f"value is not JSON: {exc}")
+    if not isinstance(raw, dict):
+        return Failure(ErrorCode.NOT_AN_OBJECT, f"value is a JSON {type(raw).__name__}, not an object")
+    if "schema_version" in raw and raw["schema_version"] != SCHEMA_VERSION:
+        return Failure(ErrorCode.UNSUPPORTED_SCHEMA_VERSION,
+                           f"schema_version {raw['schema_version']!r} is not supported (expected {SCHEMA_VERSION})")
+    try:
+        event = ListingEvent.model_validate(raw)
+    except ValidationError as exc:
+        return _classify_validation(exc)
+    if require_key:
+        if not key:
+            return Failure(ErrorCode.MISSING_KEY, "record has no key (expected the listing_id)")
+        if key != event.listing_id.encode():
+            return Failure(ErrorCode.KEY_MISMATCH, "record key does not equal listing_id")
+    return Decoded(event, raw)

@@ -1,0 +1,155 @@
+"""Policy as data: versioned, effective-dated rules with reason codes and legal basis.
+
+Why data: marketplaces change the rules (AKAR 2021, Shopee's 13 categories in 2021, Permendag
+31/2023) and operators must change them without code. A policy file is YAML validated by `Policy`
+(`schemas/policy.v1.json`); `include` merges other packs into it. A `PolicyBook` holds every
+loaded version and picks, for a given date, the versions in force, so a future-dated version
+activates by itself. Evaluation lives in `rules.py`.
+"""
+
+from __future__ import annotations
+
+from datetime import date
+from decimal import Decimal
+from functools import cached_property
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+from stream_filter.core.contracts.decision import CROSS_BORDER_CLASSES, OriginClass, PolicyRef, Reason
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+
+class ReasonText(_Strict):
+    code: str = Field(pattern=r"^[A-Z][A-Z0-9_]+$")
+    legal_basis: str
+    message: str
+
+    def reason(self, **fields: str) -> Reason:
+        # model_construct: code and basis were validated with the policy; the message is formatted here
+        return Reason.model_construct(code=self.code, legal_basis=self.legal_basis,
+                                      message=self.message.format_map(_Blank(fields)))
+
+
+class _Blank(dict[str, str]):
+    def __missing__(self, key: str) -> str:
+        return "?"
+
+
+def _reason(code: str, basis: str, message: str) -> ReasonText:
+    return ReasonText(code=code, legal_basis=basis, message=message)
+
+
+class ClusterBlock(_Strict):
+    clusters: list[str] = Field(min_length=1)
+    origins: list[OriginClass] = Field(default_factory=lambda: list(CROSS_BORDER_CLASSES))
+    reason: ReasonText
+
+
+class CategoryBlock(_Strict):
+    """Closed categories by name: matched in the category path, and in the title if `match_title`."""
+
+    terms: list[str] = Field(min_length=1)
+    match_title: bool = False
+    origins: list[OriginClass] = Field(default_factory=lambda: list(CROSS_BORDER_CLASSES))
+    reason: ReasonText
+
+
+class MinPrice(_Strict):
+    amount: Decimal = Field(gt=0)
+    currency: str = Field(pattern=r"^[A-Z]{3}$")
+    origins: list[OriginClass] = Field(default_factory=lambda: [OriginClass.CROSS_BORDER])
+    reason: ReasonText
+    unknown_price_reason: ReasonText = _reason(
+        "PRICE_NOT_CHECKABLE", "Minimum price rule cannot be checked", "price or exchange rate missing: {detail}")
+
+
+def within(day: date, start: date, until: date | None) -> bool:
+    """The one rule for dated things (policy versions, exchange rates): in force on [start, until)."""
+    return start <= day and (until is None or day < until)
+
+
+class FxRate(_Strict):
+    """Units of `currency` per one unit of the floor's currency, valid in [valid_from, valid_until)."""
+
+    currency: str = Field(pattern=r"^[A-Z]{3}$")
+    units_per_base: Decimal = Field(gt=0)
+    valid_from: date
+    valid_until: date | None = None
+
+    def valid_on(self, day: date) -> bool:
+        return within(day, self.valid_from, self.valid_until)
+
+
+class Exemption(_Strict):
+    value: str
+    until: date | None = None
+    note: str = ""
+
+
+class CategoryOverride(_Strict):
+    terms: list[str] = Field(min_length=1)
+    action: Literal["approve", "review", "reject"]
+    reason: ReasonText
+
+
+class Exemptions(_Strict):
+    hs_positive_list: list[str] = Field(default_factory=list, description="HS code prefixes (digits).")
+    positive_list_reason: ReasonText = _reason(
+        "POSITIVE_LIST_EXEMPT", "Positive list of goods allowed below the floor", "HS {hs} is on the positive list")
+    sellers: list[Exemption] = Field(default_factory=list)
+    brands: list[Exemption] = Field(default_factory=list)
+    seller_reason: ReasonText = _reason("SELLER_EXEMPT", "Operator exemption", "seller exempt until {until}")
+    brand_reason: ReasonText = _reason("BRAND_EXEMPT", "Operator exemption", "brand exempt until {until}")
+    category_overrides: list[CategoryOverride] = Field(default_factory=list)
+
+
+class Review(_Strict):
+    min_origin_confidence: float = Field(default=0.6, ge=0, le=1)
+    min_cluster_confidence: float = Field(default=0.5, ge=0, le=1)
+    reason: ReasonText = _reason(
+        "REVIEW_UNCERTAIN_BLOCKED_CLUSTER", "Uncertain classification is checked by a person, never passed silently",
+        "{cluster} is restricted but the signals are uncertain (origin: {origin})")
+
+
+class Policy(_Strict):
+    id: str = Field(pattern=r"^[a-z0-9][a-z0-9.-]*$")
+    version: str = Field(min_length=1)
+    title: str = ""
+    sources: list[str] = Field(default_factory=list, description="Where the rules come from.")
+    effective_from: date
+    effective_until: date | None = None
+    include: list[str] = Field(default_factory=list, description="Packs whose rules are merged into this one.")
+    blocked_clusters: list[ClusterBlock] = Field(default_factory=list)
+    blocked_categories: list[CategoryBlock] = Field(default_factory=list)
+    min_price: MinPrice | None = None
+    fx_rates: list[FxRate] = Field(default_factory=list)
+    exemptions: Exemptions = Exemptions()
+    review: Review = Review()
+    approved_domestic: ReasonText = _reason("DOMESTIC_SELLER", "Local sellers are not restricted",
+                                            "seller is local (origin: {origin})")
+    approved_not_blocked: ReasonText = _reason("CLUSTER_NOT_BLOCKED", "No active rule restricts this listing",
+                                               "no restriction applies (origin: {origin})")
+    removed: ReasonText = _reason("LISTING_DELETED", "Listing removed by the seller or marketplace",
+                                  "listing deleted; drop it from the catalogue")
+
+    @model_validator(mode="after")
+    def _dates_in_order(self) -> Policy:
+        if self.effective_until is not None and self.effective_until <= self.effective_from:
+            raise ValueError("effective_until must be after effective_from")
+        return self
+
+    @cached_property
+    def ref(self) -> PolicyRef:
+        return PolicyRef(id=self.id, version=self.version)
+
+    def in_force(self, day: date) -> bool:
+        return within(day, self.effective_from, self.effective_until)
+
+    def rate(self, currency: str, day: date) -> FxRate | None:
+        """The exchange rate for `currency` valid on `day`, if the policy has one."""
+        return next((r for r in self.fx_rates if r.currency == currency and r.valid_on(day)), None)
+

@@ -1,0 +1,135 @@
+"""Apply the policies in force to one classified listing: outcome plus every reason that applied.
+
+Decision order (documented in the README, tested in tests/unit/test_rules.py):
+exemptions (seller, brand, category override) -> domestic origin approved -> HS positive list
+approved -> below the minimum unit price rejected -> blocked cluster or category rejected ->
+unknown or low-confidence origin, or a low-confidence cluster, in a restricted cluster: review ->
+approved. With several policies in force the most severe outcome wins. Pure and deterministic.
+"""
+
+from __future__ import annotations
+
+from datetime import date
+from decimal import ROUND_HALF_UP, Decimal
+from functools import cache
+
+from stream_filter.core.classify.text import normalise, short_normalise
+from stream_filter.core.contracts.decision import ClusterMatch, Origin, OriginClass, Outcome, PolicyRef, Reason
+from stream_filter.core.contracts.listing import ListingEvent
+from stream_filter.core.policy.model import Exemption, MinPrice, Policy, ReasonText
+
+SEVERITY = {Outcome.APPROVED: 0, Outcome.REVIEW: 1, Outcome.REJECTED: 2}
+NO_POLICY = ReasonText(code="NO_POLICY_IN_FORCE", legal_basis="No policy version is in force on this date",
+                       message="no policy in force on {day}: a person decides")
+DOMESTIC = (OriginClass.DOMESTIC, OriginClass.DOMESTIC_IMPORTED)
+
+
+def _exempt(entries: list[Exemption], value: str | None, day: date) -> Exemption | None:
+    if not value:
+        return None
+    return next((e for e in entries if e.value == value and (e.until is None or day <= e.until)), None)
+
+
+@cache
+def _needles(terms: tuple[str, ...]) -> tuple[tuple[str, str], ...]:
+    """(term, " normalised term ") pairs, computed once per policy rule, not once per event."""
+    return tuple((term, f" {normalise(term)} ") for term in terms)
+
+
+def _has_term(terms: list[str], texts: list[str]) -> str | None:
+    """The first term that appears as whole words in any of the normalised texts."""
+    padded = [f" {t} " for t in texts]
+    for term, needle in _needles(tuple(terms)):
+        if any(needle in text for text in padded):
+            return term
+    return None
+
+
+def unit_price(event: ListingEvent, rule: MinPrice, policy: Policy, day: date) -> Decimal | str:
+    """Price per unit in the floor's currency, or why it cannot be known."""
+    if event.price is None:
+        return "no price"
+    per_unit = event.price.amount / event.units_per_listing
+    if event.price.currency == rule.currency:
+        return per_unit
+    rate = policy.rate(event.price.currency, day)
+    if rate is not None:
+        return per_unit / rate.units_per_base
+    return f"no {event.price.currency}->{rule.currency} rate valid on {day}"
+
+
+def apply_policy(policy: Policy, event: ListingEvent, origin: Origin, clusters: list[ClusterMatch],
+                 day: date) -> tuple[Outcome, list[Reason]]:
+    cls = origin.origin_class
+    fields = {"origin": cls.value, "day": day.isoformat()}
+    ex = policy.exemptions
+    if seller := _exempt(ex.sellers, event.seller.id, day):
+        return Outcome.APPROVED, [ex.seller_reason.reason(**fields, until=str(seller.until or "revoked"))]
+    if brand := _exempt(ex.brands, event.brand, day):
+        return Outcome.APPROVED, [ex.brand_reason.reason(**fields, until=str(brand.until or "revoked"))]
+    category_texts = [short_normalise(c) for c in event.category_path]
+    for override in ex.category_overrides:
+        if term := _has_term(override.terms, category_texts):
+            return Outcome(override.action.replace("approve", "approved").replace("reject", "rejected")), [
+                override.reason.reason(**fields, term=term)]
+    if cls in DOMESTIC:
+        return Outcome.APPROVED, [policy.approved_domestic.reason(**fields)]
+    hs = event.hs_digits
+    if hs and any(hs.startswith(p) for p in ex.hs_positive_list):
+        return Outcome.APPROVED, [ex.positive_list_reason.reason(**fields, hs=event.hs_code or hs)]
+
+    confident_origin = origin.confidence >= policy.review.min_origin_confidence
+    rejected: list[Reason] = []
+    review: list[Reason] = []
+    floor = policy.min_price
+    if floor is not None and cls in floor.origins:
+        price = unit_price(event, floor, policy, day)
+        if isinstance(price, str):
+            review.append(floor.unknown_price_reason.reason(**fields, detail=price))
+        elif price < floor.amount:
+            shown = price.quantize(Decimal("0.01"), rounding=ROUND_HALF_UP)
+            rejected.append(floor.reason.reason(**fields, unit_price=f"{shown} {floor.currency}",
+                                                floor=f"{floor.amount} {floor.currency}"))
+    for rule in policy.blocked_clusters:
+        for match in (m for m in clusters if m.cluster in rule.clusters):
+            f = {**fields, "cluster": match.cluster}
+            covered = cls in rule.origins
+            if covered and confident_origin and match.confidence >= policy.review.min_cluster_confidence:
+                rejected.append(rule.reason.reason(**f))
+            elif covered or cls is OriginClass.UNKNOWN:
+                review.append(policy.review.reason.reason(**f))
+    title_texts = [*category_texts, normalise(event.title or "")]
+    for block in policy.blocked_categories:
+        term = _has_term(block.terms, title_texts if block.match_title else category_texts)
+        if term is None:
+            continue
+        f = {**fields, "cluster": term, "term": term}
+        if cls in block.origins and confident_origin:
+            rejected.append(block.reason.reason(**f))
+        elif cls in block.origins or cls is OriginClass.UNKNOWN:
+            review.append(policy.review.reason.reason(**f))
+    if rejected:
+        return Outcome.REJECTED, rejected + review
+    if review:
+        return Outcome.REVIEW, review
+    return Outcome.APPROVED, [policy.approved_not_blocked.reason(**fields)]
+
+
+def apply_policies(policies: list[Policy], event: ListingEvent, origin: Origin, clusters: list[ClusterMatch],
+             day: date) -> tuple[Outcome, list[Reason], PolicyRef]:
+    """Combine the policies in force: the most severe outcome, with the reasons that led to it."""
+    if not policies:
+        return Outcome.REVIEW, [NO_POLICY.reason(day=day.isoformat())], combined_ref(policies)
+    results = [apply_policy(p, event, origin, clusters, day) for p in policies]
+    worst = max((outcome for outcome, _ in results), key=SEVERITY.__getitem__)
+    reasons = [r for outcome, rs in results if outcome is worst for r in rs]
+    return worst, reasons, combined_ref(policies)
+
+
+def combined_ref(policies: list[Policy]) -> PolicyRef:
+    """The reference a decision under these policies carries (several in force combine)."""
+    if not policies:
+        return PolicyRef(id="none", version="none")
+    if len(policies) == 1:
+        return policies[0].ref
+    return PolicyRef(id="+".join(p.id for p in policies), version="+".join(p.version for p in policies))

@@ -1,0 +1,117 @@
+"""The two homes of a partition's listing states: a dict, or a RocksDB database (rocksdict).
+
+Why RocksDB when installed: a worker may hold millions of active listings; on disk they cost the
+process a bounded cache instead of their size. Either store is a copy of the changelog, which is
+the truth: a store starts empty at every open and is filled from the changelog (`restore.py`).
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import shutil
+from collections.abc import Iterable
+from pathlib import Path
+from typing import Any
+
+from stream_filter.core.ports import PartitionStore
+
+WRITE_BUFFER_BYTES = 4 * 1024 * 1024
+BLOCK_CACHE_BYTES = 16 * 1024 * 1024  # one cache for every partition's blocks, indexes and filters
+
+
+def rocksdb_available() -> bool:
+    return importlib.util.find_spec("rocksdict") is not None
+
+
+class MemoryStore:
+    def __init__(self) -> None:
+        self._data: dict[bytes, bytes] = {}
+
+    def get(self, key: bytes) -> bytes | None:
+        return self._data.get(key)
+
+    def get_many(self, keys: list[bytes]) -> list[bytes | None]:
+        return [self._data.get(key) for key in keys]
+
+    def write(self, changes: Iterable[tuple[bytes, bytes | None]]) -> None:
+        for key, value in changes:
+            if value is None:
+                self._data.pop(key, None)
+            else:
+                self._data[key] = value
+
+    def keys(self) -> list[bytes]:
+        return list(self._data)
+
+    def close(self) -> None:
+        self._data.clear()
+
+
+class RocksStore:
+    """One RocksDB database per partition, sharing one block cache.
+
+    Index and filter blocks live in that bounded cache: left on the heap (RocksDB's default) they
+    grow with the data. The bloom filter keeps the lookup of a new listing (most events) off the
+    disk. No write-ahead log: the database is rebuilt from the changelog at every open.
+    """
+
+    def __init__(self, path: Path, cache: Any) -> None:
+        from rocksdict import BlockBasedOptions, Options, Rdict, WriteOptions
+
+        options = Options()  # RocksDB's 64 MB memtable per partition would dominate the worker's memory
+        options.set_write_buffer_size(WRITE_BUFFER_BYTES)
+        options.set_max_write_buffer_number(2)
+        table = BlockBasedOptions()
+        table.set_block_cache(cache)
+        table.set_cache_index_and_filter_blocks(True)
+        table.set_pin_l0_filter_and_index_blocks_in_cache(True)
+        table.set_bloom_filter(10, False)
+        options.set_block_based_table_factory(table)
+        shutil.rmtree(path, ignore_errors=True)  # the changelog is the truth: start empty
+        path.parent.mkdir(parents=True, exist_ok=True)
+        self._db: Any = Rdict(str(path), options)  # rocksdict's stubs disagree with its run time (keys, multi-get)
+        no_wal: Any = WriteOptions()
+        no_wal.disable_wal = True  # a property at run time; the stub calls it a method
+        self._db.set_write_options(no_wal)
+
+    def get(self, key: bytes) -> bytes | None:
+        found: bytes | None = self._db.get(key)
+        return found
+
+    def get_many(self, keys: list[bytes]) -> list[bytes | None]:
+        found: list[bytes | None] = self._db.get(keys)  # one multi-get
+        return found
+
+    def write(self, changes: Iterable[tuple[bytes, bytes | None]]) -> None:
+        """One RocksDB write batch."""
+        from rocksdict import WriteBatch
+
+        writes = WriteBatch()
+        for key, value in changes:
+            if value is None:
+                writes.delete(key)
+            else:
+                writes.put(key, value)
+        self._db.write(writes)
+
+    def keys(self) -> list[bytes]:
+        return list(self._db.keys())
+
+    def close(self) -> None:
+        self._db.close()
+
+
+class StoreFactory:
+    """Opens an empty store per partition: RocksDB under `root` when `disk`, else memory."""
+
+    def __init__(self, root: Path, disk: bool) -> None:
+        self.root, self.disk = root, disk
+        self.cache: Any = None  # rocksdict's block cache, made with the first partition
+
+    def open(self, partition: int) -> PartitionStore:
+        if not self.disk:
+            return MemoryStore()
+        from rocksdict import Cache
+
+        self.cache = self.cache or Cache(BLOCK_CACHE_BYTES)
+        return RocksStore(self.root / str(partition), self.cache)

@@ -1,0 +1,183 @@
+"""The Faust wiring: one agent that reads raw bytes, decides each batch, and waits for delivery.
+
+Why it looks like this (each line closes a known Faust trap):
+- raw bytes topics: a typed topic drops undecodable records before the agent sees them;
+- the batch decider never raises: an exception in an agent acks the event silently, so every
+  failure becomes a dead-letter record instead;
+- batches (`take_events`): every record of a batch is queued, then all acknowledgements are awaited
+  (acks=all, `delivery.py`); Faust acks the batch's events (making their offsets committable) only
+  after the loop body returns;
+- concurrency=1: faust-streaming can lose or reorder messages with agent concurrency > 1 (#606);
+- at-least-once, not exactly_once (unreliable with aiokafka, #517/#323): a replay after a crash
+  yields the same decision_id, so consumers drop duplicates by it.
+
+`Worker` holds the parts and names each job: the decision agent, the policy follower, the
+re-evaluation tasks, the lag timer, the rebalance callbacks and the web pages. Faust only calls them.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from datetime import timedelta
+from typing import Any
+
+import faust
+from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
+
+from stream_filter import __version__
+from stream_filter.core.batch import BatchDecider, DecidedBatch
+from stream_filter.core.policy.book import PolicyBook, PolicyHolder
+from stream_filter.core.ports import OutputTopic
+from stream_filter.core.route import Output
+from stream_filter.kafka.clients import client_options
+from stream_filter.kafka.policy_feed import Mode, PolicyFollower
+from stream_filter.kafka.record_batches import RecordBatches
+from stream_filter.settings import Settings
+from stream_filter.state.listing_states import ListingStates
+from stream_filter.worker.delivery import Deliverer
+from stream_filter.worker.enforcement import Enforcer
+from stream_filter.worker.faust_options import faust_options
+from stream_filter.worker.lag import LagProbe
+from stream_filter.worker.metrics import Metrics
+from stream_filter.worker.producer_topic import ProducerTopic
+
+log = logging.getLogger("stream_filter.worker")
+POLICY_RETRY_S = 10.0
+STATE_RETRY_S = 2.0  # the state changelog could not be read: the batch waits, nothing is acked
+POLICY_CATCH_UP_S = 30.0  # past this, decide with the current policy rather than stall
+
+
+class Worker:
+    def __init__(self, settings: Settings, book: PolicyBook, registry: CollectorRegistry | None = None) -> None:
+        self.settings = settings
+        self.registry = registry or CollectorRegistry()
+        self.metrics = Metrics(self.registry, __version__)
+        self.metrics.set_policies(book)
+        self.app = faust.App(settings.app_id, **faust_options(settings))
+        self.holder = PolicyHolder(book)
+        self.policy_ready = asyncio.Event()
+        self.follower = PolicyFollower(settings, self.holder, self.policy_changed,
+                                       lambda _: self.metrics.policy_invalid.inc())
+        self.states = ListingStates(settings)
+        topics = {Output(kind): ProducerTopic(self.app, name) for kind, name in settings.output_topics().items()}
+        topics[Output.SHADOW_DIFF] = ProducerTopic(self.app, settings.topic_shadow_diff)
+        topics[Output.STATE] = ProducerTopic(self.app, settings.topic_state())  # created compacted by ensure_topics
+        outputs: dict[Output, OutputTopic] = dict(topics)
+        self.batches = RecordBatches(client_options(settings), {kind: t.name for kind, t in topics.items()})
+        self.deliverer = Deliverer(outputs, self.metrics, self.batches)  # per record via `outputs` after a failure
+        self.lock = asyncio.Lock()  # a batch of events and a re-evaluation chunk never interleave
+        self.enforcer = Enforcer(self.states, self.holder, self.deliverer, self.metrics, self.lock, self.owned,
+                                 busy=lambda: bool(self.app.rebalancing or not self.policy_ready.is_set()))
+        max_age = timedelta(seconds=settings.max_event_age_s) if settings.max_event_age_s else None
+        self.decider = BatchDecider(self.holder, max_value_bytes=settings.max_value_bytes,
+                                    clock=settings.policy_clock, max_age=max_age,
+                                    dedupe_window=settings.dedupe_window)
+        self.lag_probe = LagProbe(settings)
+        self._wire()
+
+    def _wire(self) -> None:
+        app, settings = self.app, self.settings
+        source = app.topic(settings.topic_input, key_type=bytes, value_type=bytes, key_serializer="raw",
+                           value_serializer="raw", partitions=settings.topic_partitions)
+        app.agent(source, concurrency=1, name="decide-listings")(self.decide_listings)  # 1: module docstring
+        app.task(self.follow_policy)
+        app.task(self.enforcer.run)  # retroactive enforcement on live policy changes
+        app.task(self.enforcer.follow_days)
+        app.timer(interval=settings.lag_interval_s)(self.measure_lag)
+        app.on_partitions_assigned.connect(self.on_partitions_assigned)  # type: ignore[arg-type]  # mode's stub is narrower
+        app.on_partitions_revoked.connect(self.on_partitions_revoked)  # type: ignore[arg-type]
+        app.on_before_shutdown.connect(self.on_before_shutdown)  # type: ignore[arg-type]
+        app.page("/metrics")(self.metrics_page)
+        app.page("/healthz")(self.health_page)
+
+    def owned(self) -> set[int]:
+        return {tp.partition for tp in self.app.consumer.assignment() if tp.topic == self.settings.topic_input}
+
+    async def decide_listings(self, stream: Any) -> None:
+        """The agent: one batch at a time, under the lock; its events are acked after delivery."""
+        await self.policy_ready.wait()
+        # take_events acks a batch's events only after this loop body returns, i.e. after delivery
+        async for events in stream.take_events(self.settings.batch_max, within=self.settings.batch_within_s):
+            async with self.lock:
+                messages = [event.message for event in events]
+                await self.load_states({m.partition for m in messages})
+                decided = self.decider.decide(messages, self.states.view)
+                self.count(decided, len(messages))
+                await self.deliverer.deliver_decided(decided.outputs, decided.changelog)
+
+    def count(self, decided: DecidedBatch, records: int) -> None:
+        try:  # bookkeeping only: a failure here must not escape (Faust would ack the batch)
+            self.metrics.decided(decided, records)
+        except Exception as exc:  # noqa: BLE001 - see above
+            log.warning("metrics failed: %s", type(exc).__name__)
+
+    async def load_states(self, partitions: set[int]) -> None:
+        """Never raises (an exception would ack the batch): retries until the changelog can be read."""
+        while True:
+            try:
+                await self.states.load(partitions)
+                return
+            except Exception as exc:  # noqa: BLE001 - see docstring
+                log.warning("listing state not loaded (%s); retrying", type(exc).__name__)
+                await asyncio.sleep(STATE_RETRY_S)
+
+    async def follow_policy(self) -> None:
+        """Apply what the policy topic holds before the first decision, then follow it. If the topic
+        cannot be read, decide with the current policy rather than stall, and keep trying."""
+        while True:
+            try:
+                await self.follower.start()
+                await asyncio.wait_for(self.follower.catch_up(), POLICY_CATCH_UP_S)
+                self.policy_ready.set()
+                await self.follower.run()
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:  # noqa: BLE001 - the policy feed must never stop the listings
+                log.warning("policy topic unavailable (%s); keeping the current policy, retrying",
+                            type(exc).__name__)
+                self.policy_ready.set()
+                await self.follower.stop()
+                await asyncio.sleep(POLICY_RETRY_S)
+
+    def policy_changed(self, mode: Mode, changed: PolicyBook | None) -> None:
+        self.metrics.policy_updates.labels(mode).inc()
+        if mode == "live":
+            self.enforcer.request()
+        self.metrics.set_policies(self.holder.live, self.holder.shadow)
+        refs = [f"{r.id}@{r.version}" for r in changed.describe()] if changed else ["none"]
+        log.info("%s policy now %s", mode, ", ".join(refs))
+
+    async def measure_lag(self) -> None:
+        try:
+            for partition, lag in (await self.lag_probe.measure()).items():
+                self.metrics.lag.labels(str(partition)).set(lag)
+        except Exception as exc:  # noqa: BLE001 - a failed probe must never stop the worker
+            self.metrics.lag_errors.inc()
+            log.warning("lag probe failed: %s", type(exc).__name__)
+
+    async def on_partitions_assigned(self, sender: Any, *args: Any, signal: Any, **kwargs: Any) -> None:
+        assigned = args[0] if args else kwargs.get("assigned", ())
+        self.metrics.rebalances.inc()
+        mine = {tp.partition for tp in assigned if tp.topic == self.settings.topic_input}
+        self.metrics.assigned.set(len(mine))
+        self.states.assigned(mine)
+        self.enforcer.resume()
+
+    async def on_partitions_revoked(self, sender: Any, *args: Any, signal: Any, **kwargs: Any) -> None:
+        """Faust awaits this before giving partitions up: wait for the batch or re-evaluation chunk in
+        flight, then let no chunk start until the new assignment."""
+        async with self.lock:
+            self.enforcer.pause()
+
+    async def on_before_shutdown(self, sender: Any, *args: Any, signal: Any, **kwargs: Any) -> None:
+        await self.batches.stop()
+
+    async def metrics_page(self, web: Any, request: Any) -> Any:
+        return web.bytes(generate_latest(self.registry), headers={"Content-Type": CONTENT_TYPE_LATEST})
+
+    async def health_page(self, web: Any, request: Any) -> Any:
+        shadow = self.holder.shadow.describe() if self.holder.shadow else []
+        return web.json({"status": "ok", "policy_ready": self.policy_ready.is_set(),
+                         "policies": [ref.model_dump() for ref in self.holder.live.describe()],
+                         "shadow": [ref.model_dump() for ref in shadow]})

@@ -1,0 +1,162 @@
+"""Retroactive enforcement: when the live policy changes, decide every active listing again.
+
+Why: a tightened rule that only applied to new events would leave already-approved cross-border
+listings of a newly blocked cluster live for months. A pass walks the listings of the partitions
+this worker owns (each worker its own), in chunks; a listing whose outcome changes gets a new
+decision on its new topic and a removal record on its old one (`lifecycle.reevaluate`), and its
+state is updated after those are acknowledged. Listings already decided under the policy in force
+are skipped, so a pass that a crash or rebalance cut short resumes where it stopped; what it sent
+twice carries the same decision_id.
+
+A pass runs when the live policy changes and when partitions are assigned (their previous owner
+may have stopped mid-pass); a full pass (no listing skipped) when the Jakarta day changes, since
+effective dates, exemptions and FX rates depend on the day. Chunks share the agent's lock, so a
+chunk and a batch of events never interleave: events keep flowing between chunks. While partitions
+are being revoked no chunk starts (`pause`), so no late write reaches a partition's new owner.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from time import perf_counter
+
+from stream_filter.core.batch import Pair
+from stream_filter.core.lifecycle import ListingState, reevaluate
+from stream_filter.core.policy.book import PolicyHolder
+from stream_filter.core.policy.day import today
+from stream_filter.state.listing_states import ListingStates
+from stream_filter.worker.delivery import Deliverer
+from stream_filter.worker.metrics import Metrics
+
+log = logging.getLogger("stream_filter.worker.enforcement")
+CHUNK = 500
+SETTLE_S = 0.2
+RETRY_S = 10.0
+DAY_CHECK_S = 60.0
+
+
+@dataclass(frozen=True)
+class StateSource:
+    """Where a re-evaluation record comes from, for a dead letter should the broker refuse it: the
+    listing's state on its changelog partition (a `SourceRecord` not read from a topic: no offset)."""
+
+    topic: str
+    partition: int
+    key: bytes | None
+    offset: int | None = None
+    value: bytes | None = None
+
+
+class Enforcer:
+    def __init__(self, states: ListingStates, holder: PolicyHolder, deliverer: Deliverer, metrics: Metrics,
+                 lock: asyncio.Lock, owned: Callable[[], set[int]], busy: Callable[[], bool]) -> None:
+        self.states, self.holder, self.deliverer, self.metrics = states, holder, deliverer, metrics
+        self.lock, self.owned, self.busy = lock, owned, busy
+        self.wanted = asyncio.Event()
+        self.full = False
+        self.paused = False
+        self.day = today()
+
+    def request(self, full: bool = False) -> None:
+        """Ask for a pass; `full` decides every listing again even if its policy version is current
+        (a new Jakarta day: effective dates, exemptions and FX validity may have changed)."""
+        self.full = self.full or full
+        self.wanted.set()
+
+    def pause(self) -> None:
+        """Partitions are being revoked (called under the lock): no chunk may start until reassigned."""
+        self.paused = True
+
+    def resume(self) -> None:
+        self.paused = False
+        self.request()  # the previous owner of a partition may have stopped mid-pass
+
+    async def run(self) -> None:
+        """The app task: one pass per request (requests during a pass restart it); a failed pass is
+        tried again after a pause."""
+        while True:
+            await self.wanted.wait()
+            try:
+                await self.run_pass()
+            except asyncio.CancelledError:
+                raise
+            except Exception:
+                log.exception("re-evaluation pass failed; retrying")
+                await asyncio.sleep(RETRY_S)
+                self.wanted.set()
+
+    async def follow_days(self) -> None:
+        """The app task that starts a full pass when the policy day (Jakarta) changes."""
+        while True:
+            await asyncio.sleep(DAY_CHECK_S)
+            day = today()
+            if day != self.day:
+                self.day = day
+                self.request(full=True)
+
+    async def _settle(self) -> None:
+        while self.busy():  # rebalancing or restoring the table: the owned set is not known yet  # noqa: ASYNC110
+            await asyncio.sleep(SETTLE_S)
+
+    async def run_pass(self) -> None:
+        self.wanted.clear()
+        full, self.full = self.full, False
+        await self._settle()
+        started = perf_counter()
+        await self.states.load(self.owned())
+        keys = self.states.keys(self.owned())
+        active = 0
+        for start in range(0, len(keys), CHUNK):
+            if self.wanted.is_set():
+                log.info("re-evaluation restarts: policy or assignment changed")
+                return
+            await self._settle()
+            async with self.lock:
+                if self.paused:  # revoked meanwhile: the assignment restarts the pass
+                    self.full = self.full or full
+                    return
+                active += await self._chunk(keys[start:start + CHUNK], full)
+            self.metrics.reevaluation_pending.set(max(0, len(keys) - start - CHUNK))
+            await asyncio.sleep(0)  # let the agent take its turn
+        self.metrics.reevaluation_pending.set(0)
+        self.metrics.active_listings.set(active)
+        self.metrics.reevaluation_passes.inc()
+        self.metrics.reevaluation_seconds.set(perf_counter() - started)
+        log.info("re-evaluation pass over %d active listings took %.1f s", active, perf_counter() - started)
+
+    async def _chunk(self, keys: list[tuple[int, bytes]], full: bool) -> int:
+        book, owned, now = self.holder.live, self.owned(), datetime.now(UTC)
+        outputs: list[Pair] = []
+        changed: list[tuple[ListingState, StateSource]] = []
+        active = 0
+        view = self.states.view((partition, key.decode()) for partition, key in keys)  # one read per partition
+        for partition, key in keys:
+            try:  # one bad state must not stop the pass (nor leave the chunk half applied)
+                state = view.get(key.decode(), partition)
+                if state is None or state.partition not in owned:
+                    continue
+                active += 1
+                step = reevaluate(state, book, now, force=full)
+            except LookupError:  # its partition was dropped meanwhile (revoked, or a failed write)
+                continue
+            except Exception as exc:  # noqa: BLE001 - counted and skipped; the listing keeps its state
+                self.metrics.reevaluation_errors.inc()
+                log.warning("re-evaluation of %r failed: %s", key, type(exc).__name__)
+                continue
+            if step is None:
+                continue
+            self.metrics.reevaluated.inc()
+            if step.state is None:  # decided again, outcome unchanged
+                continue
+            self.metrics.reevaluation_changes.labels(state.outcome.value, step.state.outcome.value).inc()
+            source = StateSource(self.states.topic, state.partition, key)
+            outputs += [(r, source) for r in step.records]
+            changed.append((step.state, source))
+        changelog: list[Pair] = [(view.put(s.listing_id, s.partition, s), source) for s, source in changed]
+        view.flush()
+        await self.deliverer.deliver_decided(outputs, changelog)  # every change withdraws: state after decisions
+        return active

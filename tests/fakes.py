@@ -1,0 +1,81 @@
+"""In-memory stand-ins for the core's edges (`core/ports.py`): input records and listing states.
+
+One home for the test fakes, so unit tests of the batch decider and re-evaluation run without a
+broker or RocksDB, the way faststream swaps in a fake producer.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+
+import orjson
+
+from stream_filter.core.lifecycle import ListingState, state_record
+from stream_filter.core.route import Routed
+from tests.unit.helpers import event_dict
+
+
+@dataclass
+class Msg:
+    """An input record (a `SourceRecord`)."""
+
+    key: bytes | None = b"k"
+    value: bytes | None = b"original"
+    partition: int = 1
+    offset: int | None = 7
+    topic: str = "listings.new"
+
+
+def listing_msg(listing_id: str, partition: int, offset: int, **fields: str) -> Msg:
+    body = event_dict(listing_id=listing_id, event_id=f"ev-{listing_id}-{offset}", **fields)
+    return Msg(listing_id.encode(), orjson.dumps(body), partition, offset)
+
+
+@dataclass
+class MemoryStates:
+    """Listing states by partition, as dicts; `view` opens a `StateView` over the loaded partitions
+    (a partition not in `partitions` cannot be read, one in `broken` cannot be written)."""
+
+    partitions: dict[int, dict[bytes, bytes]] = field(default_factory=dict)
+    broken: set[int] = field(default_factory=set)
+
+    def view(self, wanted: Iterable[tuple[int, str]]) -> MemoryView:
+        return MemoryView(self)
+
+    def get(self, listing_id: str, partition: int) -> ListingState | None:
+        data = self.partitions.get(partition, {}).get(listing_id.encode())
+        return ListingState.from_bytes(data) if data is not None else None
+
+
+@dataclass
+class MemoryView:
+    states: MemoryStates
+    written: dict[tuple[int, bytes], bytes | None] = field(default_factory=dict)
+
+    def get(self, listing_id: str, partition: int) -> ListingState | None:
+        if partition not in self.states.partitions:
+            raise LookupError(partition)
+        key = (partition, listing_id.encode())
+        data = self.written[key] if key in self.written else self.states.partitions[partition].get(key[1])
+        return ListingState.from_bytes(data) if data is not None else None
+
+    def put(self, listing_id: str, partition: int, state: ListingState | None) -> Routed:
+        record = state_record(listing_id, partition, state)
+        self.written[(partition, listing_id.encode())] = record.value
+        return record
+
+    def flush(self) -> list[int]:
+        failed = sorted({p for p, _ in self.written} & self.states.broken)
+        for (partition, key), value in self.written.items():
+            if partition in failed:
+                continue
+            target = self.states.partitions[partition]
+            if value is None:
+                target.pop(key, None)
+            else:
+                target[key] = value
+        for partition in failed:
+            self.states.partitions.pop(partition, None)
+        self.written.clear()
+        return failed
