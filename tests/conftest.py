@@ -72,3 +72,10 @@ def kafka_bootstrap() -> Iterator[str]:
     finally:
         if handle.started_here and not os.environ.get("STREAM_FILTER_KEEP_KAFKA"):
             local_kafka.stop()
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Every integration and e2e test needs the broker: `pytest -m "not broker"` runs the rest."""
+    for item in items:
+        if {"integration", "e2e"} & set(item.path.parts):
+            item.add_marker(pytest.mark.broker)

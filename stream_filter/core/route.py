@@ -75,7 +75,7 @@ def decision_headers(record: DecisionRecord) -> list[tuple[str, bytes]]:
 
 def decision_routed(record: DecisionRecord, output: Output | None = None, decoded: Decoded | None = None) -> Routed:
     """A decision as an output record, on its outcome's topic unless `output` says otherwise."""
-    body = record.model_dump_json(by_alias=True).encode()  # same bytes as orjson over model_dump, ~40% faster
+    body = record.model_dump_json(by_alias=True).encode()  # same bytes as orjson over model_dump, faster
     return Routed(output or Output(record.outcome.value), record.listing_id.encode(), body, decision_headers(record),
                   record, decoded=decoded)
 

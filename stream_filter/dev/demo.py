@@ -1,7 +1,8 @@
 """`make run`: the whole service on one machine, with the sample listings flowing through it.
 
 Starts the local broker unless KAFKA_BOOTSTRAP_SERVERS names one, creates the topics, starts the
-worker as a child process, publishes examples/listings.jsonl, and prints the decision counts from
+worker as a child process, publishes the sample listings (`samples.example_lines`, the same
+lines as examples/listings.jsonl, so it runs from an installed package too), and prints the decision counts from
 /metrics every few seconds. Ctrl-C stops what it started (the worker, and the broker if it
 started it) and nothing else.
 """
@@ -17,10 +18,10 @@ import urllib.request
 from pathlib import Path
 
 from stream_filter.dev import local_kafka
+from stream_filter.dev.samples import example_lines
 from stream_filter.kafka.topics import ensure_topics
 from stream_filter.settings import Settings
 
-SAMPLE = Path(__file__).resolve().parent.parent / "examples" / "listings.jsonl"
 POLL_S = 3.0
 
 
@@ -55,12 +56,14 @@ def main() -> int:
     asyncio.run(ensure_topics(settings))
     log_path = Path(settings.data_dir) / "worker.log"
     log_path.parent.mkdir(parents=True, exist_ok=True)
+    sample = Path(settings.data_dir) / "sample-listings.jsonl"
+    sample.write_bytes(b"\n".join(example_lines()) + b"\n")
     with log_path.open("ab") as log:  # keep the console for the counts; the worker's own log goes here
         worker = subprocess.Popen([sys.executable, "-m", "stream_filter", "worker"], env=env, stdout=log,
                                   stderr=subprocess.STDOUT)
     url = f"http://{settings.web_host}:{settings.web_port}/metrics"
     try:
-        subprocess.run([sys.executable, "-m", "stream_filter", "produce", str(SAMPLE)], env=env, check=True)
+        subprocess.run([sys.executable, "-m", "stream_filter", "produce", str(sample)], env=env, check=True)
         print(f"worker pid {worker.pid} (log: {log_path}); metrics at {url}")
         print(f"outputs: {', '.join(settings.output_topics().values())}")
         print("Ctrl-C to stop.", flush=True)

@@ -88,6 +88,7 @@ class Worker:
         app.on_partitions_assigned.connect(self.on_partitions_assigned)  # type: ignore[arg-type]  # mode's stub is narrower
         app.on_partitions_revoked.connect(self.on_partitions_revoked)  # type: ignore[arg-type]
         app.on_before_shutdown.connect(self.on_before_shutdown)  # type: ignore[arg-type]
+        # a page's handler is called with the request alone (a bound method is not re-bound to Faust's view)
         app.page("/metrics")(self.metrics_page)
         app.page("/healthz")(self.health_page)
 
@@ -172,12 +173,13 @@ class Worker:
 
     async def on_before_shutdown(self, sender: Any, *args: Any, signal: Any, **kwargs: Any) -> None:
         await self.batches.stop()
+        await self.lag_probe.close()
 
-    async def metrics_page(self, web: Any, request: Any) -> Any:
-        return web.bytes(generate_latest(self.registry), headers={"Content-Type": CONTENT_TYPE_LATEST})
+    async def metrics_page(self, request: Any) -> Any:
+        return self.app.web.bytes(generate_latest(self.registry), headers={"Content-Type": CONTENT_TYPE_LATEST})
 
-    async def health_page(self, web: Any, request: Any) -> Any:
+    async def health_page(self, request: Any) -> Any:
         shadow = self.holder.shadow.describe() if self.holder.shadow else []
-        return web.json({"status": "ok", "policy_ready": self.policy_ready.is_set(),
+        return self.app.web.json({"status": "ok", "policy_ready": self.policy_ready.is_set(),
                          "policies": [ref.model_dump() for ref in self.holder.live.describe()],
                          "shadow": [ref.model_dump() for ref in shadow]})

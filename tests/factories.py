@@ -1,19 +1,35 @@
-"""In-memory stand-ins for the core's edges (`core/ports.py`): input records and listing states.
+"""Test factories in one place: listing events, and in-memory stand-ins for the core's edges
+(`core/ports.py`): input records and listing states.
 
-One home for the test fakes, so unit tests of the batch decider and re-evaluation run without a
-broker or RocksDB, the way faststream swaps in a fake producer.
+The fakes let unit tests of the batch decider and re-evaluation run without a broker or RocksDB,
+the way faststream swaps in a fake producer.
 """
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Iterable
 from dataclasses import dataclass, field
+from typing import Any
 
 import orjson
 
+from stream_filter.core.contracts.listing import ListingEvent
 from stream_filter.core.lifecycle import ListingState, state_record
 from stream_filter.core.route import Routed
-from tests.unit.helpers import event_dict
+
+
+def event_dict(**overrides: Any) -> dict[str, Any]:
+    base: dict[str, Any] = {
+        "schema_version": 1, "event_id": "ev-1", "event_type": "listing.created",
+        "occurred_at": "2026-11-01T10:00:00Z", "listing_id": "L-1", "title": "Kaos Polos Cotton Combed 30s",
+    }
+    base.update(overrides)
+    return base
+
+
+def event(**overrides: Any) -> ListingEvent:
+    return ListingEvent.model_validate(event_dict(**overrides))
 
 
 @dataclass
@@ -79,3 +95,20 @@ class MemoryView:
             self.states.partitions.pop(partition, None)
         self.written.clear()
         return failed
+
+
+@dataclass
+class RecordingTopic:
+    """An output topic (`OutputTopic`) that fails with the queued errors first, then accepts and keeps
+    what it accepted."""
+
+    errors: list[BaseException] = field(default_factory=list)
+    sent: list[dict[str, Any]] = field(default_factory=list)
+
+    async def send(self, **record: Any) -> Any:
+        if self.errors:
+            raise self.errors.pop(0)
+        self.sent.append(record)
+        done: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        done.set_result(None)
+        return done

@@ -6,7 +6,7 @@ import pytest
 
 from stream_filter.core.classify.clusters import classify_clusters, split_variant
 from stream_filter.core.classify.lexicon import parse_lexicon
-from tests.unit.helpers import event
+from tests.factories import event
 
 
 def _clusters(**fields: object) -> dict[str, float]:

@@ -7,7 +7,6 @@ of `Deliverer`; the real broker path is covered by tests/integration/test_worker
 from __future__ import annotations
 
 import asyncio
-from dataclasses import dataclass, field
 from typing import Any
 
 from aiokafka.errors import KafkaConnectionError, MessageSizeTooLargeError
@@ -18,31 +17,8 @@ from stream_filter.core.route import Output, Routed
 from stream_filter.worker import delivery
 from stream_filter.worker.delivery import Deliverer
 from stream_filter.worker.metrics import Metrics
-
-
-@dataclass
-class Msg:
-    topic: str = "in"
-    partition: int = 1
-    offset: int = 7
-    key: bytes = b"k"
-    value: bytes = b"original"
-
-
-@dataclass
-class Topic:
-    """Fails with the queued errors first, then accepts; keeps what it accepted."""
-
-    errors: list[BaseException] = field(default_factory=list)
-    sent: list[dict[str, Any]] = field(default_factory=list)
-
-    async def send(self, **record: Any) -> Any:
-        if self.errors:
-            raise self.errors.pop(0)
-        self.sent.append(record)
-        done: asyncio.Future[None] = asyncio.get_running_loop().create_future()
-        done.set_result(None)
-        return done
+from tests.factories import Msg
+from tests.factories import RecordingTopic as Topic
 
 
 def _too_large() -> ProducerSendError:

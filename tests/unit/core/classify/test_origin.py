@@ -7,7 +7,7 @@ import pytest
 from stream_filter.core.classify.origin import classify_origin
 from stream_filter.core.classify.places import ABROAD, locate
 from stream_filter.core.contracts.decision import OriginClass
-from tests.unit.helpers import event
+from tests.factories import event
 
 
 @pytest.mark.parametrize(

@@ -11,7 +11,7 @@ from stream_filter.core.lifecycle import ListingState, advance, policy_in_force,
 from stream_filter.core.policy.book import PolicyBook
 from stream_filter.core.policy.files import parse_policy
 from stream_filter.core.route import Output, Routed, route
-from tests.unit.helpers import event_dict
+from tests.factories import event_dict
 
 NOW = datetime(2026, 11, 28, 5, 0, tzinfo=UTC)
 POLICY = """id: t

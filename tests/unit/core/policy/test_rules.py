@@ -12,7 +12,7 @@ from stream_filter.core.policy.book import PolicyBook
 from stream_filter.core.policy.files import load_policy, packs
 from stream_filter.core.policy.model import Policy
 from stream_filter.core.policy.rules import apply_policies, apply_policy
-from tests.unit.helpers import event
+from tests.factories import event
 
 DAY = date(2026, 11, 1)
 CB = OriginClass.CROSS_BORDER

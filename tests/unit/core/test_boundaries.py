@@ -13,7 +13,7 @@ import pytest
 import stream_filter.core
 from stream_filter.core.contracts.schemas import render
 
-ROOT = Path(__file__).resolve().parents[2]
+ROOT = Path(__file__).resolve().parents[3]
 FORBIDDEN = ("faust", "aiokafka", "kafka", "prometheus_client", "rocksdict", "mode")
 CORE = sorted(m.name for m in pkgutil.walk_packages(stream_filter.core.__path__, "stream_filter.core."))
 PROBE = """

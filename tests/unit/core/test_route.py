@@ -11,7 +11,7 @@ from stream_filter.core.contracts.dead_letter import ErrorCode
 from stream_filter.core.policy.book import PolicyBook
 from stream_filter.core.route import Output, route
 from stream_filter.dev.samples import MALFORMED, generate
-from tests.unit.helpers import event_dict
+from tests.factories import event_dict
 
 POLICY = PolicyBook.load("default")
 VERSION = POLICY.policies[0].version

@@ -7,7 +7,7 @@ import pytest
 
 from stream_filter.core.contracts.dead_letter import ErrorCode, Failure
 from stream_filter.core.decode import Decoded, decode_listing
-from tests.unit.helpers import event_dict
+from tests.factories import event_dict
 
 
 def _dec(value: bytes | None, key: bytes | None = b"L-1", **kw: object) -> Decoded | Failure:

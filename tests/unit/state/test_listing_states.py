@@ -12,7 +12,7 @@ from stream_filter.core.policy.book import PolicyBook
 from stream_filter.core.route import Output, Routed, route
 from stream_filter.settings import Settings
 from stream_filter.state.listing_states import ListingStates
-from tests.unit.helpers import event_dict
+from tests.factories import event_dict
 
 BOOK = PolicyBook.load("default")
 

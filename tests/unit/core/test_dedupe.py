@@ -10,7 +10,7 @@ from stream_filter.core.contracts.dead_letter import ErrorCode
 from stream_filter.core.dedupe import RecentEvents
 from stream_filter.core.policy.book import PolicyBook
 from stream_filter.core.route import Output, route
-from tests.unit.helpers import event_dict
+from tests.factories import event_dict
 
 BOOK = PolicyBook.load("default")
 

@@ -9,7 +9,7 @@ from stream_filter.core.policy.book import PolicyBook, PolicyHolder
 from stream_filter.core.route import Output
 from stream_filter.worker.delivery import withdraws
 from stream_filter.worker.metrics import Metrics
-from tests.fakes import MemoryStates, MemoryView, listing_msg
+from tests.factories import MemoryStates, MemoryView, listing_msg
 
 
 def _decider() -> BatchDecider:

@@ -11,7 +11,7 @@ from stream_filter.core.backtest import report_csv, run_backtest
 from stream_filter.core.policy.book import PolicyBook
 from stream_filter.dev.samples import MALFORMED, generate
 
-ROOT = Path(__file__).resolve().parents[2]
+ROOT = Path(__file__).resolve().parents[3]
 
 
 def test_counts_and_changes_match_the_samples() -> None:

@@ -1,0 +1,114 @@
+"""The online commands: the worker, publishing files and policies, creating topics, the demo.
+
+Each builds its Settings at start (never at import), from `STREAM_FILTER_*` variables.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import sys
+
+import orjson
+
+from stream_filter.cli.offline import lines
+from stream_filter.core.policy.book import PolicyBook
+from stream_filter.settings import Settings
+
+
+def _key_of(line: bytes) -> bytes | None:
+    try:
+        obj = orjson.loads(line)
+    except orjson.JSONDecodeError:
+        return None
+    return str(obj["listing_id"]).encode() if isinstance(obj, dict) and obj.get("listing_id") else None
+
+
+def cmd_produce(args: argparse.Namespace) -> int:
+    from stream_filter.kafka.publish import publish
+    from stream_filter.kafka.topics import ensure_topics
+
+    settings = Settings()
+    records = [(_key_of(line), line) for line in lines(args.file)]
+    asyncio.run(ensure_topics(settings))
+    sent = asyncio.run(publish(settings, records, args.topic))
+    print(f"published {sent} records to {args.topic or settings.topic_input}", file=sys.stderr)
+    return 0
+
+
+def cmd_topics(args: argparse.Namespace) -> int:
+    from stream_filter.kafka.topics import ensure_topics
+
+    created = asyncio.run(ensure_topics(Settings()))
+    print("created: " + (", ".join(created) or "none (all exist)"), file=sys.stderr)
+    return 0
+
+
+def settle_heap(book: PolicyBook) -> None:
+    """Load the classifiers' tables (a first decision), then move every object alive now out of the
+    garbage collector's reach: the lexicon, gazetteer, policies and Faust's own objects live for the
+    whole run, and full collections would otherwise walk them again and again."""
+    import gc
+
+    from stream_filter.core.route import route
+    from stream_filter.dev.samples import example_lines
+
+    line = example_lines(10)[0]
+    route(orjson.loads(line)["listing_id"].encode(), line, book)
+    gc.collect()
+    gc.freeze()
+
+
+def cmd_worker(args: argparse.Namespace) -> int:
+    import faust
+
+    from stream_filter.kafka.topics import ensure_topics
+    from stream_filter.worker.app import Worker
+
+    settings = Settings()
+    if settings.event_loop == "uvloop":
+        import uvloop
+
+        uvloop.install()  # before Faust creates its loop
+    book = PolicyBook.load(settings.policy)  # a bad policy stops the worker here, before it consumes
+    asyncio.run(ensure_topics(settings))
+    app = Worker(settings, book).app
+    settle_heap(book)
+    worker = faust.Worker(app, loglevel=settings.log_level, quiet=True)
+    worker.execute_from_commandline()  # returns only via SystemExit
+    return 0
+
+
+def cmd_demo(args: argparse.Namespace) -> int:
+    from stream_filter.dev.demo import main as demo_main
+
+    return demo_main()
+
+
+def cmd_policy_publish(args: argparse.Namespace) -> int:
+    from stream_filter.core.policy.files import read_policy_text
+    from stream_filter.kafka.policy_feed import Mode, publish_policy
+
+    settings = Settings()
+    text = "" if args.clear else read_policy_text(args.file)
+    mode: Mode = "shadow" if args.shadow or args.clear else "live"
+    asyncio.run(publish_policy(settings, mode, text))
+    print(f"published {'an empty shadow (cleared)' if args.clear else args.file} as {mode} to "
+          f"{settings.topic_policy}", file=sys.stderr)
+    return 0
+
+
+def cmd_policy_promote(args: argparse.Namespace) -> int:
+    """Make the current shadow policy live, then clear the shadow."""
+    from stream_filter.kafka.policy_feed import PolicyMessage, publish_policy, read_latest
+
+    settings = Settings()
+    latest = asyncio.run(read_latest(settings))
+    shadow: PolicyMessage | None = latest.get("shadow")
+    if shadow is None or not shadow.policy.strip():
+        print("no shadow policy to promote", file=sys.stderr)
+        return 1
+    asyncio.run(publish_policy(settings, "live", shadow.policy))
+    asyncio.run(publish_policy(settings, "shadow", ""))
+    print("shadow policy promoted to live; shadow cleared", file=sys.stderr)
+    return 0
