@@ -19,10 +19,12 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Awaitable, Callable
 from datetime import timedelta
 from typing import Any
 
 import faust
+from faust.web import Request, Response, View
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
 
 from stream_filter import __version__
@@ -46,6 +48,19 @@ log = logging.getLogger("stream_filter.worker")
 POLICY_RETRY_S = 10.0
 STATE_RETRY_S = 2.0  # the state changelog could not be read: the batch waits, nothing is acked
 POLICY_CATCH_UP_S = 30.0  # past this, decide with the current policy rather than stall
+
+
+PageHandler = Callable[[View, Request], Awaitable[Response]]
+
+
+def as_view(handler: PageHandler) -> PageHandler:
+    """Faust makes a page's handler a method of its View class; a bound method would not be bound to
+    the view again and would lose it, so the page is a plain function that passes the view on."""
+
+    async def page(view: View, request: Request) -> Response:
+        return await handler(view, request)
+
+    return page
 
 
 class Worker:
@@ -88,9 +103,8 @@ class Worker:
         app.on_partitions_assigned.connect(self.on_partitions_assigned)  # type: ignore[arg-type]  # mode's stub is narrower
         app.on_partitions_revoked.connect(self.on_partitions_revoked)  # type: ignore[arg-type]
         app.on_before_shutdown.connect(self.on_before_shutdown)  # type: ignore[arg-type]
-        # a page's handler is called with the request alone (a bound method is not re-bound to Faust's view)
-        app.page("/metrics")(self.metrics_page)
-        app.page("/healthz")(self.health_page)
+        app.page("/metrics")(as_view(self.metrics_page))
+        app.page("/healthz")(as_view(self.health_page))
 
     def owned(self) -> set[int]:
         return {tp.partition for tp in self.app.consumer.assignment() if tp.topic == self.settings.topic_input}
@@ -175,11 +189,11 @@ class Worker:
         await self.batches.stop()
         await self.lag_probe.close()
 
-    async def metrics_page(self, request: Any) -> Any:
-        return self.app.web.bytes(generate_latest(self.registry), headers={"Content-Type": CONTENT_TYPE_LATEST})
+    async def metrics_page(self, view: View, request: Request) -> Response:
+        return view.bytes(generate_latest(self.registry), headers={"Content-Type": CONTENT_TYPE_LATEST})
 
-    async def health_page(self, request: Any) -> Any:
+    async def health_page(self, view: View, request: Request) -> Response:
         shadow = self.holder.shadow.describe() if self.holder.shadow else []
-        return self.app.web.json({"status": "ok", "policy_ready": self.policy_ready.is_set(),
+        return view.json({"status": "ok", "policy_ready": self.policy_ready.is_set(),
                          "policies": [ref.model_dump() for ref in self.holder.live.describe()],
                          "shadow": [ref.model_dump() for ref in shadow]})
