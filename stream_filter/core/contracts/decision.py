@@ -46,9 +46,10 @@ class Origin(BaseModel):
 
 @dataclass(frozen=True, slots=True)
 class ClusterMatch:
-    """A plain dataclass, not a model: the classifier builds one per match on the hot path, where a
-    model's validation would cost ten times more; pydantic still validates it when a DecisionRecord
-    is parsed."""
+    """A product cluster the listing matched, with the classifier's confidence and its evidence."""
+
+    # A plain dataclass, not a model: the classifier builds one per match on the hot path, where a
+    # model's validation would cost far more; pydantic still validates it when a DecisionRecord is parsed.
 
     cluster: str
     confidence: Annotated[float, Field(ge=0, le=1)]
