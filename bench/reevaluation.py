@@ -28,7 +28,8 @@ from pathlib import Path
 from aiokafka import AIOKafkaProducer
 
 from bench.run import free_port, peak_rss_mb, stop
-from stream_filter.core.lifecycle import ListingState, advance
+from stream_filter.core.lifecycle import advance
+from stream_filter.core.listing_state import ListingState
 from stream_filter.core.policy.book import PolicyBook
 from stream_filter.core.policy.files import parse_policy
 from stream_filter.core.route import route

@@ -25,7 +25,8 @@ from typing import Any
 
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 
-from stream_filter.core.lifecycle import ListingState, advance
+from stream_filter.core.lifecycle import advance
+from stream_filter.core.listing_state import ListingState
 from stream_filter.core.policy.book import PolicyBook
 from stream_filter.core.route import Output, Routed, route
 

@@ -41,6 +41,10 @@ class Settings(BaseSettings):
         default=1_048_576, ge=65_536, description="Most bytes fetched per input partition and request; "
         "raise it when a worker owns one or two partitions (README, Performance).")
     max_value_bytes: int = Field(default=1_048_576, ge=1024)
+    max_output_bytes: int = Field(
+        default=1_000_000, ge=1024, description="Largest decision or listing-state record the worker sends; "
+        "a listing whose record would be larger is dead-lettered OUTPUT_TOO_LARGE before anything is sent. "
+        "Lowered at start to the output topics' max.message.bytes.")
     max_event_age_s: float = Field(default=0, ge=0, description="Dead-letter events older than this; 0 = off.")
     dedupe_window: int = Field(default=100_000, ge=0, description="Recent event ids remembered; 0 = off.")
     session_timeout_s: float = Field(default=10.0, ge=6, description="Consumer group session timeout: how "

@@ -8,14 +8,14 @@ the way faststream swaps in a fake producer.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
 import orjson
 
 from stream_filter.core.contracts.listing import ListingEvent
-from stream_filter.core.lifecycle import ListingState, state_record
+from stream_filter.core.listing_state import ListingState, state_record
 from stream_filter.core.route import Routed
 
 
@@ -43,7 +43,7 @@ class Msg:
     topic: str = "listings.new"
 
 
-def listing_msg(listing_id: str, partition: int, offset: int, **fields: str) -> Msg:
+def listing_msg(listing_id: str, partition: int, offset: int, **fields: Any) -> Msg:
     body = event_dict(listing_id=listing_id, event_id=f"ev-{listing_id}-{offset}", **fields)
     return Msg(listing_id.encode(), orjson.dumps(body), partition, offset)
 
@@ -104,11 +104,14 @@ class RecordingTopic:
 
     errors: list[BaseException] = field(default_factory=list)
     sent: list[dict[str, Any]] = field(default_factory=list)
+    on_send: Callable[[bytes | None], object] | None = None  # sees every accepted value, across topics
 
     async def send(self, **record: Any) -> Any:
         if self.errors:
             raise self.errors.pop(0)
         self.sent.append(record)
+        if self.on_send is not None:
+            self.on_send(record["value"])
         done: asyncio.Future[None] = asyncio.get_running_loop().create_future()
         done.set_result(None)
         return done

@@ -34,7 +34,8 @@ def lines(path: str) -> Iterator[bytes]:
 def cmd_classify(args: argparse.Namespace) -> int:
     """Decide a file of events as the worker would, listing state included (updates that move a
     listing and deletes also print the removal record for the listing's previous outcome)."""
-    from stream_filter.core.lifecycle import ListingState, advance
+    from stream_filter.core.lifecycle import advance
+    from stream_filter.core.listing_state import ListingState
     from stream_filter.core.route import Output, route
 
     book = PolicyBook.load(args.policy)

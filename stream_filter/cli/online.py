@@ -62,8 +62,8 @@ def settle_heap(book: PolicyBook) -> None:
 def cmd_worker(args: argparse.Namespace) -> int:
     import faust
 
-    from stream_filter.kafka.topics import ensure_topics
     from stream_filter.worker.app import Worker
+    from stream_filter.worker.preflight import PreflightError, preflight
 
     settings = Settings()
     if settings.event_loop == "uvloop":
@@ -71,7 +71,11 @@ def cmd_worker(args: argparse.Namespace) -> int:
 
         uvloop.install()  # before Faust creates its loop
     book = PolicyBook.load(settings.policy)  # a bad policy stops the worker here, before it consumes
-    asyncio.run(ensure_topics(settings))
+    try:
+        settings = asyncio.run(preflight(settings))
+    except PreflightError as exc:
+        print(f"not starting: {exc}", file=sys.stderr)
+        return 4
     app = Worker(settings, book).app
     settle_heap(book)
     worker = faust.Worker(app, loglevel=settings.log_level, quiet=True)

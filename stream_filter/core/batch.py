@@ -14,12 +14,14 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from time import perf_counter
 
+from stream_filter.core.contracts.dead_letter import ErrorCode, Failure
 from stream_filter.core.dedupe import RecentEvents
 from stream_filter.core.lifecycle import advance
+from stream_filter.core.listing_state import Sent
 from stream_filter.core.policy.book import PolicyHolder
 from stream_filter.core.policy.day import Clock
 from stream_filter.core.ports import SourceRecord, StateView
-from stream_filter.core.route import Routed, route
+from stream_filter.core.route import Routed, dead_letter, route
 from stream_filter.core.shadow import shadow_diff
 
 log = logging.getLogger("stream_filter.worker")
@@ -39,7 +41,7 @@ class Note:
 @dataclass
 class DecidedBatch:
     outputs: list[Pair] = field(default_factory=list)  # decisions, withdrawals, dead letters, shadow diffs
-    changelog: list[Pair] = field(default_factory=list)  # the listing states the batch changed
+    changelog: list[Pair] = field(default_factory=list)  # the latest state of each listing the batch changed
     notes: list[Note] = field(default_factory=list)
     withdrawals: list[str] = field(default_factory=list)  # the first reason code of each withdrawal
     shadow_diffs: list[tuple[str, str]] = field(default_factory=list)  # (live outcome, shadow outcome)
@@ -47,8 +49,9 @@ class DecidedBatch:
 
 class BatchDecider:
     def __init__(self, holder: PolicyHolder, *, max_value_bytes: int, clock: Clock,
-                 max_age: timedelta | None, dedupe_window: int) -> None:
+                 max_age: timedelta | None, dedupe_window: int, max_output_bytes: int = 1_000_000) -> None:
         self.holder, self.max_value_bytes, self.clock, self.max_age = holder, max_value_bytes, clock, max_age
+        self.max_output_bytes = max_output_bytes
         self.recent = RecentEvents(dedupe_window)
 
     def decide(self, records: Sequence[SourceRecord], open_view: OpenView) -> DecidedBatch:
@@ -61,6 +64,8 @@ class BatchDecider:
             routed = route(rec.key, rec.value, live, max_value_bytes=self.max_value_bytes,
                            source=(rec.topic, rec.partition, rec.offset), clock=self.clock,
                            max_age=self.max_age, recent=self.recent)
+            if routed.decision is not None and len(routed.value or b"") > self.max_output_bytes:
+                routed = self._too_large(rec, f"the decision is {len(routed.value or b'')} bytes")
             decided.append((rec, routed, perf_counter() - started))
         try:  # the batch's listing states, read at once
             states: StateView | None = open_view((rec.partition, routed.decision.listing_id)
@@ -68,16 +73,30 @@ class BatchDecider:
         except Exception as exc:  # noqa: BLE001 - state trouble must not lose the decisions
             log.warning("listing states not read: %s", type(exc).__name__)
             states = None
+        sent: dict[tuple[int, str], tuple[Sent, ...]] = {}  # what each listing's events of this batch sent
+        changed: dict[tuple[int, str], Pair] = {}  # the last state record per listing
         for rec, routed, took in decided:
             started = perf_counter()
             emitted = [routed]
             try:  # the listing's state: a move or a deletion also withdraws it from its previous topic
                 if routed.decision is not None and states is not None:
-                    listing_id = routed.decision.listing_id
-                    step = advance(routed, states.get(listing_id, rec.partition), rec.partition)
-                    if step.state is not None or step.remove:
-                        out.changelog.append((states.put(listing_id, rec.partition, step.state), rec))
+                    where = (rec.partition, routed.decision.listing_id)
+                    earlier = sent.get(where, ())
+                    previous = states.get(where[1], rec.partition)
+                    step = advance(routed, previous, rec.partition, rec.offset, earlier)
+                    if not step.replay and (step.state is not None or step.remove):
+                        record = states.put(where[1], rec.partition, step.state)
+                        if len(record.value or b"") > self.max_output_bytes:  # outputs and state must agree
+                            states.put(where[1], rec.partition, previous)
+                            routed = self._too_large(rec, f"its state is {len(record.value or b'')} bytes")
+                            step = advance(routed, previous, rec.partition)
+                        else:
+                            changed.pop(where, None)  # re-inserted: the changelog keeps the order of last writes
+                            changed[where] = (record, rec)
                     emitted = step.records
+                    if rec.offset is not None:
+                        sent[where] = earlier + tuple(Sent(rec.offset, r.output, r.value or b"") for r in emitted
+                                                      if r.decision is not None)
             except Exception as exc:  # noqa: BLE001 - state trouble must not lose the decision
                 log.warning("listing state update failed: %s", type(exc).__name__)
             out.outputs += [(r, rec) for r in emitted]
@@ -89,9 +108,14 @@ class BatchDecider:
                     out.outputs.append((diff, rec))
             except Exception as exc:  # noqa: BLE001 - see above
                 log.warning("shadow evaluation failed: %s", type(exc).__name__)
+        out.changelog = list(changed.values())
         if states is not None:
             states.flush()  # never raises: a partition not written is loaded again from the changelog
         return out
+
+    def _too_large(self, rec: SourceRecord, what: str) -> Routed:
+        failure = Failure(ErrorCode.OUTPUT_TOO_LARGE, f"{what}, limit {self.max_output_bytes}")
+        return dead_letter(rec.key, rec.value, failure, (rec.topic, rec.partition, rec.offset))
 
     @staticmethod
     def _note(out: DecidedBatch, routed: Routed, emitted: list[Routed], seconds: float) -> None:

@@ -39,6 +39,22 @@ def _classify_validation(exc: ValidationError) -> Failure:
     return Failure(ErrorCode.SCHEMA_VIOLATION, message + (f" (+{extra} more)" if extra else ""))
 
 
+MAX_DEPTH = 32  # JSON nesting a listing may have: every accepted listing can be written back as state
+
+
+def nested_deeper_than(value: dict[str, Any], limit: int) -> bool:
+    """Whether objects or arrays nest more than `limit` levels (the listing itself is level 1)."""
+    stack: list[tuple[Any, int]] = [(value, 1)]
+    while stack:
+        node, depth = stack.pop()
+        for child in node.values() if isinstance(node, dict) else node:
+            if isinstance(child, dict | list):
+                if depth + 1 > limit:
+                    return True
+                stack.append((child, depth + 1))
+    return False
+
+
 def decode_listing(key: bytes | None, value: bytes | None, *, max_value_bytes: int = 1_048_576,
                    require_key: bool = True) -> Decoded | Failure:
     """Validate one record. `require_key=False` serves files, which have no Kafka key."""
@@ -56,6 +72,8 @@ def decode_listing(key: bytes | None, value: bytes | None, *, max_value_bytes: i
         return Failure(ErrorCode.INVALID_JSON, f"value is not JSON: {exc}")
     if not isinstance(raw, dict):
         return Failure(ErrorCode.NOT_AN_OBJECT, f"value is a JSON {type(raw).__name__}, not an object")
+    if nested_deeper_than(raw, MAX_DEPTH):
+        return Failure(ErrorCode.NESTED_TOO_DEEP, f"objects or arrays nest deeper than {MAX_DEPTH} levels")
     if "schema_version" in raw and raw["schema_version"] != SCHEMA_VERSION:
         return Failure(ErrorCode.UNSUPPORTED_SCHEMA_VERSION,
                            f"schema_version {raw['schema_version']!r} is not supported (expected {SCHEMA_VERSION})")

@@ -15,26 +15,15 @@ from __future__ import annotations
 
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
-from typing import Any
 
-import orjson
-
-from stream_filter.core.contracts.decision import (
-    ClusterMatch,
-    DecisionRecord,
-    Origin,
-    OriginClass,
-    Outcome,
-    PolicyRef,
-    Reason,
-    decision_id,
-)
+from stream_filter.core.contracts.decision import DecisionRecord, Outcome, PolicyRef, Reason, decision_id
 from stream_filter.core.contracts.listing import ListingEvent
+from stream_filter.core.listing_state import ListingState, Sent, resent
 from stream_filter.core.policy.book import PolicyBook
 from stream_filter.core.policy.day import day_of
 from stream_filter.core.policy.model import ReasonText
 from stream_filter.core.policy.rules import apply_policies, combined_ref
-from stream_filter.core.route import Output, Routed, decision_routed
+from stream_filter.core.route import Routed, decision_routed
 
 _BASIS = "Policy {policy} is in force and applies to listings already live"
 CHANGE_REASONS = {
@@ -47,54 +36,6 @@ CHANGE_REASONS = {
 }
 MOVED = ReasonText(code="LISTING_MOVED", legal_basis="The listing's outcome changed",
                    message="withdrawn from {before}: now {after} ({why})")
-
-
-@dataclass(frozen=True)
-class ListingState:
-    """What the worker remembers of one active listing: enough to decide it again under another policy."""
-
-    listing_id: str
-    partition: int  # the input partition it arrives on: a worker re-evaluates only what it owns
-    event_id: str
-    decision_id: str  # of the listing's last decision: ids of later ones derive from it, so a policy
-    # that flips back and forth still gives each change its own id, and a replay the same one
-    outcome: Outcome
-    policy: PolicyRef
-    origin: Origin
-    clusters: list[ClusterMatch]
-    listing: dict[str, Any]
-
-    def to_bytes(self) -> bytes:
-        return orjson.dumps({"v": 1, "id": self.listing_id, "p": self.partition, "e": self.event_id,
-                             "d": self.decision_id,
-                             "o": self.outcome.value, "policy": [self.policy.id, self.policy.version],
-                             "origin": self.origin.model_dump(mode="json"),
-                             "clusters": [[c.cluster, c.confidence, c.evidence] for c in self.clusters],
-                             "listing": self.listing})
-
-    @classmethod
-    def from_bytes(cls, data: bytes) -> ListingState:
-        d = orjson.loads(data)
-        return cls(listing_id=d["id"], partition=d["p"], event_id=d["e"], decision_id=d["d"],
-                   outcome=Outcome(d["o"]),
-                   policy=PolicyRef(id=d["policy"][0], version=d["policy"][1]),
-                   # model_construct: the worker wrote this record from a validated Origin (hot path)
-                   origin=Origin.model_construct(origin_class=OriginClass(d["origin"]["class"]),
-                                                 confidence=d["origin"]["confidence"],
-                                                 evidence=d["origin"]["evidence"]),
-                   clusters=[ClusterMatch(c, conf, ev) for c, conf, ev in d["clusters"]], listing=d["listing"])
-
-    @classmethod
-    def of(cls, record: DecisionRecord, partition: int) -> ListingState:
-        return cls(listing_id=record.listing_id, partition=partition, event_id=record.event_id,
-                   decision_id=record.decision_id, outcome=record.outcome, policy=record.policy, origin=record.origin,
-                   clusters=list(record.clusters), listing=record.listing)
-
-
-def state_record(listing_id: str, partition: int, state: ListingState | None) -> Routed:
-    """The changelog record of a listing's state (a tombstone for None), on the input's partition."""
-    return Routed(Output.STATE, listing_id.encode(), state.to_bytes() if state is not None else None, [],
-                  partition=partition)
 
 
 def withdrawal(state: ListingState, event_id: str, reason: Reason, now: datetime) -> Routed:
@@ -114,13 +55,21 @@ class Step:
     records: list[Routed]
     state: ListingState | None  # None with `remove`: forget the listing
     remove: bool = False
+    replay: bool = False  # the state had applied the event already: records re-sent, state unchanged
 
 
-def advance(routed: Routed, previous: ListingState | None, partition: int) -> Step:
-    """Fold one routed event into the listing's state. Dead letters change nothing."""
+def advance(routed: Routed, previous: ListingState | None, partition: int, offset: int | None = None,
+            earlier: tuple[Sent, ...] = ()) -> Step:
+    """Fold one routed event into the listing's state. Dead letters change nothing.
+
+    `offset`: the event's input offset (None offline: nothing is a replay); an event the state has
+    applied already sends what it sent the first time (`ListingState.replay`). `earlier`: what this
+    listing's earlier events of the same batch sent, kept in the new state for the same reason."""
     record = routed.decision
     if record is None:
         return Step([routed], previous)
+    if previous is not None and offset is not None and previous.applied(partition, offset):
+        return Step(previous.replay(offset), previous, replay=True)
     if record.action == "remove":
         if previous is None:  # unknown listing: the removal goes to the approved topic, as decided
             return Step([routed], None, remove=True)
@@ -130,7 +79,8 @@ def advance(routed: Routed, previous: ListingState | None, partition: int) -> St
         why = ",".join(r.code for r in record.reasons)
         moved = MOVED.reason(before=previous.outcome.value, after=record.outcome.value, why=why)
         records.append(withdrawal(previous, record.event_id, moved, record.decided_at))
-    return Step(records, ListingState.of(record, partition))
+    kept = earlier + tuple(Sent(offset, r.output, r.value or b"") for r in records[1:]) if offset is not None else ()
+    return Step(records, ListingState.of(record, partition, offset, kept))
 
 
 def policy_in_force(book: PolicyBook, now: datetime) -> PolicyRef:
@@ -160,5 +110,10 @@ def reevaluate(state: ListingState, book: PolicyBook, now: datetime | None = Non
         origin=state.origin, clusters=state.clusters, reasons=[change, *reasons], policy=ref, decided_at=now,
         listing=state.listing)
     moved = MOVED.reason(before=state.outcome.value, after=outcome.value, why=change.code)
-    records = [decision_routed(record), withdrawal(state, state.event_id, moved, now)]
-    return Step(records, replace(state, outcome=outcome, policy=ref, decision_id=record.decision_id))
+    gone = withdrawal(state, state.event_id, moved, now)
+    # The latest batch's other records go again first (the same ids: consumers drop them): should that
+    # batch's decisions have been lost after its state was written, this pass may run before the replay.
+    records = [*map(resent, state.sent), decision_routed(record), gone]
+    kept = (Sent(state.offset, gone.output, gone.value or b""),) if state.offset is not None else ()
+    return Step(records, replace(state, outcome=outcome, policy=ref, decision_id=record.decision_id,
+                                 reasons=tuple(record.reasons), decided_at=now, sent=kept))

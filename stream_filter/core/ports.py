@@ -12,7 +12,7 @@ from collections.abc import Awaitable, Iterable, Sequence
 from typing import TYPE_CHECKING, Protocol
 
 if TYPE_CHECKING:
-    from stream_filter.core.lifecycle import ListingState
+    from stream_filter.core.listing_state import ListingState
     from stream_filter.core.route import Routed
 
 

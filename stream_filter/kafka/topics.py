@@ -9,11 +9,13 @@ from __future__ import annotations
 from collections.abc import Iterable
 
 from aiokafka.admin import AIOKafkaAdminClient, NewPartitions, NewTopic
+from aiokafka.admin.config_resource import ConfigResource, ConfigResourceType
 from aiokafka.errors import TopicAlreadyExistsError
 
 from stream_filter.kafka.clients import admin_client
 from stream_filter.settings import Settings
 
+RECORD_OVERHEAD_BYTES = 512  # a record batch's header, the record's key and headers
 COMPACT = {"cleanup.policy": "compact"}  # topics that keep the latest record per key (state, policy)
 
 
@@ -58,3 +60,25 @@ async def ensure_policy_topic(settings: Settings) -> None:
     async with admin_client(settings) as admin:
         await create_missing(admin, [NewTopic(settings.topic_policy, 1, settings.topic_replication,
                                               topic_configs=COMPACT)])
+
+
+async def topic_configs(admin: AIOKafkaAdminClient, topics: list[str]) -> dict[str, dict[str, str]]:
+    """Each topic's configuration as the broker reports it (defaults included)."""
+    responses = await admin.describe_configs([ConfigResource(ConfigResourceType.TOPIC, t) for t in topics])
+    configs: dict[str, dict[str, str]] = {}
+    for response in responses:
+        for resource in response.resources:
+            name, entries = resource[3], resource[4]
+            configs[name] = {entry[0]: entry[1] for entry in entries}
+    return configs
+
+
+async def output_limit(settings: Settings, wanted: int) -> int:
+    """The largest record the worker may send: `wanted`, or less where an output or state topic accepts
+    less (`max.message.bytes`, less room for the batch's overhead)."""
+    topics = [*settings.output_topics().values(), settings.topic_state()]
+    async with admin_client(settings) as admin:
+        configs = await topic_configs(admin, topics)
+    limits = [int(c["max.message.bytes"]) - RECORD_OVERHEAD_BYTES for c in configs.values()
+              if c.get("max.message.bytes", "").isdigit()]
+    return min([wanted, *limits])

@@ -8,7 +8,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable, Iterable
 
-from stream_filter.core.lifecycle import ListingState, state_record
+from stream_filter.core.listing_state import ListingState, state_record
 from stream_filter.core.ports import PartitionStore
 from stream_filter.core.route import Routed
 

@@ -19,7 +19,7 @@ import logging
 from collections.abc import Iterable
 from pathlib import Path
 
-from stream_filter.core.lifecycle import ListingState
+from stream_filter.core.listing_state import ListingState
 from stream_filter.core.ports import PartitionStore
 from stream_filter.settings import Settings
 from stream_filter.state.batch_view import BatchView
@@ -34,7 +34,8 @@ class ListingStates:
         self.settings = settings
         self.topic = settings.topic_state()
         self.disk = settings.state_store == "auto" and rocksdb_available()
-        self.stores = StoreFactory(Path(settings.data_dir) / "listing-state", self.disk)
+        # per app id: two deployments sharing a data dir must not open the same RocksDB files
+        self.stores = StoreFactory(Path(settings.data_dir) / settings.app_id / "listing-state", self.disk)
         self._parts: dict[int, PartitionStore] = {}
         self._owned: set[int] | None = None  # None until the first assignment: keep what is loaded
         self._loading = asyncio.Lock()  # the agent and the re-evaluation pass may both ask

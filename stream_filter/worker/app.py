@@ -87,7 +87,8 @@ class Worker:
         max_age = timedelta(seconds=settings.max_event_age_s) if settings.max_event_age_s else None
         self.decider = BatchDecider(self.holder, max_value_bytes=settings.max_value_bytes,
                                     clock=settings.policy_clock, max_age=max_age,
-                                    dedupe_window=settings.dedupe_window)
+                                    dedupe_window=settings.dedupe_window,
+                                    max_output_bytes=settings.max_output_bytes)
         self.lag_probe = LagProbe(settings)
         self._wire()
 

@@ -29,14 +29,6 @@ SEND_RETRY_DELAY_S = 1.0  # broker unreachable: retry the same record, never ski
 SEND_ERRORS = (KafkaError, ProducerSendError)  # Faust rewraps client errors raised while sending
 
 
-def withdraws(outputs: Sequence[Pair]) -> bool:
-    """Whether records remove a listing from a topic. Only then must the state records wait for the
-    decisions: were a state record acknowledged and its withdrawal lost in a crash, the replay would
-    read the new state and not withdraw again. Without removals, a replay over a state that is
-    already ahead sends the same decisions, with the same ids, so both may go out together."""
-    return any(routed.decision is not None and routed.decision.action == "remove" for routed, _ in outputs)
-
-
 class Deliverer:
     def __init__(self, outputs: Mapping[Output, OutputTopic], metrics: Metrics,
                  batches: BatchSender | None = None) -> None:
@@ -45,14 +37,23 @@ class Deliverer:
         self.batches = batches  # one Kafka batch per partition (record_batches.py); else one send per record
 
     async def deliver_decided(self, outputs: Sequence[Pair], changelog: Sequence[Pair]) -> None:
-        """The one ordering rule for decisions and listing states (batches and re-evaluation alike):
-        state records after the decisions when the decisions withdraw a listing (a crash then
-        replays, never loses, the withdrawal); otherwise together, one wait for the broker."""
-        if withdraws(outputs):
-            await self.deliver_batch(outputs)
-            await self.deliver_batch(changelog)
-        else:
-            await self.deliver_batch([*outputs, *changelog])
+        """A batch of input records: the one ordering rule for decisions and listing states.
+
+        States first: a state the changelog holds marks the events it applied, and a replay of those
+        sends again what they sent (`core/listing_state.py`), so a crash after the states and before
+        the decisions loses nothing, and a policy change before the replay cannot decide them anew.
+        Tombstones (deleted listings) last: a deleted listing has no state to replay from, so its
+        withdrawal must be acknowledged before its state goes (a replay then withdraws it again)."""
+        await self.deliver_batch([pair for pair in changelog if pair[0].value is not None])
+        await self.deliver_batch(outputs)
+        await self.deliver_batch([pair for pair in changelog if pair[0].value is None])
+
+    async def deliver_reevaluated(self, outputs: Sequence[Pair], changelog: Sequence[Pair]) -> None:
+        """A chunk of re-evaluated listings: decisions first, states after. No input record replays a
+        re-evaluation; the next pass does, from the state, with the same ids, should a crash fall in
+        between."""
+        await self.deliver_batch(outputs)
+        await self.deliver_batch(changelog)
 
     async def _queue(self, routed: Routed) -> Awaitable[object]:
         return await self.outputs[routed.output].send(key=routed.key, value=routed.value, headers=routed.headers,

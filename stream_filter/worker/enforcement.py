@@ -25,7 +25,8 @@ from datetime import UTC, datetime
 from time import perf_counter
 
 from stream_filter.core.batch import Pair
-from stream_filter.core.lifecycle import ListingState, reevaluate
+from stream_filter.core.lifecycle import reevaluate
+from stream_filter.core.listing_state import ListingState
 from stream_filter.core.policy.book import PolicyHolder
 from stream_filter.core.policy.day import today
 from stream_filter.state.listing_states import ListingStates
@@ -158,5 +159,5 @@ class Enforcer:
             changed.append((step.state, source))
         changelog: list[Pair] = [(view.put(s.listing_id, s.partition, s), source) for s, source in changed]
         view.flush()
-        await self.deliverer.deliver_decided(outputs, changelog)  # every change withdraws: state after decisions
+        await self.deliverer.deliver_reevaluated(outputs, changelog)
         return active

@@ -72,3 +72,16 @@ def test_key_must_match_listing_id() -> None:
 def test_deleted_event_needs_no_title() -> None:
     result = _dec(orjson.dumps(event_dict(event_type="listing.deleted", title=None)))
     assert isinstance(result, Decoded)
+
+
+def test_a_listing_nested_too_deep_to_keep_as_state_is_dead_lettered() -> None:
+    deep: dict[str, object] = {}
+    node = deep
+    for _ in range(40):
+        node["x"] = {}
+        node = node["x"]  # type: ignore[assignment]
+    result = decode_listing(b"L-1", orjson.dumps(event_dict(extra=deep)))
+    assert isinstance(result, Failure) and result.code is ErrorCode.NESTED_TOO_DEEP
+    shallow = decode_listing(b"L-1", orjson.dumps(event_dict(extra={"a": [{"b": [1, 2]}]})))
+    assert isinstance(shallow, Decoded)
+

@@ -7,7 +7,8 @@ from datetime import UTC, datetime
 import orjson
 
 from stream_filter.core.contracts.decision import Outcome
-from stream_filter.core.lifecycle import ListingState, advance, policy_in_force, reevaluate
+from stream_filter.core.lifecycle import advance, policy_in_force, reevaluate
+from stream_filter.core.listing_state import ListingState
 from stream_filter.core.policy.book import PolicyBook
 from stream_filter.core.policy.files import parse_policy
 from stream_filter.core.route import Output, Routed, route
@@ -122,3 +123,52 @@ def test_a_full_pass_catches_what_a_new_day_changes() -> None:
     assert forced is not None and forced.state is not None and forced.state.outcome is Outcome.REJECTED
     assert forced.records[0].decision is not None
     assert forced.records[0].decision.reasons[0].code == "POLICY_CHANGE_REVOKED"
+
+
+def test_the_latest_decision_rebuilt_from_the_state_is_the_one_sent() -> None:
+    routed = _route(V1, title=FOOD)
+    state = advance(routed, None, 3, offset=9).state
+    assert state is not None and state.offset == 9
+    rebuilt = ListingState.from_bytes(state.to_bytes()).latest()
+    assert (rebuilt.output, rebuilt.key, rebuilt.value, rebuilt.headers) == (routed.output, routed.key, routed.value,
+                                                                              routed.headers)
+
+
+def test_a_move_keeps_its_withdrawal_for_a_replay() -> None:
+    before = advance(_route(V2), None, 3, offset=1).state  # a T-shirt: rejected
+    moved = advance(_route(V2, event_id="ev-2", title="Casing HP Silikon", price={"amount": "200", "currency": "USD"}),
+                    before, 3, offset=2)
+    assert moved.state is not None
+    state = ListingState.from_bytes(moved.state.to_bytes())
+    assert [(r.output, r.value) for r in state.replay(2)] == [(r.output, r.value) for r in moved.records]
+    assert state.replay(1) == []  # an earlier batch's event: acknowledged before this state was written
+    again = advance(_route(V2, event_id="ev-2", title="Casing HP Silikon", price={"amount": "200", "currency": "USD"}),
+                    state, 3, offset=2)
+    assert again.replay and again.state is state and [r.value for r in again.records] == [r.value for r in
+                                                                                           moved.records]
+    assert not advance(_route(V2, event_id="ev-3"), state, 4, offset=2).replay  # another partition: not a replay
+
+
+def test_a_state_written_before_replays_were_exact_is_read_with_nothing_to_replay() -> None:
+    state = _state(V1, title=FOOD)
+    old = orjson.loads(state.to_bytes())
+    for key in ("off", "rs", "at", "sent"):
+        del old[key]
+    old["v"] = 1
+    read = ListingState.from_bytes(orjson.dumps(old))
+    assert read.offset is None and read.sent == () and read.listing == state.listing
+    assert not read.applied(3, 0) and read.replay(0) == []
+
+
+def test_reevaluation_sends_the_latest_batchs_other_records_again_first() -> None:
+    phone = advance(_route(V1, title="Casing HP Silikon", price={"amount": "200", "currency": "USD"}), None, 3,
+                    offset=1)
+    assert phone.state is not None and phone.state.sent == ()  # a new listing: nothing else was sent
+    shirt = advance(_route(V1, event_id="ev-2"), phone.state, 3, offset=2)  # approved -> rejected
+    assert shirt.state is not None and [s.output for s in shirt.state.sent] == [Output.APPROVED]
+    step = reevaluate(shirt.state, PolicyBook([parse_policy(POLICY.format(version="9", clusters="crafts"))]), NOW)
+    assert step is not None and step.state is not None
+    assert step.records[0].value == shirt.state.sent[0].value  # the stored withdrawal, again, same bytes
+    assert [(r.output, r.decision.action) for r in step.records if r.decision] == [
+        (Output.APPROVED, "remove"), (Output.APPROVED, "upsert"), (Output.REJECTED, "remove")]
+    assert [s.output for s in step.state.sent] == [Output.REJECTED]  # what this pass withdrew, for a replay

@@ -7,7 +7,8 @@ from pathlib import Path
 import orjson
 import pytest
 
-from stream_filter.core.lifecycle import ListingState, advance
+from stream_filter.core.lifecycle import advance
+from stream_filter.core.listing_state import ListingState
 from stream_filter.core.policy.book import PolicyBook
 from stream_filter.core.route import Output, Routed, route
 from stream_filter.settings import Settings
@@ -65,7 +66,7 @@ def test_disk_store_writes_no_log(tmp_path: Path) -> None:
     for i in range(1000, 2000):
         view.put(f"L-{i}", 0, step.state)
     assert view.flush() == []
-    logs = list((tmp_path / "listing-state" / "0").glob("*.log"))
+    logs = list((tmp_path / "stream-filter" / "listing-state" / "0").glob("*.log"))
     assert logs and sum(p.stat().st_size for p in logs) == 0
     assert get(states, "L-1999", 0) == step.state
     states.forget([0])
@@ -107,9 +108,19 @@ def test_disk_store_keeps_indexes_and_filters_in_one_bounded_cache(tmp_path: Pat
     for partition in (0, 1):
         states.open(partition)
     for partition in (0, 1):
-        options = max((tmp_path / "listing-state" / str(partition)).glob("OPTIONS-*")).read_text()
+        options = max((tmp_path / "stream-filter" / "listing-state" / str(partition)).glob("OPTIONS-*")).read_text()
         assert "cache_index_and_filter_blocks=true" in options
         assert "pin_l0_filter_and_index_blocks_in_cache=true" in options
         assert "filter_policy=bloomfilter" in options
     assert states.stores.cache is not None  # one cache, made with the first partition, shared by the others
     states.forget([0, 1])
+
+
+def test_two_app_ids_sharing_a_data_dir_keep_their_stores_apart(tmp_path: Path) -> None:
+    one = ListingStates(Settings(state_store="auto", data_dir=str(tmp_path), app_id="one"))
+    two = ListingStates(Settings(state_store="auto", data_dir=str(tmp_path), app_id="two"))
+    one.open(0)
+    two.open(0)  # would fail on the other's RocksDB lock were the directory shared
+    assert (tmp_path / "one" / "listing-state" / "0").is_dir() and (tmp_path / "two" / "listing-state" / "0").is_dir()
+    one.forget([0])
+    two.forget([0])

@@ -104,3 +104,20 @@ def test_after_a_failure_the_rest_of_the_batch_is_resent_in_order(monkeypatch: A
     values = [r["value"] for r in approved.sent]
     assert values[-2:] == [b"v1", b"v2"]  # the last copies are in order
     assert values == [b"v0", b"v2", b"v1", b"v2"]  # v2 sent again after v1: a harmless replay
+
+
+def test_a_batch_sends_states_then_decisions_then_tombstones() -> None:
+    """The one ordering rule (README, Reliability): a state acknowledged marks what a replay sends again;
+    a tombstone waits for the withdrawal it follows."""
+    deliverer, topics, _ = _setup()
+    sent: list[bytes | None] = []
+    for topic in topics.values():
+        topic.on_send = sent.append
+    decision = (Routed(Output.APPROVED, b"k", b"decision", []), Msg())
+    state = (Routed(Output.STATE, b"k", b"state", [], partition=1), Msg())
+    tombstone = (Routed(Output.STATE, b"j", None, [], partition=1), Msg())
+    asyncio.run(deliverer.deliver_decided([decision], [tombstone, state]))
+    assert sent == [b"state", b"decision", None]
+    sent.clear()
+    asyncio.run(deliverer.deliver_reevaluated([decision], [state]))  # re-evaluation: decisions first
+    assert sent == [b"decision", b"state"]

@@ -10,7 +10,8 @@ import orjson
 from prometheus_client import CollectorRegistry
 
 from stream_filter.core.contracts.decision import Outcome
-from stream_filter.core.lifecycle import ListingState, advance
+from stream_filter.core.lifecycle import advance
+from stream_filter.core.listing_state import ListingState
 from stream_filter.core.policy.book import PolicyBook, PolicyHolder
 from stream_filter.core.route import Output, route
 from stream_filter.settings import Settings

@@ -1,0 +1,124 @@
+"""What the worker remembers of one active listing, and what its latest batch sent.
+
+Why the records sent: the state is written (and acknowledged) before a batch's decisions go out,
+so a state that reached the changelog marks how far the listing was decided. A replay of an event
+the state has already applied (its input offset at or before the state's) must then send exactly
+what was sent the first time, with the same ids, whatever the policy or the day is now: the
+latest decision is rebuilt from the state's own fields, and every other record of the listing's
+latest batch (withdrawals, earlier events of that batch) is kept as it was sent. Events of earlier
+batches send nothing: their decisions were acknowledged before this state was written.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any, NamedTuple
+
+import orjson
+
+from stream_filter.core.contracts.decision import (
+    ClusterMatch,
+    DecisionRecord,
+    Origin,
+    OriginClass,
+    Outcome,
+    PolicyRef,
+    Reason,
+)
+from stream_filter.core.route import Output, Routed, decision_headers, decision_routed
+
+
+class Sent(NamedTuple):
+    """A record sent for a listing's event: kept so that a replay of the event sends it again."""
+
+    offset: int
+    output: Output
+    value: bytes
+
+
+@dataclass(frozen=True)
+class ListingState:
+    """Enough to decide the listing again under another policy, and to replay its latest batch."""
+
+    listing_id: str
+    partition: int  # the input partition it arrives on: a worker re-evaluates only what it owns
+    event_id: str
+    decision_id: str  # of the listing's last decision: ids of later ones derive from it, so a policy
+    # that flips back and forth still gives each change its own id, and a replay the same one
+    outcome: Outcome
+    policy: PolicyRef
+    origin: Origin
+    clusters: list[ClusterMatch]
+    listing: dict[str, Any]
+    offset: int | None = None  # input offset of the latest event folded in; None: nothing to replay
+    reasons: tuple[Reason, ...] = ()
+    decided_at: datetime | None = None
+    sent: tuple[Sent, ...] = ()  # the latest batch's other records for this listing
+
+    def to_bytes(self) -> bytes:
+        return orjson.dumps({"v": 2, "id": self.listing_id, "p": self.partition, "e": self.event_id,
+                             "d": self.decision_id,
+                             "o": self.outcome.value, "policy": [self.policy.id, self.policy.version],
+                             "origin": self.origin.model_dump(mode="json"),
+                             "clusters": [[c.cluster, c.confidence, c.evidence] for c in self.clusters],
+                             "listing": self.listing, "off": self.offset,
+                             "rs": [[r.code, r.legal_basis, r.message] for r in self.reasons],
+                             "at": self.decided_at.isoformat() if self.decided_at else None,
+                             "sent": [[s.offset, s.output.value, s.value.decode()] for s in self.sent]})
+
+    @classmethod
+    def from_bytes(cls, data: bytes) -> ListingState:
+        """Version 1 states (before replays were exact) read with nothing to replay."""
+        d = orjson.loads(data)
+        return cls(listing_id=d["id"], partition=d["p"], event_id=d["e"], decision_id=d["d"],
+                   outcome=Outcome(d["o"]),
+                   policy=PolicyRef(id=d["policy"][0], version=d["policy"][1]),
+                   # model_construct: the worker wrote this record from a validated Origin (hot path)
+                   origin=Origin.model_construct(origin_class=OriginClass(d["origin"]["class"]),
+                                                 confidence=d["origin"]["confidence"],
+                                                 evidence=d["origin"]["evidence"]),
+                   clusters=[ClusterMatch(c, conf, ev) for c, conf, ev in d["clusters"]], listing=d["listing"],
+                   offset=d.get("off"),
+                   reasons=tuple(Reason.model_construct(code=c, legal_basis=b, message=m)
+                                 for c, b, m in d.get("rs", ())),
+                   decided_at=datetime.fromisoformat(d["at"]) if d.get("at") else None,
+                   sent=tuple(Sent(o, Output(out), v.encode()) for o, out, v in d.get("sent", ())))
+
+    @classmethod
+    def of(cls, record: DecisionRecord, partition: int, offset: int | None = None,
+           sent: tuple[Sent, ...] = ()) -> ListingState:
+        return cls(listing_id=record.listing_id, partition=partition, event_id=record.event_id,
+                   decision_id=record.decision_id, outcome=record.outcome, policy=record.policy, origin=record.origin,
+                   clusters=list(record.clusters), listing=record.listing, offset=offset,
+                   reasons=tuple(record.reasons), decided_at=record.decided_at, sent=sent)
+
+    def applied(self, partition: int, offset: int | None) -> bool:
+        """Whether the event at this input position was already folded into the state (a replay)."""
+        return offset is not None and self.offset is not None and partition == self.partition and offset <= self.offset
+
+    def latest(self) -> Routed:
+        """The listing's latest decision, as it was sent: rebuilt from the state's own fields."""
+        return decision_routed(DecisionRecord.built(
+            decision_id=self.decision_id, listing_id=self.listing_id, event_id=self.event_id, outcome=self.outcome,
+            action="upsert", origin=self.origin, clusters=self.clusters, reasons=list(self.reasons),
+            policy=self.policy, decided_at=self.decided_at, listing=self.listing))
+
+    def replay(self, offset: int) -> list[Routed]:
+        """What the first decision of the event at `offset` sent; nothing for an earlier batch's event."""
+        records = [resent(s) for s in self.sent if s.offset == offset]
+        if offset == self.offset and self.decided_at is not None:
+            records.insert(0, self.latest())
+        return records
+
+
+def resent(sent: Sent) -> Routed:
+    """A kept record, byte for byte, with the headers its decision gives."""
+    record = DecisionRecord.model_validate_json(sent.value)
+    return Routed(sent.output, record.listing_id.encode(), sent.value, decision_headers(record), record)
+
+
+def state_record(listing_id: str, partition: int, state: ListingState | None) -> Routed:
+    """The changelog record of a listing's state (a tombstone for None), on the input's partition."""
+    return Routed(Output.STATE, listing_id.encode(), state.to_bytes() if state is not None else None, [],
+                  partition=partition)
