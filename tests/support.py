@@ -23,6 +23,10 @@ from typing import Any
 import orjson
 from aiokafka import AIOKafkaConsumer, TopicPartition
 
+from stream_filter.core.catalogue import Catalogue
+from stream_filter.kafka.catalogue import read_catalogue
+from stream_filter.settings import Settings
+
 DRAIN_TIMEOUT_S = 180.0  # 1,000+ events through a cold Faust worker on 2 cores, with margin
 WORKER_HTTP_TIMEOUT_S = 60.0  # Faust start-up: imports, group join, web server
 STOP_TIMEOUT_S = 20.0
@@ -223,3 +227,16 @@ def wait_until_shared(workers: list[WorkerProcess], partitions: int, timeout_s: 
             return
         assert time.monotonic() < deadline, f"the group never shared the {partitions} partitions: {owned}"
         time.sleep(0.3)
+
+
+def catalogue_of(bootstrap: str, names: Names) -> Catalogue:
+    """The catalogue a consumer builds from the test's output topics as they are now."""
+    settings = Settings(kafka_bootstrap_servers=bootstrap, **{f"topic_{k}": v for k, v in names.outputs().items()})
+    return asyncio.run(read_catalogue(settings))
+
+
+def lag_by_partition(bootstrap: str, group: str, topic: str) -> dict[int, int]:
+    """End offset minus the group's committed offset, per partition (what a timeout reports)."""
+    ends = end_offsets(bootstrap, topic)
+    return {p: asyncio.run(_lag(bootstrap, group, topic, {p: end})) for p, end in sorted(ends.items())}
+

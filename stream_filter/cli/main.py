@@ -48,6 +48,13 @@ def parser() -> argparse.ArgumentParser:
     s.add_argument("--dir", default="schemas")
     s.add_argument("--check", action="store_true")
     s.set_defaults(func=offline.cmd_schemas)
+    cat = sub.add_parser("catalogue", help="build the catalogue from the output topics as a consumer would")
+    cat.add_argument("--expect", help="JSONL file of the events published: report listings that differ from "
+                     "its offline decisions")
+    cat.add_argument("--policy", default="default", help="policy packs and/or files the file is decided with")
+    cat.add_argument("--clock", choices=["event", "processing"], default="event")
+    cat.add_argument("--show", type=int, default=20, help="print up to N listings that differ")
+    cat.set_defaults(func=online.cmd_catalogue)
     pol = sub.add_parser("policy", help="policy tools")
     pol_sub = pol.add_subparsers(dest="policy_command", required=True)
     v = pol_sub.add_parser("validate", help="validate a policy file or pack")

@@ -116,3 +116,24 @@ def cmd_policy_promote(args: argparse.Namespace) -> int:
     asyncio.run(publish_policy(settings, "shadow", ""))
     print("shadow policy promoted to live; shadow cleared", file=sys.stderr)
     return 0
+
+
+def cmd_catalogue(args: argparse.Namespace) -> int:
+    """Build the catalogue from the output topics as a consumer would; with --expect, compare it with
+    the file's offline decisions (exit 1 when a listing differs)."""
+    from stream_filter.core.catalogue import expected_topics
+    from stream_filter.kafka.catalogue import read_catalogue
+
+    catalogue = asyncio.run(read_catalogue(Settings()))
+    counts = catalogue.counts()
+    on_several = sum(1 for kinds in catalogue.topics_of().values() if len(kinds) > 1)
+    print(" ".join(f"{kind}={counts[kind]}" for kind in sorted(counts)) + f" on_several_topics={on_several} "
+          f"duplicates_dropped={catalogue.duplicates}")
+    if not args.expect:
+        return 1 if on_several else 0
+    differ = catalogue.differences(expected_topics(lines(args.expect), PolicyBook.load(args.policy), args.clock))
+    print(f"listings that differ from the offline decisions of {args.expect}: {len(differ)}")
+    for listing_id, (found, wanted) in sorted(differ.items())[: args.show]:
+        print(f"  {listing_id}: on {sorted(found) or 'no topic'}, expected {wanted or 'no topic (deleted)'}")
+    return 1 if differ else 0
+

@@ -45,6 +45,7 @@ class DecidedBatch:
     notes: list[Note] = field(default_factory=list)
     withdrawals: list[str] = field(default_factory=list)  # the first reason code of each withdrawal
     shadow_diffs: list[tuple[str, str]] = field(default_factory=list)  # (live outcome, shadow outcome)
+    replays: list[bool] = field(default_factory=list)  # per event the state had applied: sent records again?
 
 
 class BatchDecider:
@@ -94,6 +95,8 @@ class BatchDecider:
                             changed.pop(where, None)  # re-inserted: the changelog keeps the order of last writes
                             changed[where] = (record, rec)
                     emitted = step.records
+                    if step.replay:
+                        out.replays.append(bool(emitted))
                     if rec.offset is not None:
                         sent[where] = earlier + tuple(Sent(rec.offset, r.output, r.value or b"") for r in emitted
                                                       if r.decision is not None)

@@ -74,8 +74,7 @@ class Deliverer:
         # Each is sent alone: a batch the broker refused as too large may have failed records that fit.
         for routed, msg in batch[first_failure:]:
             await self.deliver(routed, msg)
-        # "states": state records sent after their batch's decisions (a batch that withdraws a listing);
-        # "decisions": decisions, with their state records when both go out together
+        # "states": a batch's state records (before its decisions) or tombstones (after them)
         kind = "states" if batch[0][0].output is Output.STATE else "decisions"
         self.metrics.delivery.labels(kind).observe(perf_counter() - started)
 

@@ -90,6 +90,9 @@ class Metrics:
                                      "counted by the last re-evaluation pass.", registry=registry)
         self.listing_moves = Counter("stream_filter_listing_withdrawals_total", "Removal records sent because a "
                                      "listing moved to another outcome or was deleted.", ["reason"], registry=registry)
+        self.replayed = Counter("stream_filter_replayed_events_total", "Input events the listing's state had "
+                                "applied already (a replay after a crash, rebalance or offset reset), by whether "
+                                "their records were sent again.", ["sent"], registry=registry)
         self.build = Info("stream_filter_build", "Build information.", registry=registry)
         self.build.info({"version": version})
         for outcome in Outcome:  # known at start: dashboards show zeros, not gaps
@@ -100,6 +103,8 @@ class Metrics:
             self.produced.labels(output.value)
         for mode in ("live", "shadow"):
             self.policy_updates.labels(mode)
+        for sent in ("again", "nothing"):
+            self.replayed.labels(sent)
         for records in ("decisions", "states"):
             self.delivery.labels(records)
 
@@ -118,6 +123,8 @@ class Metrics:
         self.record_batch(batch.notes)
         for code in batch.withdrawals:
             self.listing_moves.labels(code).inc()
+        for again in batch.replays:
+            self.replayed.labels("again" if again else "nothing").inc()
         for live, shadow in batch.shadow_diffs:
             self.shadow_diffs.labels(live, shadow).inc()
 

@@ -8,15 +8,19 @@ itself to, it does: records are kept below the output topics' size limit.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 
 from aiokafka.admin import AIOKafkaAdminClient
+from aiokafka.errors import KafkaError
 
 from stream_filter.kafka.clients import admin_client
 from stream_filter.kafka.topics import ensure_topics, output_limit, partition_count, topic_configs
 from stream_filter.settings import Settings
 
 log = logging.getLogger("stream_filter.worker")
+COORDINATOR_TRIES = 30
+COORDINATOR_RETRY_S = 1.0
 
 
 class PreflightError(RuntimeError):
@@ -51,5 +55,14 @@ async def preflight(settings: Settings) -> Settings:
 
 
 async def _has_committed(admin: AIOKafkaAdminClient, settings: Settings) -> bool:
-    offsets = await admin.list_consumer_group_offsets(settings.app_id)
+    """Whether the group has committed an input offset. A broker that has just started may not have a
+    group coordinator yet (retriable errors): asked again, within a bound."""
+    for attempt in range(COORDINATOR_TRIES):
+        try:
+            offsets = await admin.list_consumer_group_offsets(settings.app_id)
+            break
+        except KafkaError as exc:
+            if not exc.retriable or attempt == COORDINATOR_TRIES - 1:
+                raise
+            await asyncio.sleep(COORDINATOR_RETRY_S)
     return any(tp.topic == settings.topic_input and meta.offset > 0 for tp, meta in offsets.items())

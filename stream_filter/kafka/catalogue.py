@@ -1,0 +1,29 @@
+"""Building the consumer-model catalogue (`core/catalogue.py`) from the output topics as they are now."""
+
+from __future__ import annotations
+
+from aiokafka import ConsumerRecord, TopicPartition
+
+from stream_filter.core.catalogue import KINDS, Catalogue
+from stream_filter.kafka.clients import admin_client, reader
+from stream_filter.kafka.reading import read_to_end
+from stream_filter.kafka.topics import partition_count
+from stream_filter.settings import Settings
+
+
+async def read_catalogue(settings: Settings) -> Catalogue:
+    """Every record of the approved, rejected and review topics up to their current ends, applied as
+    a consumer would."""
+    topics = {settings.output_topics()[kind]: kind for kind in KINDS}
+    catalogue = Catalogue()
+    async with admin_client(settings) as admin:
+        tps = [TopicPartition(topic, p) for topic in topics for p in range(await partition_count(admin, topic) or 0)]
+    async with reader(settings, max_partition_fetch_bytes=8_388_608) as consumer:
+        consumer.assign(tps)
+        await consumer.seek_to_beginning(*tps)
+
+        def apply(tp: TopicPartition, record: ConsumerRecord[bytes, bytes]) -> None:
+            catalogue.apply(topics[tp.topic], record.value)
+
+        await read_to_end(consumer, tps, apply, max_records=5000)
+    return catalogue
