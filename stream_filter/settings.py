@@ -47,6 +47,8 @@ class Settings(BaseSettings):
         "Lowered at start to the output topics' max.message.bytes.")
     max_event_age_s: float = Field(default=0, ge=0, description="Dead-letter events older than this; 0 = off.")
     dedupe_window: int = Field(default=100_000, ge=0, description="Recent event ids remembered; 0 = off.")
+    metadata_max_age_s: float = Field(default=30.0, gt=0, description="How often clients refresh topic "
+                                      "metadata: how soon a worker sees input partitions added.")
     session_timeout_s: float = Field(default=10.0, ge=6, description="Consumer group session timeout: how "
                                      "soon a crashed worker's partitions move to the others.")
     data_dir: str = Field(default=".stream-filter", description="Faust's local state directory.")
@@ -66,6 +68,10 @@ class Settings(BaseSettings):
     def topic_state(self) -> str:
         """The compacted changelog of listing states (per deployment, like the consumer group)."""
         return f"{self.app_id}-listing-state-changelog"
+
+    def topic_state_layout(self) -> str:
+        """The history of the changelog's partition counts (a partition change leaves states to adopt)."""
+        return f"{self.app_id}-listing-state-layout"
 
     def output_topics(self) -> dict[str, str]:
         return {"approved": self.topic_approved, "rejected": self.topic_rejected, "review": self.topic_review,

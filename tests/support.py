@@ -15,6 +15,7 @@ import sys
 import time
 import urllib.request
 import uuid
+from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -24,6 +25,7 @@ import orjson
 from aiokafka import AIOKafkaConsumer, TopicPartition
 
 from stream_filter.core.catalogue import Catalogue
+from stream_filter.dev.samples import MALFORMED, generate
 from stream_filter.kafka.catalogue import read_catalogue
 from stream_filter.settings import Settings
 
@@ -239,4 +241,26 @@ def lag_by_partition(bootstrap: str, group: str, topic: str) -> dict[int, int]:
     """End offset minus the group's committed offset, per partition (what a timeout reports)."""
     ends = end_offsets(bootstrap, topic)
     return {p: asyncio.run(_lag(bootstrap, group, topic, {p: end})) for p, end in sorted(ends.items())}
+
+
+def listing_events(prefix: str, n: int, keys: int, delete_every: int = 0, poison_every: int = 0,
+                   seed: int = 42) -> tuple[list[tuple[bytes, bytes]], set[str]]:
+    """Keyed events for `keys` listings, several each, whose outcomes alternate (each event draws its
+    seller's origin anew) with a `seq` per listing; every `delete_every`-th a deletion, every
+    `poison_every`-th a malformed record. Returns the records and the deletions' event ids."""
+    records, deletions = [], set()
+    per_key: Counter[str] = Counter()
+    for i, sample in enumerate(generate(n, seed=seed, prefix=prefix)):
+        listing = f"{prefix}-k{i % keys}"
+        seq = per_key[listing]
+        per_key[listing] += 1
+        event = dict(sample.event, listing_id=listing, event_type="listing.created" if seq == 0 else "listing.updated",
+                     seq=seq)
+        if delete_every and i % delete_every == delete_every - 1:
+            event = {k: event[k] for k in ("schema_version", "event_id", "listing_id", "occurred_at")}
+            event["event_type"] = "listing.deleted"
+            deletions.add(event["event_id"])
+        poison = poison_every and i % poison_every == poison_every - 1
+        records.append((listing.encode(), MALFORMED[i % len(MALFORMED)][0] if poison else orjson.dumps(event)))
+    return records, deletions
 

@@ -8,15 +8,20 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
+import orjson
+from aiokafka import ConsumerRecord, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient, NewPartitions, NewTopic
 from aiokafka.admin.config_resource import ConfigResource, ConfigResourceType
 from aiokafka.errors import TopicAlreadyExistsError
 
-from stream_filter.kafka.clients import admin_client
+from stream_filter.kafka.clients import admin_client, reader
+from stream_filter.kafka.publish import publish
+from stream_filter.kafka.reading import read_to_end
 from stream_filter.settings import Settings
 
 RECORD_OVERHEAD_BYTES = 512  # a record batch's header, the record's key and headers
-COMPACT = {"cleanup.policy": "compact"}  # topics that keep the latest record per key (state, policy)
+COMPACT = {"cleanup.policy": "compact"}
+LAYOUT_KEY = b"partition-counts"  # topics that keep the latest record per key (state, policy)
 
 
 async def create_missing(admin: AIOKafkaAdminClient, topics: list[NewTopic]) -> list[str]:
@@ -82,3 +87,36 @@ async def output_limit(settings: Settings, wanted: int) -> int:
     limits = [int(c["max.message.bytes"]) - RECORD_OVERHEAD_BYTES for c in configs.values()
               if c.get("max.message.bytes", "").isdigit()]
     return min([wanted, *limits])
+
+
+async def grow_changelog(settings: Settings) -> list[int]:
+    """Give the changelog as many partitions as the input has now, and return the history of its
+    partition counts (oldest first), kept on the layout topic: partitions added to the input move
+    listings to other partitions, whose states are adopted from the old ones (`state/adopt.py`)."""
+    state, layout = settings.topic_state(), settings.topic_state_layout()
+    async with admin_client(settings) as admin:
+        await create_missing(admin, [NewTopic(layout, 1, settings.topic_replication, topic_configs=COMPACT)])
+        inputs = await partition_count(admin, settings.topic_input) or settings.topic_partitions
+        states = await partition_count(admin, state) or 0
+        history = await _read_layout(settings)
+        if states < inputs:
+            await admin.create_partitions({state: NewPartitions(inputs)})
+        if not history or history[-1] != max(states, inputs):
+            history = [*(history or ([states] if states else [])), max(states, inputs)]
+            await publish(settings, [(LAYOUT_KEY, orjson.dumps({"counts": history}))], layout)
+    return history
+
+
+async def _read_layout(settings: Settings) -> list[int]:
+    found: list[int] = []
+
+    def keep(_: TopicPartition, record: ConsumerRecord[bytes, bytes]) -> None:
+        if record.key == LAYOUT_KEY and record.value:
+            found[:] = orjson.loads(record.value)["counts"]
+
+    async with reader(settings) as consumer:
+        tps = [TopicPartition(settings.topic_state_layout(), 0)]
+        consumer.assign(tps)
+        await consumer.seek_to_beginning(*tps)
+        await read_to_end(consumer, tps, keep)
+    return found

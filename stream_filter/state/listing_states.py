@@ -21,7 +21,11 @@ from pathlib import Path
 
 from stream_filter.core.listing_state import ListingState
 from stream_filter.core.ports import PartitionStore
+from stream_filter.core.route import Routed
+from stream_filter.kafka.partitioning import partition_for
+from stream_filter.kafka.topics import grow_changelog
 from stream_filter.settings import Settings
+from stream_filter.state.adopt import adopt
 from stream_filter.state.batch_view import BatchView
 from stream_filter.state.restore import restore
 from stream_filter.state.stores import StoreFactory, rocksdb_available
@@ -39,6 +43,9 @@ class ListingStates:
         self._parts: dict[int, PartitionStore] = {}
         self._owned: set[int] | None = None  # None until the first assignment: keep what is loaded
         self._loading = asyncio.Lock()  # the agent and the re-evaluation pass may both ask
+        self.count: int | None = None  # the input's partition count at the last load
+        self.history: list[int] = []  # the changelog's partition counts, oldest first
+        self.pending: list[Routed] = []
 
     def open(self, partition: int) -> PartitionStore:
         """Hold an empty store for the partition (what loading does before reading the changelog)."""
@@ -51,13 +58,19 @@ class ListingStates:
         return self._parts[partition]
 
     async def load(self, partitions: Iterable[int]) -> None:
-        """Read the changelog of the partitions not held yet, up to its current end."""
+        """Read the changelog of the partitions not held yet, up to its current end; after a change of
+        the input's partition count, adopt the states that moved to them (`adopt.py`). The records
+        adopting makes wait in `pending` for the caller to send."""
         async with self._loading:
             wanted = sorted(set(partitions) - set(self._parts))
+            if self.count is None or (wanted and max(wanted) >= self.count):  # a new assignment, or new partitions
+                self.history = await grow_changelog(self.settings)
+                self.count = self.history[-1]
             if not wanted:
                 return
             stores = {p: self.stores.open(p) for p in wanted}
             count = await restore(self.settings, self.topic, stores)
+            self.pending += await adopt(self.settings, stores, self.count, self.history)
             for partition, store in stores.items():  # a partition revoked meanwhile is not kept: it may go stale
                 if self._owned is None or partition in self._owned:
                     self._parts[partition] = store
@@ -65,11 +78,22 @@ class ListingStates:
                     store.close()
             log.info("listing state of partitions %s loaded: %d changelog records", wanted, count)
 
+    def take_pending(self) -> list[Routed]:
+        """Changelog records that loading made (adopted states and their old copies' tombstones)."""
+        pending, self.pending = self.pending, []
+        return pending
+
+    def belongs(self, partition: int, key: bytes) -> bool:
+        """Whether the listing's events arrive on this partition now (after a partition change, a
+        stale copy may still sit on its old one until that is loaded again)."""
+        return self.count is None or partition_for(key, self.count) == partition
+
     def assigned(self, partitions: Iterable[int]) -> None:
         """The new assignment: drop the partitions no longer owned (another worker owns them now and
         loads them from the changelog; should one come back, it is loaded again, up to date)."""
         self._owned = set(partitions)
         self.forget(set(self._parts) - self._owned)
+        self.count = None  # partitions may have been added: asked again at the next load
 
     def forget(self, partitions: Iterable[int]) -> None:
         for partition in list(partitions):

@@ -38,7 +38,7 @@ from stream_filter.kafka.record_batches import RecordBatches
 from stream_filter.settings import Settings
 from stream_filter.state.listing_states import ListingStates
 from stream_filter.worker.delivery import Deliverer
-from stream_filter.worker.enforcement import Enforcer
+from stream_filter.worker.enforcement import Enforcer, StateSource
 from stream_filter.worker.faust_options import faust_options
 from stream_filter.worker.lag import LagProbe
 from stream_filter.worker.metrics import Metrics
@@ -79,10 +79,12 @@ class Worker:
         topics[Output.SHADOW_DIFF] = ProducerTopic(self.app, settings.topic_shadow_diff)
         topics[Output.STATE] = ProducerTopic(self.app, settings.topic_state())  # created compacted by ensure_topics
         outputs: dict[Output, OutputTopic] = dict(topics)
-        self.batches = RecordBatches(client_options(settings), {kind: t.name for kind, t in topics.items()})
+        options = {**client_options(settings), "metadata_max_age_ms": int(settings.metadata_max_age_s * 1000)}
+        self.batches = RecordBatches(options, {kind: t.name for kind, t in topics.items()})
         self.deliverer = Deliverer(outputs, self.metrics, self.batches)  # per record via `outputs` after a failure
         self.lock = asyncio.Lock()  # a batch of events and a re-evaluation chunk never interleave
         self.enforcer = Enforcer(self.states, self.holder, self.deliverer, self.metrics, self.lock, self.owned,
+                                 self.load_states,
                                  busy=lambda: bool(self.app.rebalancing or not self.policy_ready.is_set()))
         max_age = timedelta(seconds=settings.max_event_age_s) if settings.max_event_age_s else None
         self.decider = BatchDecider(self.holder, max_value_bytes=settings.max_value_bytes,
@@ -129,10 +131,17 @@ class Worker:
             log.warning("metrics failed: %s", type(exc).__name__)
 
     async def load_states(self, partitions: set[int]) -> None:
-        """Never raises (an exception would ack the batch): retries until the changelog can be read."""
+        """Called under the lock. Never raises (an exception would ack the batch): retries until the
+        changelog can be read. States adopted from partitions that existed before a partition change
+        reach the changelog before any batch decides their listings."""
         while True:
             try:
                 await self.states.load(partitions)
+                adopted = self.states.take_pending()
+                if adopted:
+                    await self.deliverer.deliver_batch([(r, StateSource(self.states.topic, r.partition or 0, r.key))
+                                                        for r in adopted])
+                    log.info("%d listing states adopted after a partition change", len(adopted) // 2)
                 return
             except Exception as exc:  # noqa: BLE001 - see docstring
                 log.warning("listing state not loaded (%s); retrying", type(exc).__name__)

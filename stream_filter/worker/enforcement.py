@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from time import perf_counter
@@ -54,9 +54,10 @@ class StateSource:
 
 class Enforcer:
     def __init__(self, states: ListingStates, holder: PolicyHolder, deliverer: Deliverer, metrics: Metrics,
-                 lock: asyncio.Lock, owned: Callable[[], set[int]], busy: Callable[[], bool]) -> None:
+                 lock: asyncio.Lock, owned: Callable[[], set[int]], load: Callable[[set[int]], Awaitable[None]],
+                 busy: Callable[[], bool]) -> None:
         self.states, self.holder, self.deliverer, self.metrics = states, holder, deliverer, metrics
-        self.lock, self.owned, self.busy = lock, owned, busy
+        self.lock, self.owned, self.load, self.busy = lock, owned, load, busy
         self.wanted = asyncio.Event()
         self.full = False
         self.paused = False
@@ -108,7 +109,8 @@ class Enforcer:
         full, self.full = self.full, False
         await self._settle()
         started = perf_counter()
-        await self.states.load(self.owned())
+        async with self.lock:  # loading may adopt states: their records go out before any batch decides
+            await self.load(self.owned())
         keys = self.states.keys(self.owned())
         active = 0
         for start in range(0, len(keys), CHUNK):
@@ -138,7 +140,7 @@ class Enforcer:
         for partition, key in keys:
             try:  # one bad state must not stop the pass (nor leave the chunk half applied)
                 state = view.get(key.decode(), partition)
-                if state is None or state.partition not in owned:
+                if state is None or state.partition not in owned or not self.states.belongs(partition, key):
                     continue
                 active += 1
                 step = reevaluate(state, book, now, force=full)

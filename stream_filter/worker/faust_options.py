@@ -49,6 +49,8 @@ def faust_options(settings: Settings) -> dict[str, Any]:
         "broker_heartbeat_interval": settings.session_timeout_s / 3,
         "broker_commit_every": 1000,
         "consumer_max_fetch_size": settings.fetch_partition_bytes,
+        "consumer_metadata_max_age_ms": int(settings.metadata_max_age_s * 1000),
+        "producer_metadata_max_age_ms": int(settings.metadata_max_age_s * 1000),
         "broker_commit_interval": 1.0,
         "stream_wait_empty": True,
         "worker_redirect_stdouts": False,

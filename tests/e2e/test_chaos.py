@@ -16,7 +16,7 @@ import os
 import random
 import signal
 import time
-from collections import Counter, defaultdict
+from collections import defaultdict
 from collections.abc import Callable
 from pathlib import Path
 
@@ -25,7 +25,6 @@ import orjson
 from stream_filter.core.catalogue import expected_topics
 from stream_filter.core.policy.book import PolicyBook
 from stream_filter.core.route import route
-from stream_filter.dev.samples import MALFORMED, generate
 from stream_filter.kafka.publish import publish
 from stream_filter.kafka.topics import ensure_topics
 from stream_filter.settings import Settings
@@ -38,6 +37,7 @@ from tests.support import (
     end_offsets,
     event_identity,
     lag_by_partition,
+    listing_events,
     metric_value,
 )
 
@@ -53,24 +53,11 @@ SIGTERM_EXIT_S = 10.0
 def _events(prefix: str) -> tuple[list[tuple[bytes, bytes]], dict[str, str], set[str]]:
     """Records to publish; per event id, the output topic kind the offline core decides; deletions."""
     book = PolicyBook.load("default")
-    records, expected, deletions = [], {}, set()
-    per_key: Counter[str] = Counter()
-    for i, sample in enumerate(generate(N, seed=42, prefix=prefix)):
-        listing = f"{prefix}-k{i % KEYS}"
-        seq = per_key[listing]
-        per_key[listing] += 1
-        event = dict(sample.event, listing_id=listing, event_type="listing.created" if seq == 0 else "listing.updated",
-                     seq=seq)
-        if i % DELETE_EVERY == DELETE_EVERY - 1:
-            event = {k: event[k] for k in ("schema_version", "event_id", "listing_id", "occurred_at")}
-            event["event_type"] = "listing.deleted"
-            deletions.add(event["event_id"])
-        if i % POISON_EVERY == POISON_EVERY - 1:
-            value, event_id = MALFORMED[i % len(MALFORMED)][0], f"poison-{i}"
-        else:
-            value, event_id = orjson.dumps(event), event["event_id"]
-        records.append((listing.encode(), value))
-        expected[event_id] = route(listing.encode(), value, book).output.value
+    records, deletions = listing_events(prefix, N, KEYS, DELETE_EVERY, POISON_EVERY)
+    expected = {}
+    for i, (key, value) in enumerate(records):
+        event_id = f"poison-{i}" if i % POISON_EVERY == POISON_EVERY - 1 else orjson.loads(value)["event_id"]
+        expected[event_id] = route(key, value, book).output.value
     return records, expected, deletions
 
 
@@ -81,8 +68,15 @@ def _outputs_count(bootstrap: str, names: Names) -> int:
 def _positions(bootstrap: str, names: Names, event_ids: set[str]) -> list[str]:
     """Where lost events sit on the input topic, for the failure message."""
     found = drain(bootstrap, [names.topic("new")], N, timeout_s=60)
-    return [f"{r.partition}@{r.offset}" for r in found if r.value and r.value.startswith(b"{")
-            and orjson.loads(r.value).get("event_id") in event_ids][:10]
+    return [f"{r.partition}@{r.offset}" for r in found if _event_id(r.value) in event_ids][:10]
+
+
+def _event_id(value: bytes | None) -> str | None:
+    try:
+        body = orjson.loads(value or b"")
+    except orjson.JSONDecodeError:
+        return None
+    return body.get("event_id") if isinstance(body, dict) else None
 
 
 def test_no_loss_and_a_right_catalogue_under_kills_a_second_worker_and_a_broker_restart(
@@ -180,7 +174,9 @@ def test_no_loss_and_a_right_catalogue_under_kills_a_second_worker_and_a_broker_
         kinds = {k for k, _ in seen[event_id]}
         ids = {d for _, d in seen[event_id]}
         assert kinds == ({"removed"} if event_id in deletions else {kind}), (event_id, kinds, kind)
-        assert len(ids) == 1, f"replays of {event_id} carry different decision ids"
+        # a deletion replayed after its tombstone finds no state: its removal then goes to the approved
+        # topic with the deletion's own id (README, "Replays"); every other replay repeats the same id
+        assert len(ids) <= (2 if event_id in deletions else 1), f"replays of {event_id} carry different decision ids"
     for (topic, listing), seqs in order.items():
         first_seen = list(dict.fromkeys(seqs))  # drop replays, keep first occurrence
         assert first_seen == sorted(first_seen), f"order broken for {listing} on {topic}: {first_seen}"

@@ -40,8 +40,11 @@ def _enforcer(tmp_path: Path, live: PolicyBook) -> tuple[Enforcer, ListingStates
     topics = {o: RecordingTopic() for o in Output}
     registry = CollectorRegistry()
     metrics = Metrics(registry, "t")
+    async def loaded(partitions: set[int]) -> None:  # the store is open already
+        assert partitions == {0}
+
     enforcer = Enforcer(states, PolicyHolder(live), Deliverer(topics, metrics), metrics, asyncio.Lock(),
-                        owned=lambda: {0}, busy=lambda: False)
+                        owned=lambda: {0}, load=loaded, busy=lambda: False)
     return enforcer, states, topics, registry
 
 
@@ -89,3 +92,17 @@ def test_a_dropped_partition_is_skipped_not_counted_as_an_error(tmp_path: Path) 
     assert asyncio.run(enforcer._chunk(keys, full=False)) == 0
     assert all(t.sent == [] for t in topics.values())
     assert registry.get_sample_value("stream_filter_reevaluation_errors_total") == 0
+
+
+def test_a_stale_copy_left_on_an_old_partition_is_not_decided_again(tmp_path: Path) -> None:
+    """After input partitions were added, a listing that moved keeps a copy on its old partition until
+    that is loaded again; its new owner decides it."""
+    enforcer, states, topics, _ = _enforcer(tmp_path, AKAR)
+    view = states.view([])
+    view.put("L-1", 0, _state("L-1", SHOPEE))
+    view.flush()
+    states.count = 64  # L-1's key lands elsewhere among 64 partitions
+    assert not states.belongs(0, b"L-1")
+    assert asyncio.run(enforcer._chunk(states.keys({0}), full=False)) == 0
+    assert all(t.sent == [] for t in topics.values())
+

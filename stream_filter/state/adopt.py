@@ -1,0 +1,58 @@
+"""Adopting listing states after input partitions were added.
+
+Why: a listing's events go to partition murmur2(listing id) mod the partition count; when the
+count grows, many listings move to another partition, and their states stay on the changelog
+partition of the old one. The worker that loads a partition therefore also reads the partitions
+that existed before the last change (`kafka/topics.grow_changelog` keeps their history) and adopts
+the states whose listing now belongs to it and that its own partition does not hold yet (a state
+written there later is newer). An adopted state is written to its new changelog partition and a
+tombstone to its old one, so it is adopted once, and a deletion in the new partition cannot bring
+the old copy back once compaction drops the tombstone.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import replace
+
+from aiokafka import ConsumerRecord, TopicPartition
+
+from stream_filter.core.listing_state import ListingState, state_record
+from stream_filter.core.ports import PartitionStore
+from stream_filter.core.route import Routed
+from stream_filter.kafka.clients import reader
+from stream_filter.kafka.partitioning import partition_for
+from stream_filter.kafka.reading import read_to_end
+from stream_filter.settings import Settings
+from stream_filter.state.restore import FETCH_PARTITION_BYTES, RESTORE_RECORDS
+
+
+async def adopt(settings: Settings, stores: Mapping[int, PartitionStore], count: int,
+                history: list[int]) -> list[Routed]:
+    """Adopt into `stores` (partition -> its freshly restored store) the states that belong to them
+    under `count` partitions but sit on an older partition; return the changelog records to send."""
+    old = sorted(set(range(max(history[:-1], default=0))) - set(stores))
+    if not old:
+        return []
+    found: dict[bytes, tuple[int, bytes | None]] = {}  # key -> (old partition, latest value there)
+
+    def keep(tp: TopicPartition, record: ConsumerRecord[bytes, bytes]) -> None:
+        if record.key is not None and partition_for(record.key, count) in stores:
+            found[record.key] = (tp.partition, record.value)
+
+    async with reader(settings, max_partition_fetch_bytes=FETCH_PARTITION_BYTES) as consumer:
+        tps = [TopicPartition(settings.topic_state(), p) for p in old]
+        consumer.assign(tps)
+        await consumer.seek_to_beginning(*tps)
+        await read_to_end(consumer, tps, keep, max_records=RESTORE_RECORDS)
+    records: list[Routed] = []
+    for key, (source, value) in found.items():
+        home = partition_for(key, count)
+        if value is None or stores[home].get(key) is not None:
+            continue
+        # offsets are per partition: nothing of the old one is a replay in the new one
+        moved = replace(ListingState.from_bytes(value), partition=home, offset=None, sent=())
+        listing_id = key.decode()
+        stores[home].write([(key, moved.to_bytes())])
+        records += [state_record(listing_id, home, moved), state_record(listing_id, source, None)]
+    return records

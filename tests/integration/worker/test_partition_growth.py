@@ -1,0 +1,87 @@
+"""Input partitions added while the worker runs (4 -> 8): the worker sees them, grows the listing-state
+changelog, adopts the states of the listings that moved, and the catalogue stays right.
+
+The first events are decided before the change (Kafka keeps no order across partitions: a listing's
+events published before the change must be decided before its events published after it, README
+"Adding input partitions"); the rest are published after it, in two rounds, while the worker runs."""
+
+from __future__ import annotations
+
+import asyncio
+import signal
+import time
+from pathlib import Path
+
+from aiokafka.admin import AIOKafkaAdminClient, NewPartitions
+
+from stream_filter.core.catalogue import expected_topics
+from stream_filter.core.policy.book import PolicyBook
+from stream_filter.kafka.partitioning import partition_for
+from stream_filter.kafka.publish import publish
+from stream_filter.kafka.topics import ensure_topics
+from stream_filter.settings import Settings
+from tests.support import (
+    DRAIN_TIMEOUT_S,
+    Names,
+    WorkerProcess,
+    catalogue_of,
+    committed_lag,
+    end_offsets,
+    listing_events,
+    metric_value,
+)
+
+LISTINGS, ROUND = 200, 600
+SIGTERM_EXIT_S = 10.0
+
+
+def _caught_up(bootstrap: str, names: Names, worker: WorkerProcess, partitions: int) -> None:
+    deadline = time.monotonic() + DRAIN_TIMEOUT_S
+    while (len(end_offsets(bootstrap, names.topic("new"))) < partitions
+           or metric_value(worker.get("/metrics"), "stream_filter_assigned_partitions") < partitions
+           or committed_lag(bootstrap, names.app_id, names.topic("new")) > 0):
+        assert worker.alive(), worker.log()[-2000:]
+        assert time.monotonic() < deadline, (f"not caught up on {partitions} partitions: lag "
+                                             f"{committed_lag(bootstrap, names.app_id, names.topic('new'))}")
+        time.sleep(0.5)
+
+
+async def _grow(bootstrap: str, topic: str, partitions: int) -> None:
+    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
+    await admin.start()
+    try:
+        await admin.create_partitions({topic: NewPartitions(partitions)})
+    finally:
+        await admin.close()
+
+
+def test_growing_the_input_from_4_to_8_partitions_keeps_every_listing_reachable(kafka_bootstrap: str,
+                                                                                tmp_path: Path) -> None:
+    names = Names()
+    env = names.env(kafka_bootstrap, STREAM_FILTER_TOPIC_PARTITIONS="4", STREAM_FILTER_METADATA_MAX_AGE_S="2")
+    settings = Settings(kafka_bootstrap_servers=kafka_bootstrap, topic_input=names.topic("new"), topic_partitions=4,
+                        app_id=names.app_id, **{f"topic_{k}": v for k, v in names.outputs().items()})
+    asyncio.run(ensure_topics(settings))
+    rounds = [listing_events(names.suffix, ROUND, LISTINGS, delete_every=41, seed=seed)[0] for seed in (1, 2, 3)]
+    moved = sum(partition_for(f"{names.suffix}-k{i}".encode(), 4) != partition_for(f"{names.suffix}-k{i}".encode(), 8)
+                for i in range(LISTINGS))
+    asyncio.run(publish(settings, rounds[0]))
+    worker = WorkerProcess(env, tmp_path / "worker.log").start()
+    try:
+        _caught_up(kafka_bootstrap, names, worker, 4)
+        asyncio.run(_grow(kafka_bootstrap, names.topic("new"), 8))
+        asyncio.run(publish(settings, rounds[1]))  # a new producer: the new partitions get their listings
+        _caught_up(kafka_bootstrap, names, worker, 8)
+        asyncio.run(publish(settings, rounds[2]))
+        _caught_up(kafka_bootstrap, names, worker, 8)
+    finally:
+        assert worker.stop(signal.SIGTERM, SIGTERM_EXIT_S) == 0
+    assert len(end_offsets(kafka_bootstrap, settings.topic_state())) == 8  # the changelog grew with the input
+    wanted = expected_topics((value for r in rounds for _, value in r), PolicyBook.load("default"))
+    catalogue = catalogue_of(kafka_bootstrap, names)
+    differ = catalogue.differences(wanted)
+    adopted = worker.log().count("listing states adopted")
+    print(f"\npartition growth 4 -> 8: {LISTINGS} listings, {moved} moved partition, {3 * ROUND} events; "
+          f"catalogue {dict(catalogue.counts())}, differences {len(differ)}; adoption log lines {adopted}")
+    assert moved > LISTINGS / 4 and adopted >= 1
+    assert differ == {}, sorted(differ.items())[:5]
