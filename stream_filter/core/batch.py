@@ -17,8 +17,8 @@ from time import perf_counter
 from stream_filter.core.contracts.dead_letter import ErrorCode, Failure
 from stream_filter.core.dedupe import RecentEvents
 from stream_filter.core.lifecycle import advance
-from stream_filter.core.listing_state import Sent
-from stream_filter.core.policy.book import PolicyHolder
+from stream_filter.core.listing_state import ListingState, Sent
+from stream_filter.core.policy.book import PolicyBook, PolicyHolder
 from stream_filter.core.policy.day import Clock
 from stream_filter.core.ports import SourceRecord, StateView
 from stream_filter.core.route import Routed, dead_letter, route
@@ -33,7 +33,7 @@ OpenView = Callable[[Iterable[tuple[int, str]]], StateView]  # (partition, listi
 class Note:
     """What the metrics need of one decided event."""
 
-    routed: Routed
+    routed: Routed | None  # None: a replay, sent again from the state (counted as consumed only)
     seconds: float
     age_seconds: float | None
 
@@ -59,71 +59,101 @@ class BatchDecider:
         """Never raises: a failure on one event or one partition's state stays with it."""
         live, shadow = self.holder.live, self.holder.shadow  # one policy per batch, even if it changes meanwhile
         out = DecidedBatch()
-        decided = []
-        for rec in records:
-            started = perf_counter()
-            routed = route(rec.key, rec.value, live, max_value_bytes=self.max_value_bytes,
-                           source=(rec.topic, rec.partition, rec.offset), clock=self.clock,
-                           max_age=self.max_age, recent=self.recent)
-            if routed.decision is not None and len(routed.value or b"") > self.max_output_bytes:
-                routed = self._too_large(rec, f"the decision is {len(routed.value or b'')} bytes")
-            decided.append((rec, routed, perf_counter() - started))
+        keyed = [(rec, _listing_id(rec.key)) for rec in records]  # the key is the listing id (else a dead letter)
         try:  # the batch's listing states, read at once
-            states: StateView | None = open_view((rec.partition, routed.decision.listing_id)
-                                                 for rec, routed, _ in decided if routed.decision is not None)
+            states: StateView | None = open_view((rec.partition, lid) for rec, lid in keyed if lid is not None)
         except Exception as exc:  # noqa: BLE001 - state trouble must not lose the decisions
             log.warning("listing states not read: %s", type(exc).__name__)
             states = None
         sent: dict[tuple[int, str], tuple[Sent, ...]] = {}  # what each listing's events of this batch sent
         changed: dict[tuple[int, str], Pair] = {}  # the last state record per listing
-        for rec, routed, took in decided:
+        for rec, lid in keyed:
             started = perf_counter()
-            emitted = [routed]
-            try:  # the listing's state: a move or a deletion also withdraws it from its previous topic
-                if routed.decision is not None and states is not None:
-                    where = (rec.partition, routed.decision.listing_id)
-                    earlier = sent.get(where, ())
-                    previous = states.get(where[1], rec.partition)
-                    step = advance(routed, previous, rec.partition, rec.offset, earlier)
-                    if not step.replay and (step.state is not None or step.remove):
-                        record = states.put(where[1], rec.partition, step.state)
-                        if len(record.value or b"") > self.max_output_bytes:  # outputs and state must agree
-                            states.put(where[1], rec.partition, previous)
-                            routed = self._too_large(rec, f"its state is {len(record.value or b'')} bytes")
-                            step = advance(routed, previous, rec.partition)
-                        else:
-                            changed.pop(where, None)  # re-inserted: the changelog keeps the order of last writes
-                            changed[where] = (record, rec)
-                    emitted = step.records
-                    if step.replay:
-                        out.replays.append(bool(emitted))
-                    if rec.offset is not None:
-                        sent[where] = earlier + tuple(Sent(rec.offset, r.output, r.value or b"") for r in emitted
-                                                      if r.decision is not None)
-            except Exception as exc:  # noqa: BLE001 - state trouble must not lose the decision
-                log.warning("listing state update failed: %s", type(exc).__name__)
+            where = (rec.partition, lid or "")
+            readable, previous = self._state(states, where)
+            routed: Routed | None = None
+            if previous is not None and previous.applied(rec.partition, rec.offset):
+                # a replay: what was sent the first time, never decided anew (not even as a dead letter)
+                emitted = previous.replay(rec.offset or 0)
+                out.replays.append(bool(emitted))
+            else:
+                routed = route(rec.key, rec.value, live, max_value_bytes=self.max_value_bytes,
+                               source=(rec.topic, rec.partition, rec.offset), clock=self.clock,
+                               max_age=self.max_age, recent=self.recent)
+                emitted = [routed]
+                try:  # the listing's state: a move or a deletion also withdraws it from its previous topic
+                    if routed.decision is not None and states is not None and readable:
+                        routed, emitted = self._fold(states, where, routed, previous, rec, sent, changed)
+                except Exception as exc:  # noqa: BLE001 - state trouble must not lose the decision
+                    log.warning("listing state update failed: %s", type(exc).__name__)
             out.outputs += [(r, rec) for r in emitted]
+            if rec.offset is not None and lid is not None:
+                sent[where] = sent.get(where, ()) + tuple(Sent(rec.offset, r.output, r.value or b"")
+                                                          for r in emitted if r.decision is not None)
             try:  # bookkeeping only: a failure here must not escape (Faust would ack the batch)
-                self._note(out, routed, emitted, took + perf_counter() - started)
-                diff = shadow_diff(routed, shadow, self.clock) if shadow is not None else None
-                if diff is not None and diff.decision is not None and routed.decision is not None:
-                    out.shadow_diffs.append((routed.decision.outcome.value, diff.decision.outcome.value))
-                    out.outputs.append((diff, rec))
+                self._note(out, routed, emitted, perf_counter() - started)
+                if routed is not None and shadow is not None:
+                    self._shadow(out, routed, rec, shadow)
             except Exception as exc:  # noqa: BLE001 - see above
-                log.warning("shadow evaluation failed: %s", type(exc).__name__)
+                log.warning("metrics or shadow evaluation failed: %s", type(exc).__name__)
         out.changelog = list(changed.values())
         if states is not None:
             states.flush()  # never raises: a partition not written is loaded again from the changelog
         return out
+
+    @staticmethod
+    def _state(states: StateView | None, where: tuple[int, str]) -> tuple[bool, ListingState | None]:
+        """(readable, the listing's state). An unreadable partition's events are decided without state."""
+        if states is None or not where[1]:
+            return states is not None, None
+        try:
+            return True, states.get(where[1], where[0])
+        except Exception as exc:  # noqa: BLE001 - see docstring
+            log.warning("listing state not read: %s", type(exc).__name__)
+            return False, None
+
+    def _fold(self, states: StateView, where: tuple[int, str], routed: Routed, previous: ListingState | None,
+              rec: SourceRecord, sent: dict[tuple[int, str], tuple[Sent, ...]],
+              changed: dict[tuple[int, str], Pair]) -> tuple[Routed, list[Routed]]:
+        """Fold a decided event into its listing's state; a record or state too large to send makes the
+        event a dead letter and leaves the state as it was (outputs and state must agree)."""
+        step = advance(routed, previous, rec.partition, rec.offset, sent.get(where, ()))
+        largest = max(len(r.value or b"") for r in step.records)
+        record = states.put(where[1], rec.partition, step.state) if (step.state is not None or step.remove) else None
+        size = max(largest, len(record.value or b"") if record is not None else 0)
+        if size > self.max_output_bytes:
+            if record is not None:
+                states.put(where[1], rec.partition, previous)
+            dead = self._too_large(rec, f"a record of the listing would be {size} bytes")
+            return dead, [dead]
+        if record is not None:
+            changed.pop(where, None)  # re-inserted: the changelog keeps the order of last writes
+            changed[where] = (record, rec)
+        return routed, step.records
+
+    def _shadow(self, out: DecidedBatch, routed: Routed, rec: SourceRecord, shadow: PolicyBook) -> None:
+        diff = shadow_diff(routed, shadow, self.clock)
+        if diff is not None and diff.decision is not None and routed.decision is not None:
+            out.shadow_diffs.append((routed.decision.outcome.value, diff.decision.outcome.value))
+            out.outputs.append((diff, rec))
 
     def _too_large(self, rec: SourceRecord, what: str) -> Routed:
         failure = Failure(ErrorCode.OUTPUT_TOO_LARGE, f"{what}, limit {self.max_output_bytes}")
         return dead_letter(rec.key, rec.value, failure, (rec.topic, rec.partition, rec.offset))
 
     @staticmethod
-    def _note(out: DecidedBatch, routed: Routed, emitted: list[Routed], seconds: float) -> None:
-        occurred = routed.decoded.event.occurred_at if routed.decoded else None
+    def _note(out: DecidedBatch, routed: Routed | None, emitted: list[Routed], seconds: float) -> None:
+        """What the metrics need of this event; withdrawals are every removal it sent besides itself."""
+        occurred = routed.decoded.event.occurred_at if routed is not None and routed.decoded else None
         age = (datetime.now(UTC) - occurred).total_seconds() if occurred else None
         out.notes.append(Note(routed, seconds, age))
         out.withdrawals += [r.decision.reasons[0].code for r in emitted
                             if r is not routed and r.decision is not None and r.decision.action == "remove"]
+
+
+def _listing_id(key: bytes | None) -> str | None:
+    try:
+        return key.decode() if key else None
+    except UnicodeDecodeError:
+        return None
+

@@ -18,7 +18,7 @@ from datetime import UTC, datetime
 
 from stream_filter.core.contracts.decision import DecisionRecord, Outcome, PolicyRef, Reason, decision_id
 from stream_filter.core.contracts.listing import ListingEvent
-from stream_filter.core.listing_state import ListingState, Sent, resent
+from stream_filter.core.listing_state import ListingState, Sent
 from stream_filter.core.policy.book import PolicyBook
 from stream_filter.core.policy.day import day_of
 from stream_filter.core.policy.model import ReasonText
@@ -111,9 +111,10 @@ def reevaluate(state: ListingState, book: PolicyBook, now: datetime | None = Non
         listing=state.listing)
     moved = MOVED.reason(before=state.outcome.value, after=outcome.value, why=change.code)
     gone = withdrawal(state, state.event_id, moved, now)
-    # The latest batch's other records go again first (the same ids: consumers drop them): should that
-    # batch's decisions have been lost after its state was written, this pass may run before the replay.
-    records = [*map(resent, state.sent), decision_routed(record), gone]
+    # The latest batch's records go again first (the same ids: consumers drop them): should that batch's
+    # decisions have been lost after its state was written, this pass may run before the replay, and a
+    # crash before this pass's state would let the replay send them after this pass's withdrawal.
+    records = [*state.last_batch(), decision_routed(record), gone]
     kept = (Sent(state.offset, gone.output, gone.value or b""),) if state.offset is not None else ()
     return Step(records, replace(state, outcome=outcome, policy=ref, decision_id=record.decision_id,
                                  reasons=tuple(record.reasons), decided_at=now, sent=kept))

@@ -104,6 +104,11 @@ class ListingState:
             action="upsert", origin=self.origin, clusters=self.clusters, reasons=list(self.reasons),
             policy=self.policy, decided_at=self.decided_at, listing=self.listing))
 
+    def last_batch(self) -> list[Routed]:
+        """Every record the listing's latest batch sent, in order (what a re-evaluation sends again)."""
+        earlier = [resent(s) for s in self.sent if s.offset != self.offset]
+        return earlier + (self.replay(self.offset) if self.offset is not None else [])
+
     def replay(self, offset: int) -> list[Routed]:
         """What the first decision of the event at `offset` sent; nothing for an earlier batch's event."""
         records = [resent(s) for s in self.sent if s.offset == offset]

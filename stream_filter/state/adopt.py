@@ -30,29 +30,41 @@ from stream_filter.state.restore import FETCH_PARTITION_BYTES, RESTORE_RECORDS
 async def adopt(settings: Settings, stores: Mapping[int, PartitionStore], count: int,
                 history: list[int]) -> list[Routed]:
     """Adopt into `stores` (partition -> its freshly restored store) the states that belong to them
-    under `count` partitions but sit on an older partition; return the changelog records to send."""
-    old = sorted(set(range(max(history[:-1], default=0))) - set(stores))
+    under `count` partitions but sit on an older partition; return the changelog records to send
+    (the adopted states, then the old copies' tombstones: a crash between loses no state)."""
+    earlier = history[:-1]
+    old = list(range(max(earlier, default=0)))
     if not old:
         return []
-    found: dict[bytes, tuple[int, bytes | None]] = {}  # key -> (old partition, latest value there)
+    found: dict[tuple[bytes, int], bytes | None] = {}  # (key, old partition) -> the latest value there
 
     def keep(tp: TopicPartition, record: ConsumerRecord[bytes, bytes]) -> None:
-        if record.key is not None and partition_for(record.key, count) in stores:
-            found[record.key] = (tp.partition, record.value)
+        if record.key is not None and (home := partition_for(record.key, count)) in stores and home != tp.partition:
+            found[(record.key, tp.partition)] = record.value
 
     async with reader(settings, max_partition_fetch_bytes=FETCH_PARTITION_BYTES) as consumer:
         tps = [TopicPartition(settings.topic_state(), p) for p in old]
         consumer.assign(tps)
         await consumer.seek_to_beginning(*tps)
         await read_to_end(consumer, tps, keep, max_records=RESTORE_RECORDS)
-    records: list[Routed] = []
-    for key, (source, value) in found.items():
+    adopted: list[Routed] = []
+    tombstones: list[Routed] = []
+    for key in {key for key, _ in found}:
         home = partition_for(key, count)
-        if value is None or stores[home].get(key) is not None:
+        for source in (partition_for(key, c) for c in reversed(earlier)):  # its most recent earlier home first
+            if (key, source) in found:
+                break
+        else:
+            continue
+        value = found[(key, source)]
+        if value is None or stores[home].get(key) is not None:  # deleted there, or a newer state at home
             continue
         # offsets are per partition: nothing of the old one is a replay in the new one
         moved = replace(ListingState.from_bytes(value), partition=home, offset=None, sent=())
         listing_id = key.decode()
         stores[home].write([(key, moved.to_bytes())])
-        records += [state_record(listing_id, home, moved), state_record(listing_id, source, None)]
-    return records
+        if source in stores:  # loaded in the same call: its copy goes now, not at its next load
+            stores[source].write([(key, None)])
+        adopted.append(state_record(listing_id, home, moved))
+        tombstones.append(state_record(listing_id, source, None))
+    return adopted + tombstones

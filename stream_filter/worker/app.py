@@ -85,7 +85,8 @@ class Worker:
         self.lock = asyncio.Lock()  # a batch of events and a re-evaluation chunk never interleave
         self.enforcer = Enforcer(self.states, self.holder, self.deliverer, self.metrics, self.lock, self.owned,
                                  self.load_states,
-                                 busy=lambda: bool(self.app.rebalancing or not self.policy_ready.is_set()))
+                                 busy=lambda: bool(self.app.rebalancing or not self.policy_ready.is_set()),
+                                 max_output_bytes=settings.max_output_bytes)
         max_age = timedelta(seconds=settings.max_event_age_s) if settings.max_event_age_s else None
         self.decider = BatchDecider(self.holder, max_value_bytes=settings.max_value_bytes,
                                     clock=settings.policy_clock, max_age=max_age,
@@ -138,9 +139,9 @@ class Worker:
             try:
                 await self.states.load(partitions)
                 adopted = self.states.take_pending()
-                if adopted:
-                    await self.deliverer.deliver_batch([(r, StateSource(self.states.topic, r.partition or 0, r.key))
-                                                        for r in adopted])
+                if adopted:  # the states, then the old copies' tombstones
+                    await self.deliverer.deliver_decided([], [(r, StateSource(self.states.topic, r.partition or 0,
+                                                                              r.key)) for r in adopted])
                     log.info("%d listing states adopted after a partition change", len(adopted) // 2)
                 return
             except Exception as exc:  # noqa: BLE001 - see docstring

@@ -55,9 +55,10 @@ class StateSource:
 class Enforcer:
     def __init__(self, states: ListingStates, holder: PolicyHolder, deliverer: Deliverer, metrics: Metrics,
                  lock: asyncio.Lock, owned: Callable[[], set[int]], load: Callable[[set[int]], Awaitable[None]],
-                 busy: Callable[[], bool]) -> None:
+                 busy: Callable[[], bool], max_output_bytes: int = 1_000_000) -> None:
         self.states, self.holder, self.deliverer, self.metrics = states, holder, deliverer, metrics
         self.lock, self.owned, self.load, self.busy = lock, owned, load, busy
+        self.max_output_bytes = max_output_bytes
         self.wanted = asyncio.Event()
         self.full = False
         self.paused = False
@@ -154,6 +155,11 @@ class Enforcer:
                 continue
             self.metrics.reevaluated.inc()
             if step.state is None:  # decided again, outcome unchanged
+                continue
+            largest = max([len(step.state.to_bytes()), *(len(r.value or b"") for r in step.records)])
+            if largest > self.max_output_bytes:  # outputs and state must agree: neither goes
+                self.metrics.reevaluation_errors.inc()
+                log.warning("re-evaluation of a listing skipped: a record would be %d bytes", largest)
                 continue
             self.metrics.reevaluation_changes.labels(state.outcome.value, step.state.outcome.value).inc()
             source = StateSource(self.states.topic, state.partition, key)

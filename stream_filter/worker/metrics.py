@@ -137,6 +137,8 @@ class Metrics:
             routed, age_seconds = note.routed, note.age_seconds
             consumed += 1
             self.processing.observe(note.seconds)
+            if routed is None:  # a replay sent again from the state: decided before, counted then
+                continue
             if routed.error is not None:
                 tally[self.dead_letters, (routed.error.code.value,)] += 1
                 continue

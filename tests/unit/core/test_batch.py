@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
+
 from prometheus_client import CollectorRegistry
 
 from stream_filter.core.batch import BatchDecider
@@ -123,3 +125,16 @@ def test_a_state_view_that_cannot_open_leaves_every_decision() -> None:
 
     decided = _decider().decide([listing_msg("L-1", 0, 0)], broken)
     assert [r.key for r, _ in decided.outputs] == [b"L-1"] and decided.changelog == []
+
+
+def test_a_replay_is_never_turned_into_a_dead_letter() -> None:
+    """Past the age horizon by the time it is replayed, the event still sends what it sent."""
+    states = MemoryStates({0: {}})
+    first = _decider().decide([listing_msg("L-1", 0, 3, **CROSS_BORDER)], states.view)
+    strict = BatchDecider(PolicyHolder(PolicyBook.load("default")), max_value_bytes=1_048_576, clock="event",
+                          max_age=timedelta(seconds=1), dedupe_window=0)
+    replay = strict.decide([listing_msg("L-1", 0, 3, **CROSS_BORDER)], states.view)
+    assert _ids(replay.outputs) == _ids(first.outputs) and replay.replays == [True]
+    fresh = strict.decide([listing_msg("L-1", 0, 4, **CROSS_BORDER)], states.view)  # a new event: too old
+    assert [r.output for r, _ in fresh.outputs] == [Output.DEAD_LETTER]
+

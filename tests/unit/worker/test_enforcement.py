@@ -33,8 +33,10 @@ def _state(listing_id: str, book: PolicyBook) -> ListingState:
     return step.state
 
 
-def _enforcer(tmp_path: Path, live: PolicyBook) -> tuple[Enforcer, ListingStates, dict[Output, RecordingTopic],
-                                                         CollectorRegistry]:
+Parts = tuple[Enforcer, ListingStates, dict[Output, RecordingTopic], CollectorRegistry]
+
+
+def _enforcer(tmp_path: Path, live: PolicyBook, limit: int = 1_000_000) -> Parts:
     states = ListingStates(Settings(state_store="memory", data_dir=str(tmp_path)))
     states.open(0)
     topics = {o: RecordingTopic() for o in Output}
@@ -44,7 +46,7 @@ def _enforcer(tmp_path: Path, live: PolicyBook) -> tuple[Enforcer, ListingStates
         assert partitions == {0}
 
     enforcer = Enforcer(states, PolicyHolder(live), Deliverer(topics, metrics), metrics, asyncio.Lock(),
-                        owned=lambda: {0}, load=loaded, busy=lambda: False)
+                        owned=lambda: {0}, load=loaded, busy=lambda: False, max_output_bytes=limit)
     return enforcer, states, topics, registry
 
 
@@ -105,4 +107,16 @@ def test_a_stale_copy_left_on_an_old_partition_is_not_decided_again(tmp_path: Pa
     assert not states.belongs(0, b"L-1")
     assert asyncio.run(enforcer._chunk(states.keys({0}), full=False)) == 0
     assert all(t.sent == [] for t in topics.values())
+
+
+def test_a_change_too_large_to_send_is_skipped_whole(tmp_path: Path) -> None:
+    """Outputs and state agree: neither the records nor the new state go out; the skip is counted."""
+    enforcer, states, topics, registry = _enforcer(tmp_path, AKAR, limit=1_200)
+    view = states.view([])
+    view.put("L-1", 0, _state("L-1", SHOPEE))
+    view.flush()
+    before = states.get_key(0, b"L-1")
+    assert asyncio.run(enforcer._chunk(states.keys({0}), full=False)) == 1
+    assert all(t.sent == [] for t in topics.values()) and states.get_key(0, b"L-1") == before
+    assert registry.get_sample_value("stream_filter_reevaluation_errors_total") == 1
 
