@@ -110,14 +110,15 @@ def test_policy_switch_shadow_and_promotion(kafka_bootstrap: str, tmp_path: Path
         assert _sum(workers, "stream_filter_active_listings") == 20
         assert _sum(workers, "stream_filter_reevaluation_changes_total", before="approved", after="rejected") == 10
         asyncio.run(publish(settings, _events(f"{names.suffix}-b", FOOD, 10)))
-        # 20 first decisions, 10 revocations with 10 withdrawals from approved, 10 new decisions
-        after_v2 = drain(kafka_bootstrap, outputs, 50)
-        assert len(after_v2) == 50
+        # 20 first decisions; for each of the 10 revoked listings its latest decision again (same id: consumers
+        # drop it; README "Replays"), the revocation and the withdrawal from approved; 10 new decisions
+        after_v2 = drain(kafka_bootstrap, outputs, 60)
+        assert len(after_v2) == 60
 
         _cli(cli_env, "publish", "--shadow", str(files["3"]))
         _wait(lambda: all(_versions(w, "shadow") == ["3"] for w in workers), "shadow v3 on both workers")
         asyncio.run(publish(settings, _events(f"{names.suffix}-c", CRAFT, 10)))
-        out = drain(kafka_bootstrap, outputs, 70)
+        out = drain(kafka_bootstrap, outputs, 80)
 
         producer_settings = Settings(kafka_bootstrap_servers=kafka_bootstrap, topic_input=names.topic("policy"))
         asyncio.run(publish(producer_settings, [(b"live", b"not a policy")]))
@@ -130,7 +131,7 @@ def test_policy_switch_shadow_and_promotion(kafka_bootstrap: str, tmp_path: Path
         _cli(cli_env, "promote")
         _wait(lambda: all(_versions(w) == ["3"] and _versions(w, "shadow") == [] for w in workers), "promotion")
         # v3 blocks crafts: the 10 craft listings decided under v2 and the 5 unaffected by v2 are revoked
-        after_v3 = drain(kafka_bootstrap, outputs, 100)  # 70 before, 15 revocations, 15 withdrawals
+        after_v3 = drain(kafka_bootstrap, outputs, 125)  # 80 before; 15 x (latest again, revocation, withdrawal)
     finally:
         for w in workers:
             assert w.stop() == 0
