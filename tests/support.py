@@ -264,3 +264,17 @@ def listing_events(prefix: str, n: int, keys: int, delete_every: int = 0, poison
         records.append((listing.encode(), MALFORMED[i % len(MALFORMED)][0] if poison else orjson.dumps(event)))
     return records, deletions
 
+
+def wait_caught_up(bootstrap: str, names: Names, worker: WorkerProcess, partitions: int | None = None) -> None:
+    """Until the worker's group has committed every input record (and, with `partitions`, the input has
+    that many partitions and the worker owns them all), asking the broker and the worker."""
+    deadline = time.monotonic() + DRAIN_TIMEOUT_S
+    while ((partitions is not None and (len(end_offsets(bootstrap, names.topic("new"))) < partitions
+                                        or metric_value(worker.get("/metrics"),
+                                                        "stream_filter_assigned_partitions") < partitions))
+           or committed_lag(bootstrap, names.app_id, names.topic("new")) > 0):
+        assert worker.alive(), worker.log()[-2000:]
+        assert time.monotonic() < deadline, (f"not caught up: lag "
+                                             f"{committed_lag(bootstrap, names.app_id, names.topic('new'))}")
+        time.sleep(0.5)
+

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import asyncio
 import signal
-import time
 from pathlib import Path
 
 from aiokafka.admin import AIOKafkaAdminClient, NewPartitions
@@ -22,29 +21,16 @@ from stream_filter.kafka.publish import publish
 from stream_filter.kafka.topics import ensure_topics
 from stream_filter.settings import Settings
 from tests.support import (
-    DRAIN_TIMEOUT_S,
     Names,
     WorkerProcess,
     catalogue_of,
-    committed_lag,
     end_offsets,
     listing_events,
-    metric_value,
+    wait_caught_up,
 )
 
 LISTINGS, ROUND = 200, 600
 SIGTERM_EXIT_S = 10.0
-
-
-def _caught_up(bootstrap: str, names: Names, worker: WorkerProcess, partitions: int) -> None:
-    deadline = time.monotonic() + DRAIN_TIMEOUT_S
-    while (len(end_offsets(bootstrap, names.topic("new"))) < partitions
-           or metric_value(worker.get("/metrics"), "stream_filter_assigned_partitions") < partitions
-           or committed_lag(bootstrap, names.app_id, names.topic("new")) > 0):
-        assert worker.alive(), worker.log()[-2000:]
-        assert time.monotonic() < deadline, (f"not caught up on {partitions} partitions: lag "
-                                             f"{committed_lag(bootstrap, names.app_id, names.topic('new'))}")
-        time.sleep(0.5)
 
 
 async def _grow(bootstrap: str, topic: str, partitions: int) -> None:
@@ -70,19 +56,19 @@ def test_growing_the_input_keeps_every_listing_reachable(kafka_bootstrap: str, t
     asyncio.run(publish(settings, rounds[0]))
     worker = WorkerProcess(env, tmp_path / "worker.log").start()
     try:
-        _caught_up(kafka_bootstrap, names, worker, 4)
+        wait_caught_up(kafka_bootstrap, names, worker, 4)
         asyncio.run(_grow(kafka_bootstrap, names.topic("new"), 8))
         asyncio.run(publish(settings, rounds[1]))  # a new producer: the new partitions get their listings
-        _caught_up(kafka_bootstrap, names, worker, 8)
+        wait_caught_up(kafka_bootstrap, names, worker, 8)
         asyncio.run(publish(settings, rounds[2]))
-        _caught_up(kafka_bootstrap, names, worker, 8)
+        wait_caught_up(kafka_bootstrap, names, worker, 8)
     finally:
         assert worker.stop(signal.SIGTERM, SIGTERM_EXIT_S) == 0
     asyncio.run(_grow(kafka_bootstrap, names.topic("new"), 12))
     asyncio.run(publish(settings, rounds[3]))
     worker = WorkerProcess(env, tmp_path / "restarted.log").start()
     try:
-        _caught_up(kafka_bootstrap, names, worker, 12)
+        wait_caught_up(kafka_bootstrap, names, worker, 12)
     finally:
         assert worker.stop(signal.SIGTERM, SIGTERM_EXIT_S) == 0
     assert len(end_offsets(kafka_bootstrap, settings.topic_state())) == 12  # the changelog grew with the input

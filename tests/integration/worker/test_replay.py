@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import asyncio
 import signal
-import time
 from pathlib import Path
 
 from aiokafka import AIOKafkaConsumer, TopicPartition
@@ -16,7 +15,6 @@ from stream_filter.kafka.publish import publish
 from stream_filter.kafka.topics import ensure_topics
 from stream_filter.settings import Settings
 from tests.support import (
-    DRAIN_TIMEOUT_S,
     Names,
     WorkerProcess,
     catalogue_of,
@@ -24,18 +22,11 @@ from tests.support import (
     end_offsets,
     listing_events,
     metric_value,
+    wait_caught_up,
 )
 
 EVENTS, LISTINGS = 1200, 300  # four events per listing, outcomes alternating, some deleted
 SIGTERM_EXIT_S = 10.0
-
-
-def _caught_up(bootstrap: str, names: Names, worker: WorkerProcess) -> None:
-    deadline = time.monotonic() + DRAIN_TIMEOUT_S
-    while committed_lag(bootstrap, names.app_id, names.topic("new")) > 0:
-        assert worker.alive(), worker.log()[-2000:]
-        assert time.monotonic() < deadline, "the worker did not catch up with the input"
-        time.sleep(0.5)
 
 
 async def _rewind(bootstrap: str, names: Names, partitions: list[int]) -> None:
@@ -63,7 +54,7 @@ def test_rewinding_the_group_to_the_start_leaves_the_catalogue_as_it_was(kafka_b
 
     worker = WorkerProcess(env, tmp_path / "first.log").start()
     try:
-        _caught_up(kafka_bootstrap, names, worker)
+        wait_caught_up(kafka_bootstrap, names, worker)
     finally:
         assert worker.stop(signal.SIGTERM, SIGTERM_EXIT_S) == 0
     before = catalogue_of(kafka_bootstrap, names)
@@ -73,7 +64,7 @@ def test_rewinding_the_group_to_the_start_leaves_the_catalogue_as_it_was(kafka_b
     assert committed_lag(kafka_bootstrap, names.app_id, names.topic("new")) == EVENTS
     worker = WorkerProcess(env, tmp_path / "replay.log").start()
     try:
-        _caught_up(kafka_bootstrap, names, worker)
+        wait_caught_up(kafka_bootstrap, names, worker)
         metrics = worker.get("/metrics")
     finally:
         assert worker.stop(signal.SIGTERM, SIGTERM_EXIT_S) == 0
