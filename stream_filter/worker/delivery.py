@@ -107,7 +107,8 @@ class Deliverer:
                 return
             too_large = _too_large(error_seen)
             if routed.output is Output.STATE and too_large:  # the decision went out; only memory is lost
-                log.error("listing state for %r refused as too large; not kept", routed.key)
+                log.error("a listing state on partition %s refused as too large; not kept", routed.partition)
+                log.debug("the listing: %r", routed.key)  # ids stay below DEBUG
                 return
             if isinstance(error_seen, SEND_ERRORS) and not too_large:  # broker trouble: the same record again
                 log.warning("send to %s failed (%s); retrying", routed.output.value, type(error_seen).__name__)

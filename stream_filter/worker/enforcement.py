@@ -149,7 +149,8 @@ class Enforcer:
                 continue
             except Exception as exc:  # noqa: BLE001 - counted and skipped; the listing keeps its state
                 self.metrics.reevaluation_errors.inc()
-                log.warning("re-evaluation of %r failed: %s", key, type(exc).__name__)
+                log.warning("re-evaluation of a listing on partition %d failed: %s", partition, type(exc).__name__)
+                log.debug("the listing: %r", key)  # ids stay below DEBUG
                 continue
             if step is None:
                 continue
