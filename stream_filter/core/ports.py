@@ -48,6 +48,10 @@ class PartitionStore(Protocol):
     def write(self, changes: Iterable[tuple[bytes, bytes | None]]) -> None: ...  # None deletes
     def keys(self) -> list[bytes]: ...
     def close(self) -> None: ...
+    def seal(self, offset: int) -> None: ...  # close, keeping what is below this changelog offset
+
+    @property
+    def resumes_at(self) -> int | None: ...  # a sealed store reopened: the changelog offset to go on from
 
 
 class OutputTopic(Protocol):

@@ -7,6 +7,9 @@ from collections.abc import Callable, Iterable
 
 from aiokafka import AIOKafkaConsumer, ConsumerRecord, TopicPartition
 
+from stream_filter.kafka.clients import reader
+from stream_filter.settings import Settings
+
 
 async def read_to_end(consumer: AIOKafkaConsumer, partitions: Iterable[TopicPartition],
                       handle: Callable[[TopicPartition, ConsumerRecord[bytes, bytes]], None],
@@ -25,3 +28,12 @@ async def read_to_end(consumer: AIOKafkaConsumer, partitions: Iterable[TopicPart
                         handle(tp, record)
                         count += 1
     return count
+
+
+async def end_offsets(settings: Settings, topic: str, partitions: list[int]) -> dict[int, int]:
+    """The partitions' end offsets now (the offset the next record will get)."""
+    if not partitions:
+        return {}
+    async with reader(settings) as consumer:
+        ends = await consumer.end_offsets([TopicPartition(topic, p) for p in partitions])
+    return {tp.partition: offset for tp, offset in ends.items()}

@@ -68,7 +68,8 @@ class ListingStates:
                 self.count = self.history[-1]
             if not wanted:
                 return
-            stores = {p: self.stores.open(p) for p in wanted}
+            stores = {p: self.stores.open(p, resume=True) for p in wanted}
+            resumed = {p: s.resumes_at for p, s in stores.items() if s.resumes_at is not None}
             count = await restore(self.settings, self.topic, stores)
             self.pending += await adopt(self.settings, stores, self.count, self.history)
             for partition, store in stores.items():  # a partition revoked meanwhile is not kept: it may go stale
@@ -76,7 +77,20 @@ class ListingStates:
                     self._parts[partition] = store
                 else:
                     store.close()
-            log.info("listing state of partitions %s loaded: %d changelog records", wanted, count)
+            log.info("listing state of partitions %s loaded: %d changelog records%s", wanted, count,
+                     f" (sealed stores went on from {resumed})" if resumed else "")
+
+    def held(self) -> list[int]:
+        return sorted(self._parts)
+
+    def seal(self, ends: dict[int, int]) -> None:
+        """Close the stores of these partitions, kept on disk as holding every changelog record below
+        `ends[partition]` (called when no batch is in flight and every state record was acknowledged):
+        the next load of the partition reads only what the changelog got after that."""
+        for partition, end in ends.items():
+            store = self._parts.pop(partition, None)
+            if store is not None:
+                store.seal(end)
 
     def take_pending(self) -> list[Routed]:
         """Changelog records that loading made (adopted states and their old copies' tombstones)."""

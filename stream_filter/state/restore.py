@@ -20,11 +20,15 @@ RESTORE_RECORDS = 5000
 
 
 async def restore(settings: Settings, topic: str, stores: Mapping[int, PartitionStore]) -> int:
-    """Fill each partition's store from its changelog partition; return how many records were read."""
+    """Fill each partition's store from its changelog partition, from the beginning or, for a sealed
+    store reopened, from the offset it was sealed at; return how many records were read."""
     async with reader(settings, max_partition_fetch_bytes=FETCH_PARTITION_BYTES) as consumer:
         tps = [TopicPartition(topic, p) for p in sorted(stores)]
         consumer.assign(tps)
         await consumer.seek_to_beginning(*tps)
+        for tp in tps:
+            if (offset := stores[tp.partition].resumes_at) is not None:
+                consumer.seek(tp, offset)
 
         def apply(tp: TopicPartition, record: ConsumerRecord[bytes, bytes]) -> None:
             if record.key is not None:

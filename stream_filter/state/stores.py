@@ -17,6 +17,7 @@ from stream_filter.core.ports import PartitionStore
 
 WRITE_BUFFER_BYTES = 4 * 1024 * 1024
 BLOCK_CACHE_BYTES = 16 * 1024 * 1024  # one cache for every partition's blocks, indexes and filters
+SEAL_KEY = b"\x00sealed-at-changelog-offset"  # present only between a seal and the next open
 
 
 def rocksdb_available() -> bool:
@@ -24,6 +25,8 @@ def rocksdb_available() -> bool:
 
 
 class MemoryStore:
+    resumes_at: int | None = None  # nothing survives the process: always restored from the beginning
+
     def __init__(self) -> None:
         self._data: dict[bytes, bytes] = {}
 
@@ -46,16 +49,23 @@ class MemoryStore:
     def close(self) -> None:
         self._data.clear()
 
+    def seal(self, offset: int) -> None:
+        self.close()
+
 
 class RocksStore:
     """One RocksDB database per partition, sharing one block cache.
 
     Index and filter blocks live in that bounded cache: left on the heap (RocksDB's default) they
     grow with the data. The bloom filter keeps the lookup of a new listing (most events) off the
-    disk. No write-ahead log: the database is rebuilt from the changelog at every open.
+    disk. No write-ahead log: a database is trusted again only if it was sealed (`seal`: flushed,
+    with the changelog offset it holds everything below) and not opened since; then restoring
+    resumes at that offset. Any other database is emptied at open and restored from the beginning.
     """
 
-    def __init__(self, path: Path, cache: Any) -> None:
+    resumes_at: int | None = None
+
+    def __init__(self, path: Path, cache: Any, resume: bool = False) -> None:
         from rocksdict import BlockBasedOptions, Options, Rdict, WriteOptions
 
         options = Options()  # RocksDB's 64 MB memtable per partition would dominate the worker's memory
@@ -67,9 +77,19 @@ class RocksStore:
         table.set_pin_l0_filter_and_index_blocks_in_cache(True)
         table.set_bloom_filter(10, False)
         options.set_block_based_table_factory(table)
-        shutil.rmtree(path, ignore_errors=True)  # the changelog is the truth: start empty
         path.parent.mkdir(parents=True, exist_ok=True)
-        self._db: Any = Rdict(str(path), options)  # rocksdict's stubs disagree with its run time (keys, multi-get)
+        if resume and (path / "CURRENT").exists():
+            self._db: Any = Rdict(str(path), options)  # rocksdict's stubs disagree with its run time
+            sealed = self._db.get(SEAL_KEY)
+            if sealed is not None:
+                self._db.delete(SEAL_KEY)  # opened: no longer sealed, should this process die
+                self._db.flush()
+                self.resumes_at = int(sealed)
+            else:
+                self._db.close()
+        if self.resumes_at is None:
+            shutil.rmtree(path, ignore_errors=True)  # the changelog is the truth: start empty
+            self._db = Rdict(str(path), options)
         no_wal: Any = WriteOptions()
         no_wal.disable_wal = True  # a property at run time; the stub calls it a method
         self._db.set_write_options(no_wal)
@@ -100,6 +120,12 @@ class RocksStore:
     def close(self) -> None:
         self._db.close()
 
+    def seal(self, offset: int) -> None:
+        """Everything below this changelog offset is here: flushed to disk, kept for the next open."""
+        self._db.put(SEAL_KEY, str(offset).encode())
+        self._db.flush()
+        self._db.close()
+
 
 class StoreFactory:
     """Opens an empty store per partition: RocksDB under `root` when `disk`, else memory."""
@@ -108,10 +134,11 @@ class StoreFactory:
         self.root, self.disk = root, disk
         self.cache: Any = None  # rocksdict's block cache, made with the first partition
 
-    def open(self, partition: int) -> PartitionStore:
+    def open(self, partition: int, resume: bool = False) -> PartitionStore:
+        """An empty store, or with `resume` a sealed one as it was (`resumes_at` says where to go on)."""
         if not self.disk:
             return MemoryStore()
         from rocksdict import Cache
 
         self.cache = self.cache or Cache(BLOCK_CACHE_BYTES)
-        return RocksStore(self.root / str(partition), self.cache)
+        return RocksStore(self.root / str(partition), self.cache, resume)

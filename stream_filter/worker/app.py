@@ -34,6 +34,7 @@ from stream_filter.core.ports import OutputTopic
 from stream_filter.core.route import Output
 from stream_filter.kafka.clients import client_options
 from stream_filter.kafka.policy_feed import Mode, PolicyFollower
+from stream_filter.kafka.reading import end_offsets
 from stream_filter.kafka.record_batches import RecordBatches
 from stream_filter.settings import Settings
 from stream_filter.state.listing_states import ListingStates
@@ -197,6 +198,16 @@ class Worker:
             self.enforcer.pause()
 
     async def on_before_shutdown(self, sender: Any, *args: Any, signal: Any, **kwargs: Any) -> None:
+        """Seal the listing states (with no batch in flight: under the lock), so that the next start on
+        this data dir goes on from the changelog offsets they hold; then stop the senders."""
+        async with self.lock:
+            try:
+                ends = await end_offsets(self.settings, self.states.topic, self.states.held())
+                self.states.seal(ends)
+                log.info("listing states of partitions %s sealed at changelog offsets %s", sorted(ends), ends)
+            except Exception as exc:  # noqa: BLE001 - unsealed stores are only restored from the beginning
+                log.warning("listing states not sealed (%s): the next start restores them in full",
+                            type(exc).__name__)
         await self.batches.stop()
         await self.lag_probe.close()
 

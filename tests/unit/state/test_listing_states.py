@@ -124,3 +124,27 @@ def test_two_app_ids_sharing_a_data_dir_keep_their_stores_apart(tmp_path: Path) 
     assert (tmp_path / "one" / "listing-state" / "0").is_dir() and (tmp_path / "two" / "listing-state" / "0").is_dir()
     one.forget([0])
     two.forget([0])
+
+
+def test_a_sealed_store_is_kept_and_goes_on_from_its_offset_once(tmp_path: Path) -> None:
+    """Sealed at shutdown: the next open keeps it and says where restoring goes on; opened once, it
+    is no longer sealed (a crash then must not trust it), so the open after that starts empty."""
+    states = ListingStates(Settings(state_store="auto", data_dir=str(tmp_path)))
+    states.open(0)
+    step = advance(route(b"L-1", orjson.dumps(event_dict(listing_id="L-1")), BOOK), None, 0)
+    put(states, "L-1", 0, step.state)
+    states.seal({0: 17})
+    assert states.held() == []
+    again = states.stores.open(0, resume=True)
+    assert again.resumes_at == 17 and again.get(b"L-1") is not None
+    again.close()
+    third = states.stores.open(0, resume=True)
+    assert third.resumes_at is None and third.keys() == []
+    third.close()
+
+
+def test_a_memory_store_never_resumes(tmp_path: Path) -> None:
+    states = ListingStates(Settings(state_store="memory", data_dir=str(tmp_path)))
+    states.open(0)
+    states.seal({0: 5})
+    assert states.stores.open(0, resume=True).resumes_at is None
