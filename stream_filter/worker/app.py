@@ -49,6 +49,7 @@ log = logging.getLogger("stream_filter.worker")
 POLICY_RETRY_S = 10.0
 STATE_RETRY_S = 2.0  # the state changelog could not be read: the batch waits, nothing is acked
 POLICY_CATCH_UP_S = 30.0  # past this, decide with the current policy rather than stall
+SEAL_TIMEOUT_S = 5.0  # asking the changelog's end at shutdown: a broker that does not answer must not hold it
 
 
 PageHandler = Callable[[View, Request], Awaitable[Response]]
@@ -202,7 +203,8 @@ class Worker:
         this data dir goes on from the changelog offsets they hold; then stop the senders."""
         async with self.lock:
             try:
-                ends = await end_offsets(self.settings, self.states.topic, self.states.held())
+                ends = await asyncio.wait_for(end_offsets(self.settings, self.states.topic, self.states.held()),
+                                              SEAL_TIMEOUT_S)
                 self.states.seal(ends)
                 log.info("listing states of partitions %s sealed at changelog offsets %s", sorted(ends), ends)
             except Exception as exc:  # noqa: BLE001 - unsealed stores are only restored from the beginning
