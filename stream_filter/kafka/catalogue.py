@@ -5,8 +5,8 @@ from __future__ import annotations
 from aiokafka import ConsumerRecord, TopicPartition
 
 from stream_filter.core.catalogue import KINDS, Catalogue
-from stream_filter.kafka.clients import admin_client, reader
-from stream_filter.kafka.reading import read_to_end
+from stream_filter.kafka.clients import admin_client
+from stream_filter.kafka.reading import read_from_start
 from stream_filter.kafka.topics import partition_count
 from stream_filter.settings import Settings
 
@@ -18,12 +18,9 @@ async def read_catalogue(settings: Settings) -> Catalogue:
     catalogue = Catalogue()
     async with admin_client(settings) as admin:
         tps = [TopicPartition(topic, p) for topic in topics for p in range(await partition_count(admin, topic) or 0)]
-    async with reader(settings, max_partition_fetch_bytes=8_388_608) as consumer:
-        consumer.assign(tps)
-        await consumer.seek_to_beginning(*tps)
 
-        def apply(tp: TopicPartition, record: ConsumerRecord[bytes, bytes]) -> None:
-            catalogue.apply(topics[tp.topic], record.value)
+    def apply(tp: TopicPartition, record: ConsumerRecord[bytes, bytes]) -> None:
+        catalogue.apply(topics[tp.topic], record.value)
 
-        await read_to_end(consumer, tps, apply, max_records=5000)
+    await read_from_start(settings, tps, apply)
     return catalogue

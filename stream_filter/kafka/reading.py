@@ -3,7 +3,7 @@ rebuilds something from a compacted topic (listing states, the policy)."""
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 
 from aiokafka import AIOKafkaConsumer, ConsumerRecord, TopicPartition
 
@@ -28,6 +28,26 @@ async def read_to_end(consumer: AIOKafkaConsumer, partitions: Iterable[TopicPart
                         handle(tp, record)
                         count += 1
     return count
+
+
+WHOLE_PARTITION_FETCH_BYTES = 8_388_608  # reading whole partitions: large fetches, fewer round trips
+RECORDS_PER_POLL = 5000
+
+
+async def read_from_start(settings: Settings, partitions: Iterable[TopicPartition],
+                          handle: Callable[[TopicPartition, ConsumerRecord[bytes, bytes]], None],
+                          start: Mapping[TopicPartition, int] | None = None) -> int:
+    """`read_to_end` with a consumer of its own, from each partition's beginning (or its offset in
+    `start`); return how many records were handed over."""
+    tps = list(partitions)
+    if not tps:
+        return 0
+    async with reader(settings, max_partition_fetch_bytes=WHOLE_PARTITION_FETCH_BYTES) as consumer:
+        consumer.assign(tps)
+        await consumer.seek_to_beginning(*tps)
+        for tp, offset in (start or {}).items():
+            consumer.seek(tp, offset)
+        return await read_to_end(consumer, tps, handle, max_records=RECORDS_PER_POLL)
 
 
 async def end_offsets(settings: Settings, topic: str, partitions: list[int]) -> dict[int, int]:

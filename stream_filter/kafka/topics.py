@@ -14,14 +14,14 @@ from aiokafka.admin import AIOKafkaAdminClient, NewPartitions, NewTopic
 from aiokafka.admin.config_resource import ConfigResource, ConfigResourceType
 from aiokafka.errors import TopicAlreadyExistsError
 
-from stream_filter.kafka.clients import admin_client, reader
+from stream_filter.kafka.clients import admin_client
 from stream_filter.kafka.publish import publish
-from stream_filter.kafka.reading import read_to_end
+from stream_filter.kafka.reading import read_from_start
 from stream_filter.settings import Settings
 
 RECORD_OVERHEAD_BYTES = 512  # a record batch's header, the record's key and headers
-COMPACT = {"cleanup.policy": "compact"}
-LAYOUT_KEY = b"partition-counts"  # topics that keep the latest record per key (state, policy)
+COMPACT = {"cleanup.policy": "compact"}  # topics that keep the latest record per key (state, policy, layout)
+LAYOUT_KEY = b"partition-counts"
 
 
 async def create_missing(admin: AIOKafkaAdminClient, topics: list[NewTopic]) -> list[str]:
@@ -51,13 +51,13 @@ async def ensure_topics(settings: Settings, names: Iterable[str] | None = None) 
         existing = set(await admin.list_topics())
         # the state changelog is co-partitioned with the input: as many partitions, whatever exists
         input_parts = await partition_count(admin, settings.topic_input) if settings.topic_input in existing else None
-        if state in existing and state in wanted and input_parts:
-            if (await partition_count(admin, state) or 0) < input_parts:
-                await admin.create_partitions({state: NewPartitions(input_parts)})
-        return await create_missing(admin, [
+        created = await create_missing(admin, [
             NewTopic(n, (input_parts or settings.topic_partitions) if n == state else settings.topic_partitions,
                      settings.topic_replication, topic_configs=COMPACT if n == state else {})
             for n in wanted if n not in existing])
+    if state in wanted and settings.topic_input in [*existing, *created]:
+        await grow_changelog(settings)  # an input grown since: the one place the changelog grows, with its history
+    return created
 
 
 async def ensure_policy_topic(settings: Settings) -> None:
@@ -99,7 +99,7 @@ async def grow_changelog(settings: Settings) -> list[int]:
         inputs = await partition_count(admin, settings.topic_input) or settings.topic_partitions
         states = await partition_count(admin, state) or 0
         history = await _read_layout(settings)
-        if states < inputs:
+        if 0 < states < inputs:  # 0: created a moment ago and not in the metadata yet (with the input's count)
             await admin.create_partitions({state: NewPartitions(inputs)})
         if not history or history[-1] != max(states, inputs):
             history = [*(history or ([states] if states else [])), max(states, inputs)]
@@ -114,9 +114,5 @@ async def _read_layout(settings: Settings) -> list[int]:
         if record.key == LAYOUT_KEY and record.value:
             found[:] = orjson.loads(record.value)["counts"]
 
-    async with reader(settings) as consumer:
-        tps = [TopicPartition(settings.topic_state_layout(), 0)]
-        consumer.assign(tps)
-        await consumer.seek_to_beginning(*tps)
-        await read_to_end(consumer, tps, keep)
+    await read_from_start(settings, [TopicPartition(settings.topic_state_layout(), 0)], keep)
     return found

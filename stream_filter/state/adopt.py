@@ -20,11 +20,9 @@ from aiokafka import ConsumerRecord, TopicPartition
 from stream_filter.core.listing_state import ListingState, state_record
 from stream_filter.core.ports import PartitionStore
 from stream_filter.core.route import Routed
-from stream_filter.kafka.clients import reader
 from stream_filter.kafka.partitioning import partition_for
-from stream_filter.kafka.reading import read_to_end
+from stream_filter.kafka.reading import read_from_start
 from stream_filter.settings import Settings
-from stream_filter.state.restore import FETCH_PARTITION_BYTES, RESTORE_RECORDS
 
 
 async def adopt(settings: Settings, stores: Mapping[int, PartitionStore], count: int,
@@ -42,11 +40,7 @@ async def adopt(settings: Settings, stores: Mapping[int, PartitionStore], count:
         if record.key is not None and (home := partition_for(record.key, count)) in stores and home != tp.partition:
             found[(record.key, tp.partition)] = record.value
 
-    async with reader(settings, max_partition_fetch_bytes=FETCH_PARTITION_BYTES) as consumer:
-        tps = [TopicPartition(settings.topic_state(), p) for p in old]
-        consumer.assign(tps)
-        await consumer.seek_to_beginning(*tps)
-        await read_to_end(consumer, tps, keep, max_records=RESTORE_RECORDS)
+    await read_from_start(settings, [TopicPartition(settings.topic_state(), p) for p in old], keep)
     adopted: list[Routed] = []
     tombstones: list[Routed] = []
     for key in {key for key, _ in found}:

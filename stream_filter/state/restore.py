@@ -11,27 +11,18 @@ from collections.abc import Mapping
 from aiokafka import ConsumerRecord, TopicPartition
 
 from stream_filter.core.ports import PartitionStore
-from stream_filter.kafka.clients import reader
-from stream_filter.kafka.reading import read_to_end
+from stream_filter.kafka.reading import read_from_start
 from stream_filter.settings import Settings
-
-FETCH_PARTITION_BYTES = 8_388_608  # restoring reads whole partitions: large fetches, fewer round trips
-RESTORE_RECORDS = 5000
 
 
 async def restore(settings: Settings, topic: str, stores: Mapping[int, PartitionStore]) -> int:
     """Fill each partition's store from its changelog partition, from the beginning or, for a sealed
     store reopened, from the offset it was sealed at; return how many records were read."""
-    async with reader(settings, max_partition_fetch_bytes=FETCH_PARTITION_BYTES) as consumer:
-        tps = [TopicPartition(topic, p) for p in sorted(stores)]
-        consumer.assign(tps)
-        await consumer.seek_to_beginning(*tps)
-        for tp in tps:
-            if (offset := stores[tp.partition].resumes_at) is not None:
-                consumer.seek(tp, offset)
+    tps = [TopicPartition(topic, p) for p in sorted(stores)]
+    start = {tp: offset for tp in tps if (offset := stores[tp.partition].resumes_at) is not None}
 
-        def apply(tp: TopicPartition, record: ConsumerRecord[bytes, bytes]) -> None:
-            if record.key is not None:
-                stores[tp.partition].write([(record.key, record.value)])
+    def apply(tp: TopicPartition, record: ConsumerRecord[bytes, bytes]) -> None:
+        if record.key is not None:
+            stores[tp.partition].write([(record.key, record.value)])
 
-        return await read_to_end(consumer, tps, apply, max_records=RESTORE_RECORDS)
+    return await read_from_start(settings, tps, apply, start)
