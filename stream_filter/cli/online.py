@@ -72,10 +72,14 @@ def cmd_worker(args: argparse.Namespace) -> int:
         uvloop.install()  # before Faust creates its loop
     book = PolicyBook.load(settings.policy)  # a bad policy stops the worker here, before it consumes
     try:
-        settings = asyncio.run(preflight(settings))
+        checked = asyncio.run(preflight(settings))
     except PreflightError as exc:
         print(f"not starting: {exc}", file=sys.stderr)
         return 4
+    if checked.max_output_bytes < settings.max_output_bytes:  # said here: Faust sets up logging only later
+        print(f"records kept below {checked.max_output_bytes} bytes: an output topic's max.message.bytes",
+              file=sys.stderr)
+    settings = checked
     app = Worker(settings, book).app
     settle_heap(book)
     worker = faust.Worker(app, loglevel=settings.log_level, quiet=True)

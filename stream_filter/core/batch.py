@@ -48,6 +48,19 @@ class DecidedBatch:
     replays: list[bool] = field(default_factory=list)  # per event the state had applied: sent records again?
 
 
+def put_within(states: StateView, listing_id: str, partition: int, state: ListingState | None,
+               previous: ListingState | None, records: Sequence[Routed], limit: int) -> tuple[Routed | None, int]:
+    """Note the listing's new state, unless it or a record it goes out with is larger than `limit`:
+    then the previous state is put back and no record is returned (outputs and state must agree).
+    Returns the state record, and the largest size seen."""
+    record = states.put(listing_id, partition, state)
+    size = max([len(record.value or b""), *(len(r.value or b"") for r in records)])
+    if size > limit:
+        states.put(listing_id, partition, previous)
+        return None, size
+    return record, size
+
+
 class BatchDecider:
     def __init__(self, holder: PolicyHolder, *, max_value_bytes: int, clock: Clock,
                  max_age: timedelta | None, dedupe_window: int, max_output_bytes: int = 1_000_000) -> None:
@@ -118,17 +131,13 @@ class BatchDecider:
         """Fold a decided event into its listing's state; a record or state too large to send makes the
         event a dead letter and leaves the state as it was (outputs and state must agree)."""
         step = advance(routed, previous, rec.partition, rec.offset, sent.get(where, ()))
-        largest = max(len(r.value or b"") for r in step.records)
-        record = states.put(where[1], rec.partition, step.state) if (step.state is not None or step.remove) else None
-        size = max(largest, len(record.value or b"") if record is not None else 0)
-        if size > self.max_output_bytes:
-            if record is not None:
-                states.put(where[1], rec.partition, previous)
+        record, size = put_within(states, where[1], rec.partition, step.state, previous, step.records,
+                                  self.max_output_bytes)
+        if record is None:
             dead = self._too_large(rec, f"a record of the listing would be {size} bytes")
             return dead, [dead]
-        if record is not None:
-            changed.pop(where, None)  # re-inserted: the changelog keeps the order of last writes
-            changed[where] = (record, rec)
+        changed.pop(where, None)  # re-inserted: the changelog keeps the order of last writes
+        changed[where] = (record, rec)
         return routed, step.records
 
     def _shadow(self, out: DecidedBatch, routed: Routed, rec: SourceRecord, shadow: PolicyBook) -> None:

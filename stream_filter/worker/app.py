@@ -86,7 +86,7 @@ class Worker:
         self.deliverer = Deliverer(outputs, self.metrics, self.batches)  # per record via `outputs` after a failure
         self.lock = asyncio.Lock()  # a batch of events and a re-evaluation chunk never interleave
         self.enforcer = Enforcer(self.states, self.holder, self.deliverer, self.metrics, self.lock, self.owned,
-                                 self.load_states,
+                                 self.prepare_states,
                                  busy=lambda: bool(self.app.rebalancing or not self.policy_ready.is_set()),
                                  max_output_bytes=settings.max_output_bytes)
         max_age = timedelta(seconds=settings.max_event_age_s) if settings.max_event_age_s else None
@@ -133,18 +133,30 @@ class Worker:
         except Exception as exc:  # noqa: BLE001 - see above
             log.warning("metrics failed: %s", type(exc).__name__)
 
+    async def deliver_adopted(self) -> None:
+        """Under the lock: states adopted after a partition change (loading made them) reach the
+        changelog before any batch decides their listings; the states first, then the old copies'
+        tombstones. Whoever takes the lock first after a load sends them."""
+        adopted = self.states.take_pending()
+        if adopted:
+            await self.deliverer.deliver_decided([], [(r, StateSource(self.states.topic, r.partition or 0, r.key))
+                                                      for r in adopted])
+            log.info("%d listing states adopted after a partition change", len(adopted) // 2)
+
+    async def prepare_states(self, partitions: set[int]) -> None:
+        """For the re-evaluation pass: load outside the lock (batches go on meanwhile), then send
+        what adopting made under it."""
+        await self.states.load(partitions)
+        async with self.lock:
+            await self.deliver_adopted()
+
     async def load_states(self, partitions: set[int]) -> None:
-        """Called under the lock. Never raises (an exception would ack the batch): retries until the
-        changelog can be read. States adopted from partitions that existed before a partition change
-        reach the changelog before any batch decides their listings."""
+        """For the agent, under the lock. Never raises (an exception would ack the batch): retries
+        until the changelog can be read."""
         while True:
             try:
                 await self.states.load(partitions)
-                adopted = self.states.take_pending()
-                if adopted:  # the states, then the old copies' tombstones
-                    await self.deliverer.deliver_decided([], [(r, StateSource(self.states.topic, r.partition or 0,
-                                                                              r.key)) for r in adopted])
-                    log.info("%d listing states adopted after a partition change", len(adopted) // 2)
+                await self.deliver_adopted()
                 return
             except Exception as exc:  # noqa: BLE001 - see docstring
                 log.warning("listing state not loaded (%s); retrying", type(exc).__name__)

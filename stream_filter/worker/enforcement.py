@@ -24,9 +24,8 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from time import perf_counter
 
-from stream_filter.core.batch import Pair
+from stream_filter.core.batch import Pair, put_within
 from stream_filter.core.lifecycle import reevaluate
-from stream_filter.core.listing_state import ListingState
 from stream_filter.core.policy.book import PolicyHolder
 from stream_filter.core.policy.day import today
 from stream_filter.state.listing_states import ListingStates
@@ -110,8 +109,7 @@ class Enforcer:
         full, self.full = self.full, False
         await self._settle()
         started = perf_counter()
-        async with self.lock:  # loading may adopt states: their records go out before any batch decides
-            await self.load(self.owned())
+        await self.load(self.owned())  # outside the lock: a long load does not hold the batches
         keys = self.states.keys(self.owned())
         active = 0
         for start in range(0, len(keys), CHUNK):
@@ -135,7 +133,7 @@ class Enforcer:
     async def _chunk(self, keys: list[tuple[int, bytes]], full: bool) -> int:
         book, owned, now = self.holder.live, self.owned(), datetime.now(UTC)
         outputs: list[Pair] = []
-        changed: list[tuple[ListingState, StateSource]] = []
+        changelog: list[Pair] = []
         active = 0
         view = self.states.view((partition, key.decode()) for partition, key in keys)  # one read per partition
         for partition, key in keys:
@@ -157,16 +155,16 @@ class Enforcer:
             self.metrics.reevaluated.inc()
             if step.state is None:  # decided again, outcome unchanged
                 continue
-            largest = max([len(step.state.to_bytes()), *(len(r.value or b"") for r in step.records)])
-            if largest > self.max_output_bytes:  # outputs and state must agree: neither goes
+            record, size = put_within(view, state.listing_id, state.partition, step.state, state, step.records,
+                                      self.max_output_bytes)
+            if record is None:  # outputs and state must agree: neither goes
                 self.metrics.reevaluation_errors.inc()
-                log.warning("re-evaluation of a listing skipped: a record would be %d bytes", largest)
+                log.warning("re-evaluation of a listing skipped: a record would be %d bytes", size)
                 continue
             self.metrics.reevaluation_changes.labels(state.outcome.value, step.state.outcome.value).inc()
             source = StateSource(self.states.topic, state.partition, key)
             outputs += [(r, source) for r in step.records]
-            changed.append((step.state, source))
-        changelog: list[Pair] = [(view.put(s.listing_id, s.partition, s), source) for s, source in changed]
+            changelog.append((record, source))
         view.flush()
         await self.deliverer.deliver_reevaluated(outputs, changelog)
         return active

@@ -9,7 +9,6 @@ itself to, it does: records are kept below the output topics' size limit.
 from __future__ import annotations
 
 import asyncio
-import logging
 
 from aiokafka.admin import AIOKafkaAdminClient
 from aiokafka.errors import KafkaError
@@ -18,7 +17,6 @@ from stream_filter.kafka.clients import admin_client
 from stream_filter.kafka.topics import ensure_topics, output_limit, partition_count, topic_configs
 from stream_filter.settings import Settings
 
-log = logging.getLogger("stream_filter.worker")
 COORDINATOR_TRIES = 30
 COORDINATOR_RETRY_S = 1.0
 
@@ -48,10 +46,7 @@ async def preflight(settings: Settings) -> Settings:
             raise PreflightError(f"the listing-state changelog {state} has {states} partitions and the input "
                                  f"{inputs}: they must be co-partitioned")
     limit = await output_limit(settings, settings.max_output_bytes)
-    if limit < settings.max_output_bytes:
-        log.info("records kept below %d bytes: an output topic's max.message.bytes", limit)
-        settings = settings.model_copy(update={"max_output_bytes": limit})
-    return settings
+    return settings.model_copy(update={"max_output_bytes": limit}) if limit < settings.max_output_bytes else settings
 
 
 async def _has_committed(admin: AIOKafkaAdminClient, settings: Settings) -> bool:

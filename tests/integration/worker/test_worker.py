@@ -105,3 +105,4 @@ def test_refused_output_is_dead_lettered_with_original_bytes(kafka_bootstrap: st
     assert orjson.loads(by_topic[names.topic("approved")].value or b"")["event_id"] == "small"
     assert committed_lag(kafka_bootstrap, names.app_id, names.topic("new")) == 0  # SIGTERM committed
     assert secret_title not in worker.log() and "Rahasia" not in worker.log()
+    assert "records kept below 2488 bytes" in worker.log()  # fitted at start to the topic's max.message.bytes
