@@ -14,7 +14,7 @@ import orjson
 from pydantic import ValidationError
 
 from stream_filter.core.contracts.dead_letter import ErrorCode, Failure
-from stream_filter.core.contracts.listing import SCHEMA_VERSION, ListingEvent
+from stream_filter.core.contracts.listing import MAX_CATEGORY_LEVELS, SCHEMA_VERSION, ListingEvent
 
 
 @dataclass(frozen=True)
@@ -31,8 +31,10 @@ def _classify_validation(exc: ValidationError) -> Failure:
     first = exc.errors(include_url=False)[0]
     path = ".".join(str(p) for p in first["loc"]) or "<root>"
     message = f"{path}: {first['msg']}"
-    if first["loc"] and first["loc"][0] == "title" and first["type"] == "string_too_long":
-        return Failure(ErrorCode.TITLE_TOO_LONG, message)
+    if first["type"] == "string_too_long":  # the title's own code is older than the others'
+        return Failure(ErrorCode.TITLE_TOO_LONG if first["loc"] == ("title",) else ErrorCode.FIELD_TOO_LONG, message)
+    if first["type"] == "too_long":
+        return Failure(ErrorCode.TOO_MANY_ITEMS, message)
     if first["loc"] and str(first["loc"][-1]) in _IMPOSSIBLE_FIELDS and first["type"] != "missing":
         return Failure(ErrorCode.IMPOSSIBLE_VALUE, message)
     extra = len(exc.errors()) - 1
@@ -78,6 +80,10 @@ def decode_listing(key: bytes | None, value: bytes | None, *, max_value_bytes: i
     if "schema_version" in raw and raw["schema_version"] != SCHEMA_VERSION:
         return Failure(ErrorCode.UNSUPPORTED_SCHEMA_VERSION,
                            f"schema_version {raw['schema_version']!r} is not supported (expected {SCHEMA_VERSION})")
+    path = raw.get("category_path")  # pydantic would validate every item before counting them
+    if isinstance(path, list) and len(path) > MAX_CATEGORY_LEVELS:
+        return Failure(ErrorCode.TOO_MANY_ITEMS,
+                       f"category_path: {len(path)} levels, limit {MAX_CATEGORY_LEVELS}")
     try:
         event = ListingEvent.model_validate(raw)
     except ValidationError as exc:

@@ -86,8 +86,9 @@ class Enforcer:
                 await self.run_pass()
             except asyncio.CancelledError:
                 raise
-            except Exception:
-                log.exception("re-evaluation pass failed; retrying")
+            except Exception as exc:  # the traceback (DEBUG only) may hold listing content
+                log.warning("re-evaluation pass failed (%s); retrying", type(exc).__name__)
+                log.debug("re-evaluation failure", exc_info=True)
                 await asyncio.sleep(RETRY_S)
                 self.wanted.set()
 

@@ -20,6 +20,12 @@ SCHEMA_VERSION = 1
 
 CountryCode = Annotated[str, StringConstraints(pattern=r"^[A-Za-z]{2}$", to_upper=True)]
 
+# Every variable-size field has a bound, so that a listing that validates costs bounded time to
+# classify and to write back (the decode limits: README, Reliability). Extra fields are bounded by
+# the record size and the nesting limit at decode.
+ShortText = Annotated[str, StringConstraints(max_length=200)]
+MAX_CATEGORY_LEVELS = 20
+
 
 @cache
 def _known_country(code: str) -> bool:
@@ -52,7 +58,10 @@ class Fulfilment(StrEnum):
 class Price(BaseModel):
     model_config = ConfigDict(extra="allow", frozen=True)
 
-    amount: Decimal = Field(ge=0, description="Price of one listing (all its units), in `currency`.")
+    amount: Decimal = Field(ge=0, max_digits=30, allow_inf_nan=False,
+                            description="Price of one listing (all its units), in `currency`.",
+                            json_schema_extra={"anyOf": [{"type": "number", "minimum": 0},
+                                                         {"type": "string", "maxLength": 31}]})
     currency: Annotated[str, StringConstraints(pattern=r"^[A-Za-z]{3}$", to_upper=True)]
 
     @field_validator("currency")
@@ -66,9 +75,9 @@ class Price(BaseModel):
 class Seller(BaseModel):
     model_config = ConfigDict(extra="allow", frozen=True)
 
-    id: str | None = None
+    id: ShortText | None = None
     country: CountryCode | None = Field(default=None, description="Seller residency, ISO 3166-1 alpha-2.")
-    business_id: str | None = Field(default=None, description="Local business registration, e.g. an NIB.")
+    business_id: ShortText | None = Field(default=None, description="Local business registration, e.g. an NIB.")
     cross_border_program: bool | None = Field(default=None, description="Enrolled in the marketplace's CB program.")
 
     _country = field_validator("country")(_check_country)
@@ -93,12 +102,13 @@ class ListingEvent(BaseModel):
     event_type: EventType
     occurred_at: AwareDatetime
     listing_id: Annotated[str, StringConstraints(min_length=1, max_length=200)]
-    marketplace: str | None = None
+    marketplace: ShortText | None = None
     title: Annotated[str, StringConstraints(min_length=1, max_length=500)] | None = None
     description: Annotated[str, StringConstraints(max_length=20000)] | None = None
-    category_path: list[str] = Field(default_factory=list, description="Root to leaf, the marketplace's names.")
+    category_path: list[ShortText] = Field(default_factory=list, max_length=MAX_CATEGORY_LEVELS,
+                                           description="Root to leaf, the marketplace's names.")
     hs_code: Annotated[str, StringConstraints(pattern=r"^\d[\d.]{1,13}$")] | None = None
-    brand: str | None = None
+    brand: ShortText | None = None
     price: Price | None = None
     units_per_listing: int = Field(default=1, ge=1)
     seller: Seller = Field(default_factory=Seller)

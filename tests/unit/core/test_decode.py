@@ -33,6 +33,15 @@ def test_valid_record_decodes_and_keeps_extra_fields() -> None:
         (orjson.dumps(event_dict(schema_version=2)), ErrorCode.UNSUPPORTED_SCHEMA_VERSION),
         (orjson.dumps({k: v for k, v in event_dict().items() if k != "occurred_at"}), ErrorCode.SCHEMA_VIOLATION),
         (orjson.dumps(event_dict(title="x" * 501)), ErrorCode.TITLE_TOO_LONG),
+        (orjson.dumps(event_dict(brand="b" * 201)), ErrorCode.FIELD_TOO_LONG),
+        (orjson.dumps(event_dict(marketplace="m" * 201)), ErrorCode.FIELD_TOO_LONG),
+        (orjson.dumps(event_dict(description="d" * 20001)), ErrorCode.FIELD_TOO_LONG),
+        (orjson.dumps(event_dict(category_path=["c" * 201])), ErrorCode.FIELD_TOO_LONG),
+        (orjson.dumps(event_dict(seller={"id": "s" * 201})), ErrorCode.FIELD_TOO_LONG),
+        (orjson.dumps(event_dict(seller={"business_id": "n" * 201})), ErrorCode.FIELD_TOO_LONG),
+        (orjson.dumps(event_dict(ship_from={"location": "l" * 201})), ErrorCode.FIELD_TOO_LONG),
+        (orjson.dumps(event_dict(category_path=["c"] * 21)), ErrorCode.TOO_MANY_ITEMS),
+        (orjson.dumps(event_dict(category_path=["c"] * 100_000)), ErrorCode.TOO_MANY_ITEMS),
         (orjson.dumps(event_dict(price={"amount": "-1", "currency": "IDR"})), ErrorCode.IMPOSSIBLE_VALUE),
         (orjson.dumps(event_dict(price={"amount": "1", "currency": "XYZ"})), ErrorCode.IMPOSSIBLE_VALUE),
         (orjson.dumps(event_dict(seller={"country": "QQ"})), ErrorCode.IMPOSSIBLE_VALUE),
@@ -85,3 +94,30 @@ def test_a_listing_nested_too_deep_to_keep_as_state_is_dead_lettered() -> None:
     shallow = decode_listing(b"L-1", orjson.dumps(event_dict(extra={"a": [{"b": [1, 2]}]})))
     assert isinstance(shallow, Decoded)
 
+
+
+def test_every_text_and_list_field_of_the_contract_has_a_limit() -> None:
+    """A new field without a bound would let one listing cost unbounded time to classify."""
+    import json
+
+    from stream_filter.core.contracts.schemas import render
+
+    def unbounded(schema: dict[str, object], defs: dict[str, dict[str, object]], where: str) -> list[str]:
+        if "$ref" in schema:
+            return unbounded(defs[str(schema["$ref"]).rsplit("/", 1)[1]], defs, where)
+        found: list[str] = []
+        for option in schema.get("anyOf", []):  # type: ignore[attr-defined]
+            found += unbounded(option, defs, where)
+        kind = schema.get("type")
+        if kind == "string" and not ({"maxLength", "pattern", "enum", "format"} & schema.keys()):
+            found.append(where)
+        if kind == "array":
+            if "maxItems" not in schema:
+                found.append(where)
+            found += unbounded(schema.get("items", {}), defs, where + "[]")  # type: ignore[arg-type]
+        for name, sub in schema.get("properties", {}).items():  # type: ignore[attr-defined]
+            found += unbounded(sub, defs, f"{where}.{name}")
+        return found
+
+    schema = json.loads(render()["listing-event.v1.json"])
+    assert unbounded(schema, schema.get("$defs", {}), "listing") == []
