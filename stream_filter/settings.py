@@ -51,6 +51,14 @@ class Settings(BaseSettings):
                                       "metadata: how soon a worker sees input partitions added.")
     session_timeout_s: float = Field(default=10.0, ge=6, description="Consumer group session timeout: how "
                                      "soon a crashed worker's partitions move to the others.")
+    output_blocked_exit_s: float = Field(
+        default=120.0, ge=0, description="Exit (code 5) when an output refuses writes with a permanent error "
+        "(authorization, missing topic) for this long; 0 = retry for ever. README, Reliability.")
+    shutdown_timeout_s: float = Field(
+        default=25.0, gt=0, description="SIGTERM ends the worker within this, whatever the broker does; what "
+        "was not acknowledged is replayed by the next owner.")
+    stall_after_s: float = Field(default=60.0, gt=0, description="/readyz fails when records wait and no "
+                                 "batch was delivered for this long.")
     data_dir: str = Field(default=".stream-filter", description="Faust's local state directory.")
     state_store: Literal["auto", "memory"] = Field(
         default="auto", description="Listing state: RocksDB (rocksdict) when installed, else memory; or memory.")

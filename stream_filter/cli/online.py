@@ -60,10 +60,9 @@ def settle_heap(book: PolicyBook) -> None:
 
 
 def cmd_worker(args: argparse.Namespace) -> int:
-    import faust
-
     from stream_filter.worker.app import Worker
     from stream_filter.worker.preflight import PreflightError, preflight
+    from stream_filter.worker.shutdown import BoundedWorker
 
     settings = Settings()
     if settings.event_loop == "uvloop":
@@ -82,7 +81,8 @@ def cmd_worker(args: argparse.Namespace) -> int:
     settings = checked
     app = Worker(settings, book).app
     settle_heap(book)
-    worker = faust.Worker(app, loglevel=settings.log_level, quiet=True)
+    worker = BoundedWorker(app, loglevel=settings.log_level, quiet=True,
+                           shutdown_timeout_s=settings.shutdown_timeout_s)
     worker.execute_from_commandline()  # returns only via SystemExit
     return 0
 

@@ -6,13 +6,14 @@ create them lazily, on first send, with its own defaults), and the one-shot comm
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Iterable
 
 import orjson
 from aiokafka import ConsumerRecord, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient, NewPartitions, NewTopic
 from aiokafka.admin.config_resource import ConfigResource, ConfigResourceType
-from aiokafka.errors import TopicAlreadyExistsError
+from aiokafka.errors import TopicAlreadyExistsError, UnknownTopicOrPartitionError, for_code
 
 from stream_filter.kafka.clients import admin_client
 from stream_filter.kafka.publish import publish
@@ -40,6 +41,20 @@ async def create_missing(admin: AIOKafkaAdminClient, topics: list[NewTopic]) -> 
 async def partition_count(admin: AIOKafkaAdminClient, topic: str) -> int | None:
     described = await admin.describe_topics([topic])
     return len(described[0]["partitions"]) if described and described[0].get("partitions") else None
+
+
+async def write_problem(settings: Settings, topic: str, timeout_s: float = 5.0) -> str | None:
+    """Why `topic` cannot be written, as the broker tells it (missing, or not even describable); None
+    when it looks writable or the broker cannot be asked (broker trouble: retried, not a verdict)."""
+    try:
+        async with asyncio.timeout(timeout_s), admin_client(settings) as admin:
+            described = await admin.describe_topics([topic])
+    except Exception:  # noqa: BLE001 - see docstring
+        return None
+    code = described[0].get("error_code", 0) if described else 0
+    if code == UnknownTopicOrPartitionError.errno:
+        return "the topic does not exist"
+    return f"{for_code(code).__name__} on describing the topic" if code else None
 
 
 async def ensure_topics(settings: Settings, names: Iterable[str] | None = None) -> list[str]:

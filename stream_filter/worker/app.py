@@ -19,13 +19,11 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Awaitable, Callable
 from datetime import timedelta
 from typing import Any
 
 import faust
-from faust.web import Request, Response, View
-from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
+from prometheus_client import CollectorRegistry
 
 from stream_filter import __version__
 from stream_filter.core.batch import BatchDecider, DecidedBatch
@@ -36,6 +34,7 @@ from stream_filter.kafka.clients import client_options
 from stream_filter.kafka.policy_feed import Mode, PolicyFollower
 from stream_filter.kafka.reading import end_offsets
 from stream_filter.kafka.record_batches import RecordBatches
+from stream_filter.kafka.topics import write_problem
 from stream_filter.settings import Settings
 from stream_filter.state.listing_states import ListingStates
 from stream_filter.worker.delivery import Deliverer
@@ -43,26 +42,17 @@ from stream_filter.worker.enforcement import Enforcer, StateSource
 from stream_filter.worker.faust_options import faust_options
 from stream_filter.worker.lag import LagProbe
 from stream_filter.worker.metrics import Metrics
+from stream_filter.worker.output_health import Blocked, OutputHealth
+from stream_filter.worker.pages import add_pages
 from stream_filter.worker.producer_topic import ProducerTopic
+from stream_filter.worker.readiness import Readiness
+from stream_filter.worker.shutdown import EXIT_BATCH_ABANDONED, EXIT_OUTPUT_BLOCKED, hard_exit
 
 log = logging.getLogger("stream_filter.worker")
 POLICY_RETRY_S = 10.0
 STATE_RETRY_S = 2.0  # the state changelog could not be read: the batch waits, nothing is acked
 POLICY_CATCH_UP_S = 30.0  # past this, decide with the current policy rather than stall
 SEAL_TIMEOUT_S = 5.0  # asking the changelog's end at shutdown: a broker that does not answer must not hold it
-
-
-PageHandler = Callable[[View, Request], Awaitable[Response]]
-
-
-def as_view(handler: PageHandler) -> PageHandler:
-    """Faust makes a page's handler a method of its View class; a bound method would not be bound to
-    the view again and would lose it, so the page is a plain function that passes the view on."""
-
-    async def page(view: View, request: Request) -> Response:
-        return await handler(view, request)
-
-    return page
 
 
 class Worker:
@@ -83,7 +73,11 @@ class Worker:
         outputs: dict[Output, OutputTopic] = dict(topics)
         options = {**client_options(settings), "metadata_max_age_ms": int(settings.metadata_max_age_s * 1000)}
         self.batches = RecordBatches(options, {kind: t.name for kind, t in topics.items()})
-        self.deliverer = Deliverer(outputs, self.metrics, self.batches)  # per record via `outputs` after a failure
+        self.readiness = Readiness(OutputHealth(), settings.stall_after_s)
+        self.deliverer = Deliverer(outputs, self.metrics, self.batches,  # per record via `outputs` after a failure
+                                   names={kind: t.name for kind, t in topics.items()}, health=self.readiness.outputs,
+                                   probe=lambda topic: write_problem(settings, topic),
+                                   exit_after_s=settings.output_blocked_exit_s, on_blocked=self.exit_blocked)
         self.lock = asyncio.Lock()  # a batch of events and a re-evaluation chunk never interleave
         self.enforcer = Enforcer(self.states, self.holder, self.deliverer, self.metrics, self.lock, self.owned,
                                  self.prepare_states,
@@ -106,11 +100,11 @@ class Worker:
         app.task(self.enforcer.run)  # retroactive enforcement on live policy changes
         app.task(self.enforcer.follow_days)
         app.timer(interval=settings.lag_interval_s)(self.measure_lag)
+        app.timer(interval=1.0)(self.heartbeat)
         app.on_partitions_assigned.connect(self.on_partitions_assigned)  # type: ignore[arg-type]  # mode's stub is narrower
         app.on_partitions_revoked.connect(self.on_partitions_revoked)  # type: ignore[arg-type]
         app.on_before_shutdown.connect(self.on_before_shutdown)  # type: ignore[arg-type]
-        app.page("/metrics")(as_view(self.metrics_page))
-        app.page("/healthz")(as_view(self.health_page))
+        add_pages(app, self.registry, self.readiness, self.holder, self.policy_ready)
 
     def owned(self) -> set[int]:
         return {tp.partition for tp in self.app.consumer.assignment() if tp.topic == self.settings.topic_input}
@@ -120,12 +114,22 @@ class Worker:
         await self.policy_ready.wait()
         # take_events acks a batch's events only after this loop body returns, i.e. after delivery
         async for events in stream.take_events(self.settings.batch_max, within=self.settings.batch_within_s):
-            async with self.lock:
-                messages = [event.message for event in events]
-                await self.load_states({m.partition for m in messages})
-                decided = self.decider.decide(messages, self.states.view)
-                self.count(decided, len(messages))
-                await self.deliverer.deliver_decided(decided.outputs, decided.changelog)
+            try:
+                async with self.lock:
+                    messages = [event.message for event in events]
+                    await self.load_states({m.partition for m in messages})
+                    decided = self.decider.decide(messages, self.states.view)
+                    self.count(decided, len(messages))
+                    await self.deliverer.deliver_decided(decided.outputs, decided.changelog)
+                    self.readiness.progressed()
+            except asyncio.CancelledError:  # take_events would ack the batch on the way out: shutdown.py
+                hard_exit(EXIT_BATCH_ABANDONED, "stopped in the middle of a batch; exiting before it could be "
+                          "acknowledged: the next owner of its partitions replays it")
+
+    def exit_blocked(self, blocked: Blocked) -> None:
+        hard_exit(EXIT_OUTPUT_BLOCKED, f"cannot write to {blocked.topic} for {self.settings.output_blocked_exit_s:.0f}"
+                  f" s ({blocked.error}); exiting so that the orchestrator restarts and alerts. The batch in "
+                  "flight was not acknowledged: it is replayed once the topic can be written")
 
     def count(self, decided: DecidedBatch, records: int) -> None:
         try:  # bookkeeping only: a failure here must not escape (Faust would ack the batch)
@@ -153,12 +157,15 @@ class Worker:
     async def load_states(self, partitions: set[int]) -> None:
         """For the agent, under the lock. Never raises (an exception would ack the batch): retries
         until the changelog can be read."""
+        self.readiness.loading = set(partitions)
         while True:
             try:
                 await self.states.load(partitions)
                 await self.deliver_adopted()
+                self.readiness.loading, self.readiness.load_error = set(), None
                 return
             except Exception as exc:  # noqa: BLE001 - see docstring
+                self.readiness.load_error = type(exc).__name__
                 log.warning("listing state not loaded (%s); retrying", type(exc).__name__)
                 await asyncio.sleep(STATE_RETRY_S)
 
@@ -169,11 +176,13 @@ class Worker:
             try:
                 await self.follower.start()
                 await asyncio.wait_for(self.follower.catch_up(), POLICY_CATCH_UP_S)
+                self.readiness.policy_caught_up = True
                 self.policy_ready.set()
                 await self.follower.run()
             except asyncio.CancelledError:
                 raise
             except Exception as exc:  # noqa: BLE001 - the policy feed must never stop the listings
+                self.readiness.policy_caught_up = False
                 log.warning("policy topic unavailable (%s); keeping the current policy, retrying",
                             type(exc).__name__)
                 self.policy_ready.set()
@@ -188,10 +197,16 @@ class Worker:
         refs = [f"{r.id}@{r.version}" for r in changed.describe()] if changed else ["none"]
         log.info("%s policy now %s", mode, ", ".join(refs))
 
+    async def heartbeat(self) -> None:
+        self.readiness.tick()
+
     async def measure_lag(self) -> None:
         try:
-            for partition, lag in (await self.lag_probe.measure()).items():
+            lags = await self.lag_probe.measure()
+            for partition, lag in lags.items():
                 self.metrics.lag.labels(str(partition)).set(lag)
+            owned = self.owned()
+            self.readiness.waiting = sum(lag for partition, lag in lags.items() if partition in owned)
         except Exception as exc:  # noqa: BLE001 - a failed probe must never stop the worker
             self.metrics.lag_errors.inc()
             log.warning("lag probe failed: %s", type(exc).__name__)
@@ -224,12 +239,3 @@ class Worker:
                             type(exc).__name__)
         await self.batches.stop()
         await self.lag_probe.close()
-
-    async def metrics_page(self, view: View, request: Request) -> Response:
-        return view.bytes(generate_latest(self.registry), headers={"Content-Type": CONTENT_TYPE_LATEST})
-
-    async def health_page(self, view: View, request: Request) -> Response:
-        shadow = self.holder.shadow.describe() if self.holder.shadow else []
-        return view.json({"status": "ok", "policy_ready": self.policy_ready.is_set(),
-                         "policies": [ref.model_dump() for ref in self.holder.live.describe()],
-                         "shadow": [ref.model_dump() for ref in shadow]})

@@ -4,7 +4,8 @@ Why batches: Faust's per-message send path is its main cost; queueing a whole ba
 all its acknowledgements once costs one wait per batch instead of one per record. The batch's
 events are acknowledged to Faust (their offsets become committable) only after this returns, so a
 crash replays the batch instead of losing it. A record the broker refuses as too large is replaced
-by a dead letter carrying the original input bytes; other failures are retried until they succeed.
+by a dead letter carrying the original input bytes; broker errors are retried (a permanent one up
+to a bound, then the worker exits: `output_health.py`).
 """
 
 from __future__ import annotations
@@ -12,29 +13,43 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections import Counter
-from collections.abc import Awaitable, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from time import perf_counter
-
-from aiokafka.errors import KafkaError, MessageSizeTooLargeError
-from faust.exceptions import ProducerSendError
 
 from stream_filter.core.batch import Pair
 from stream_filter.core.contracts.dead_letter import ErrorCode, Failure
 from stream_filter.core.ports import BatchSender, OutputTopic, SourceRecord
 from stream_filter.core.route import Output, Routed, dead_letter
+from stream_filter.kafka.send_errors import SendError, classify, describe
 from stream_filter.worker.metrics import Metrics
+from stream_filter.worker.output_health import Blocked, OutputHealth
 
 log = logging.getLogger("stream_filter.worker.delivery")
-SEND_RETRY_DELAY_S = 1.0  # broker unreachable: retry the same record, never skip it
-SEND_ERRORS = (KafkaError, ProducerSendError)  # Faust rewraps client errors raised while sending
+SEND_RETRY_DELAY_S = 0.5  # the first pause before the same record again (doubling, never skipped)
+MAX_RETRY_DELAY_S = 10.0
+PROBE_AFTER_S = 10.0  # a retriable failure this old: ask the broker whether the topic is there and writable
+
+
+TopicProbe = Callable[[str], Awaitable[str | None]]  # why a topic cannot be written, if the broker says
+
+
+def _never(blocked: Blocked) -> None:
+    raise AssertionError("no exit bound set")
 
 
 class Deliverer:
     def __init__(self, outputs: Mapping[Output, OutputTopic], metrics: Metrics,
-                 batches: BatchSender | None = None) -> None:
+                 batches: BatchSender | None = None, *, names: Mapping[Output, str] | None = None,
+                 health: OutputHealth | None = None, probe: TopicProbe | None = None,
+                 exit_after_s: float = 0.0, on_blocked: Callable[[Blocked], None] = _never) -> None:
         self.outputs = outputs
         self.metrics = metrics
         self.batches = batches  # one Kafka batch per partition (record_batches.py); else one send per record
+        self.names = names or {}
+        self.health = health or OutputHealth()
+        self.probe = probe
+        self.exit_after_s = exit_after_s  # 0: a permanent error is retried for ever (and reported)
+        self.on_blocked = on_blocked
 
     async def deliver_decided(self, outputs: Sequence[Pair], changelog: Sequence[Pair]) -> None:
         """A batch of input records: the one ordering rule for decisions and listing states.
@@ -90,31 +105,39 @@ class Deliverer:
         return [fut if isinstance(fut, BaseException) else _error(next(results)) for fut in futures]
 
     async def deliver(self, routed: Routed, msg: SourceRecord) -> None:
-        """One record: send, wait for the ack, dead-letter if refused as too large, retry otherwise.
+        """One record: send and wait for the ack; on failure, by kind (`kafka/send_errors.py`): retry
+        with backoff (broker trouble, or a permanent error until the exit bound), dead-letter (too
+        large for the broker, or not a Kafka error), or drop (shadow diffs, too-large states).
 
         Never raises: an exception here would escape the agent, and Faust would ack the batch."""
         source = (msg.topic, msg.partition, msg.offset)
+        topic = self.names.get(routed.output, routed.output.value)
+        attempt = 0
         while True:
             try:
                 await (await self._queue(routed))
                 self.metrics.produced.labels(routed.output.value).inc()
+                if self.health.delivered(topic):
+                    self.metrics.output_blocked.labels(routed.output.value).set(0)
+                    log.warning("send to %s works again", topic)
                 return
             except Exception as exc:  # noqa: BLE001 - nothing may escape to the agent loop
                 error_seen = exc
-            self.metrics.send_failures.inc()
+            kind = classify(error_seen)
+            self.metrics.send_failures.labels(kind.value).inc()
             if routed.output is Output.SHADOW_DIFF:  # informational: never block or dead-letter for it
                 log.warning("shadow diff not sent (%s)", type(error_seen).__name__)
                 return
-            too_large = _too_large(error_seen)
-            if routed.output is Output.STATE and too_large:  # the decision went out; only memory is lost
+            if routed.output is Output.STATE and kind is SendError.TOO_LARGE:  # only memory is lost
                 log.error("a listing state on partition %s refused as too large; not kept", routed.partition)
                 log.debug("the listing: %r", routed.key)  # ids stay below DEBUG
                 return
-            if isinstance(error_seen, SEND_ERRORS) and not too_large:  # broker trouble: the same record again
-                log.warning("send to %s failed (%s); retrying", routed.output.value, type(error_seen).__name__)
-                await asyncio.sleep(SEND_RETRY_DELAY_S)
+            if kind in (SendError.RETRIABLE, SendError.PERMANENT):  # the same record again, after a pause
+                await self._blocked(topic, routed.output, kind, describe(error_seen))
+                await asyncio.sleep(min(SEND_RETRY_DELAY_S * 2**attempt, MAX_RETRY_DELAY_S))
+                attempt += 1
                 continue
-            code = ErrorCode.OUTPUT_TOO_LARGE if too_large else ErrorCode.PROCESSING_ERROR
+            code = ErrorCode.OUTPUT_TOO_LARGE if kind is SendError.TOO_LARGE else ErrorCode.PROCESSING_ERROR
             self.metrics.dead_letters.labels(code.value).inc()
             reason = f"{type(error_seen).__name__}: {error_seen}"
             error = Failure(code, f"{routed.output.value} record refused: {reason}")
@@ -126,12 +149,28 @@ class Deliverer:
             else:
                 log.error("dead letter for %s/%s@%s refused even without key and value", *source)
                 return
+            topic = self.names.get(routed.output, routed.output.value)
+
+    async def _blocked(self, topic: str, output: Output, kind: SendError, error: str) -> None:
+        """Note a failed send to `topic`; ask whether a lasting retriable failure is in fact permanent
+        (a deleted topic looks like a metadata timeout); past the bound, a permanent one ends the worker."""
+        blocked, news = self.health.failed(topic, kind, error)
+        lasting = self.health.failing_for(blocked)
+        if blocked.kind is SendError.RETRIABLE and self.probe and lasting >= PROBE_AFTER_S:
+            found = await self.probe(topic)
+            if found:
+                blocked, news = self.health.failed(topic, SendError.PERMANENT, found)
+        self.metrics.output_blocked.labels(output.value).set(1)
+        if news and blocked.kind is SendError.PERMANENT:
+            log.error("cannot write to %s: %s; retrying%s", topic, blocked.error,
+                      f", exiting after {self.exit_after_s:.0f} s" if self.exit_after_s else "")
+        elif news:
+            log.warning("send to %s failed (%s); retrying", topic, blocked.error)
+        if blocked.kind is SendError.PERMANENT and self.exit_after_s and lasting >= self.exit_after_s:
+            self.on_blocked(blocked)
 
 
 def _error(result: object) -> BaseException | None:
     return result if isinstance(result, BaseException) else None
 
 
-def _too_large(exc: BaseException) -> bool:
-    """Faust wraps the client's error in ProducerSendError; the cause tells what happened."""
-    return isinstance(exc, MessageSizeTooLargeError) or isinstance(exc.__cause__, MessageSizeTooLargeError)

@@ -18,6 +18,7 @@ from stream_filter.core.contracts.dead_letter import ErrorCode
 from stream_filter.core.contracts.decision import DecisionRecord, Outcome
 from stream_filter.core.policy.book import PolicyBook
 from stream_filter.core.route import Output
+from stream_filter.kafka.send_errors import SendError
 
 _LATENCY_BUCKETS = (0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0)
 _AGE_BUCKETS = (0.01, 0.05, 0.1, 0.5, 1, 5, 30, 60, 300, 3600, 86400)
@@ -42,8 +43,10 @@ class Metrics:
         self.consumed = Counter("stream_filter_records_consumed_total", "Input records read.", registry=registry)
         self.produced = Counter("stream_filter_records_produced_total", "Output records acknowledged by the broker.",
                                 ["output"], registry=registry)
-        self.send_failures = Counter("stream_filter_send_failures_total", "Output sends that failed.",
-                                     registry=registry)
+        self.send_failures = Counter("stream_filter_send_failures_total", "Output sends that failed, by kind "
+                                     "(retriable, permanent, too_large, other).", ["kind"], registry=registry)
+        self.output_blocked = Gauge("stream_filter_output_blocked", "1 while sends to this output fail (retried "
+                                    "until they succeed or the exit bound).", ["output"], registry=registry)
         self.rebalances = Counter("stream_filter_rebalances_total", "Partition assignments received.",
                                   registry=registry)
         self.assigned = Gauge("stream_filter_assigned_partitions", "Input partitions assigned to this worker.",
@@ -101,6 +104,9 @@ class Metrics:
             self.dead_letters.labels(code.value)
         for output in Output:
             self.produced.labels(output.value)
+            self.output_blocked.labels(output.value)
+        for kind in SendError:
+            self.send_failures.labels(kind.value)
         for mode in ("live", "shadow"):
             self.policy_updates.labels(mode)
         for sent in ("again", "nothing"):

@@ -9,14 +9,21 @@ from __future__ import annotations
 import asyncio
 from typing import Any
 
-from aiokafka.errors import KafkaConnectionError, MessageSizeTooLargeError
+from aiokafka.errors import (
+    KafkaConnectionError,
+    KafkaTimeoutError,
+    MessageSizeTooLargeError,
+    TopicAuthorizationFailedError,
+)
 from faust.exceptions import ProducerSendError
 from prometheus_client import CollectorRegistry
 
 from stream_filter.core.route import Output, Routed
+from stream_filter.kafka.send_errors import SendError
 from stream_filter.worker import delivery
 from stream_filter.worker.delivery import Deliverer
 from stream_filter.worker.metrics import Metrics
+from stream_filter.worker.output_health import Blocked, OutputHealth
 from tests.factories import Msg
 from tests.factories import RecordingTopic as Topic
 
@@ -57,7 +64,9 @@ def test_broker_trouble_is_retried_until_it_succeeds(monkeypatch: Any) -> None:
     deliverer, topics, registry = _setup(rejected=outage)
     asyncio.run(deliverer.deliver_batch([(Routed(Output.REJECTED, b"k", b"decision", []), Msg())]))
     assert [r["value"] for r in topics[Output.REJECTED].sent] == [b"decision"]
-    assert registry.get_sample_value("stream_filter_send_failures_total") == 1  # the batch error is resent
+    # the batch's error is resent one by one: only the second failure counts
+    assert registry.get_sample_value("stream_filter_send_failures_total", {"kind": "retriable"}) == 1
+    assert registry.get_sample_value("stream_filter_output_blocked", {"output": "rejected"}) == 0
 
 
 def test_a_record_refused_with_its_batch_is_sent_alone_before_any_dead_letter() -> None:
@@ -121,3 +130,108 @@ def test_a_batch_sends_states_then_decisions_then_tombstones() -> None:
     sent.clear()
     asyncio.run(deliverer.deliver_reevaluated([decision], [state]))  # re-evaluation: decisions first
     assert sent == [b"decision", b"state"]
+
+
+class Clock:
+    def __init__(self) -> None:
+        self.now = 1000.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+def test_a_permanent_error_is_retried_reported_and_cleared_when_writes_work_again(monkeypatch: Any) -> None:
+    monkeypatch.setattr(delivery, "SEND_RETRY_DELAY_S", 0)
+    clock, seen = Clock(), []
+    denied = [TopicAuthorizationFailedError()] * 4
+    topics = {o: Topic(errors=list(denied) if o is Output.APPROVED else []) for o in Output}
+    registry = CollectorRegistry()
+    health = OutputHealth(clock)
+    deliverer = Deliverer(topics, Metrics(registry, "t"), names={Output.APPROVED: "t.approved"}, health=health,
+                          exit_after_s=60, on_blocked=seen.append)
+
+    seen_while_failing: list[tuple[list[str], float | None]] = []
+
+    async def note(_: float) -> None:  # between retries: what readiness and the gauge show meanwhile
+        gauge = registry.get_sample_value("stream_filter_output_blocked", {"output": "approved"})
+        seen_while_failing.append((health.problems(retriable_after_s=10), gauge))
+
+    monkeypatch.setattr(delivery.asyncio, "sleep", note)
+    asyncio.run(deliverer.deliver_batch([(Routed(Output.APPROVED, b"k", b"d", []), Msg())]))
+    assert len(seen_while_failing) == 3
+    for problems, gauge in seen_while_failing:
+        assert gauge == 1 and len(problems) == 1
+        assert "t.approved" in problems[0] and "TopicAuthorizationFailedError" in problems[0]
+    assert [r["value"] for r in topics[Output.APPROVED].sent] == [b"d"]  # nothing dead-lettered, nothing lost
+    assert topics[Output.DEAD_LETTER].sent == [] and seen == []
+    assert health.blocked == {}
+    assert registry.get_sample_value("stream_filter_send_failures_total", {"kind": "permanent"}) == 3
+    assert registry.get_sample_value("stream_filter_output_blocked", {"output": "approved"}) == 0
+
+
+def test_a_permanent_error_past_the_bound_ends_the_worker(monkeypatch: Any) -> None:
+    monkeypatch.setattr(delivery, "SEND_RETRY_DELAY_S", 0)
+    clock = Clock()
+
+    class Exited(Exception):
+        pass
+
+    def on_blocked(blocked: Blocked) -> None:
+        raise Exited(blocked.topic, blocked.error)
+
+    wrapped = ProducerSendError("denied")
+    wrapped.__cause__ = TopicAuthorizationFailedError()
+    topics = {o: Topic(errors=[wrapped] * 100 if o is Output.APPROVED else []) for o in Output}
+    deliverer = Deliverer(topics, Metrics(CollectorRegistry(), "t"), names={Output.APPROVED: "t.approved"},
+                          health=OutputHealth(clock), exit_after_s=60, on_blocked=on_blocked)
+
+    async def slow_clock(_: float) -> None:
+        clock.now += 25
+
+    monkeypatch.setattr(delivery.asyncio, "sleep", slow_clock)
+    try:
+        asyncio.run(deliverer.deliver(Routed(Output.APPROVED, b"k", b"d", []), Msg()))
+    except Exited as exc:
+        assert exc.args[0] == "t.approved" and "TopicAuthorizationFailedError" in exc.args[1]
+    else:
+        raise AssertionError("the worker should have exited")
+    assert len(topics[Output.APPROVED].errors) == 100 - 4  # at 0, 25, 50 and 75 s: the fourth is past 60 s
+
+
+def test_a_lasting_retriable_failure_is_asked_about_and_a_missing_topic_is_permanent(monkeypatch: Any) -> None:
+    monkeypatch.setattr(delivery, "SEND_RETRY_DELAY_S", 0)
+    clock, asked = Clock(), []
+
+    async def probe(topic: str) -> str | None:
+        asked.append(topic)
+        return "the topic does not exist"
+
+    async def slow_clock(_: float) -> None:
+        clock.now += 6
+
+    monkeypatch.setattr(delivery.asyncio, "sleep", slow_clock)
+    topics = {o: Topic(errors=[KafkaTimeoutError()] * 3 if o is Output.REVIEW else []) for o in Output}
+    health = OutputHealth(clock)
+    deliverer = Deliverer(topics, Metrics(CollectorRegistry(), "t"), names={Output.REVIEW: "t.review"},
+                          health=health, probe=probe)
+    states: list[SendError] = []
+    original = health.failed
+
+    def spy(topic: str, kind: SendError, error: str) -> tuple[Blocked, bool]:
+        blocked, news = original(topic, kind, error)
+        states.append(blocked.kind)
+        return blocked, news
+
+    monkeypatch.setattr(health, "failed", spy)
+    asyncio.run(deliverer.deliver(Routed(Output.REVIEW, b"k", b"d", []), Msg()))
+    assert asked == ["t.review"]  # at 12 s, not at 0 or 6
+    assert SendError.PERMANENT in states and [r["value"] for r in topics[Output.REVIEW].sent] == [b"d"]
+
+
+def test_send_failures_never_log_the_listing(caplog: Any, monkeypatch: Any) -> None:
+    monkeypatch.setattr(delivery, "SEND_RETRY_DELAY_S", 0)
+    caplog.set_level("INFO")
+    deliverer, _, _ = _setup(approved=[TopicAuthorizationFailedError()] * 3, state=[_too_large()] * 2)
+    asyncio.run(deliverer.deliver_batch([(Routed(Output.APPROVED, b"L-secret-id", b"d", []), Msg()),
+                                         (Routed(Output.STATE, b"L-secret-id", b"s", [], partition=0), Msg())]))
+    assert caplog.records and all("L-secret-id" not in r.getMessage() for r in caplog.records)

@@ -1,0 +1,53 @@
+"""Liveness and readiness: what `/healthz` and `/readyz` answer, each with its reasons.
+
+Why two: an orchestrator restarts a process that is not alive (its event loop stopped turning) but
+only takes traffic and alerts away from one that is not ready (a policy not caught up, listing
+states loading, records waiting with no batch delivered, an output refusing writes). Restarting
+a worker because its broker is down would not help and would cost a state restore.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from time import monotonic
+
+from stream_filter.worker.output_health import OutputHealth
+
+ALIVE_WITHIN_S = 10.0  # the heartbeat ticks every second: a loop this late is stuck
+RETRIABLE_AFTER_S = 10.0  # a retriable send failure this long stops being a blip
+
+
+class Readiness:
+    def __init__(self, outputs: OutputHealth, stall_after_s: float, clock: Callable[[], float] = monotonic) -> None:
+        self.outputs = outputs
+        self.stall_after_s = stall_after_s
+        self.clock = clock
+        self.beat = self.last_progress = clock()
+        self.policy_caught_up = False
+        self.loading: set[int] = set()  # partitions whose listing states are being loaded
+        self.load_error: str | None = None
+        self.waiting = 0  # records behind on owned partitions, at the last lag measurement
+
+    def tick(self) -> None:
+        self.beat = self.clock()
+
+    def progressed(self) -> None:
+        """A batch was delivered."""
+        self.last_progress = self.clock()
+
+    def not_alive(self) -> list[str]:
+        late = self.clock() - self.beat
+        return [f"event loop heartbeat {late:.0f} s late"] if late > ALIVE_WITHIN_S else []
+
+    def not_ready(self) -> list[str]:
+        reasons = self.not_alive()
+        if not self.policy_caught_up:
+            reasons.append("policy topic not caught up: deciding with the policy loaded before")
+        if self.loading:
+            error = f" ({self.load_error}; retrying)" if self.load_error else ""
+            reasons.append(f"listing states of partitions {sorted(self.loading)} loading{error}")
+        idle = self.clock() - self.last_progress
+        if self.waiting > 0 and idle > self.stall_after_s:
+            reasons.append(f"no batch delivered for {idle:.0f} s while {self.waiting} records wait")
+        reasons += [f"output {problem}" for problem in self.outputs.problems(RETRIABLE_AFTER_S)]
+        return reasons
