@@ -16,6 +16,8 @@ from collections.abc import Callable, Iterator
 
 import pytest
 
+from tests.secure import SecureBroker, start_secure_broker
+
 KAFKA_IMAGE = "apache/kafka:4.1.1"  # same version as stream_filter/dev/kafka/pom.xml
 
 
@@ -72,6 +74,12 @@ def kafka_bootstrap() -> Iterator[str]:
     finally:
         if handle.started_here and not os.environ.get("STREAM_FILTER_KEEP_KAFKA"):
             local_kafka.stop()
+
+
+@pytest.fixture(scope="session")
+def secure_broker(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SecureBroker]:
+    """A second local broker with secured listeners and ACLs, for the tests that need them."""
+    yield from start_secure_broker(tmp_path_factory.mktemp("secure"))
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:

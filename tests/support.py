@@ -13,6 +13,7 @@ import socket
 import subprocess
 import sys
 import time
+import urllib.error
 import urllib.request
 import uuid
 from collections import Counter
@@ -187,6 +188,29 @@ class WorkerProcess:
                 last = exc
                 time.sleep(0.3)
         raise AssertionError(f"worker web server did not answer {path}: {last}")
+
+    def status(self, path: str) -> tuple[int, dict[str, Any]]:
+        """A health page's HTTP status and JSON body (503 is an answer here, not an error)."""
+        try:
+            with urllib.request.urlopen(f"http://127.0.0.1:{self.port}{path}", timeout=5) as resp:
+                return int(resp.status), orjson.loads(resp.read())
+        except urllib.error.HTTPError as exc:
+            return int(exc.code), orjson.loads(exc.read())
+
+    def wait_status(self, path: str, wanted: Callable[[int, dict[str, Any]], bool], timeout_s: float,
+                    what: str) -> float:
+        """Poll a health page until `wanted`; returns the seconds it took."""
+        started = time.monotonic()
+        while True:
+            assert self.alive(), f"worker exited while waiting for {what}:\n{self.log()[-3000:]}"
+            try:
+                code, body = self.status(path)
+                if wanted(code, body):
+                    return time.monotonic() - started
+            except OSError:
+                code, body = 0, {}
+            assert time.monotonic() - started < timeout_s, f"{what}: not within {timeout_s}s ({code} {body})"
+            time.sleep(0.5)
 
     def stop(self, sig: int = signal.SIGTERM, timeout_s: float = STOP_TIMEOUT_S) -> int:
         assert self.proc is not None

@@ -31,6 +31,11 @@ class SecureListeners:
             "ssl.keystore.type=PEM", f"ssl.keystore.location={self.keystore}",
             "ssl.truststore.type=PEM", f"ssl.truststore.location={self.truststore}",
             "listener.name.ssl.ssl.client.auth=required",
+            # ACLs, for tests that revoke a permission: the plaintext and controller listeners (the
+            # broker itself, test set-up and checks) are super users; resources without ACLs stay open
+            "authorizer.class.name=org.apache.kafka.metadata.authorizer.StandardAuthorizer",
+            "super.users=User:ANONYMOUS",
+            "allow.everyone.if.no.acl.found=true",
         ]
 
     def format_args(self) -> list[str]:

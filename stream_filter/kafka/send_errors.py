@@ -41,4 +41,4 @@ def describe(exc: BaseException) -> str:
     """The error's name and the client's message, without record content (the clients put none in)."""
     cause = cause_of(exc)
     name, text = type(cause).__name__, str(cause).strip()
-    return text if text.startswith(name) else f"{name}: {text}" if text else name
+    return text if name in text else f"{name}: {text}" if text else name

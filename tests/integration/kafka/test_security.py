@@ -1,72 +1,29 @@
 """The worker on a secured broker: SASL_SSL with SCRAM, and mutual TLS; wrong credentials fail fast.
 
-The broker is the local launcher's, started for this module with extra listeners (certificates made
-at test time, SCRAM users created by Kafka's StorageTool). It needs the launcher (Java + Maven),
-whatever broker the rest of the suite uses.
+The broker is the secured local one (tests/secure.py), shared with the permission tests.
 """
 
 from __future__ import annotations
 
 import asyncio
-import random
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
-from dataclasses import dataclass
 from pathlib import Path
 
-import pytest
-
-from stream_filter.dev import local_kafka
 from stream_filter.dev.samples import generate
 from stream_filter.kafka.clients import client_options
 from stream_filter.kafka.publish import publish
-from stream_filter.settings import Settings
-from tests.certs import CertFiles, make_certs
+from tests.secure import PASSWORD, SecureBroker, sasl_env, settings_of
 from tests.support import Names, WorkerProcess, drain, metric_value
 
-USER, PASSWORD = "stream-filter", "s3cret-Sc4am"
-SECURE_PORT = random.Random().randrange(40000, 48000, 4)  # away from the suite's broker and other runs
 FAIL_FAST_S = 60.0  # a wrong password must end the worker well within this, not hang
-
-
-@dataclass(frozen=True)
-class SecureBroker:
-    plaintext: str
-    sasl_ssl: str
-    ssl: str
-    certs: CertFiles
-
-
-@pytest.fixture(scope="module")
-def secure_broker(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SecureBroker]:
-    base = tmp_path_factory.mktemp("secure")
-    certs = make_certs(base / "certs")
-    root = base / "kafka"
-    handle = local_kafka.start(SECURE_PORT, root, local_kafka.SecureListeners(certs.broker_keystore, certs.ca,
-                                                                              {USER: PASSWORD}))
-    port = int(handle.bootstrap.rsplit(":", 1)[1])
-    try:
-        yield SecureBroker(handle.bootstrap, f"127.0.0.1:{port + 2}", f"127.0.0.1:{port + 3}", certs)
-    finally:
-        local_kafka.stop(root)
-
-
-def _sasl_env(broker: SecureBroker, password: str) -> dict[str, str]:
-    return {"STREAM_FILTER_SECURITY_PROTOCOL": "SASL_SSL", "STREAM_FILTER_SASL_MECHANISM": "SCRAM-SHA-512",
-            "STREAM_FILTER_SASL_USERNAME": USER, "STREAM_FILTER_SASL_PASSWORD": password,
-            "STREAM_FILTER_SSL_CAFILE": str(broker.certs.ca)}
-
-
-def _settings(env: dict[str, str]) -> Settings:
-    return Settings(**{k.removeprefix("STREAM_FILTER_").lower(): v for k, v in env.items()})
 
 
 def _round_trip(bootstrap: str, env: dict[str, str], tmp_path: Path) -> tuple[str, str]:
     names = Names()
     env = names.env(bootstrap, **env)
-    settings = _settings(env)
+    settings = settings_of(env)
     samples = generate(20, seed=8, prefix=names.suffix)
     worker = WorkerProcess(env, tmp_path / "w.log").start()
     try:
@@ -84,7 +41,7 @@ def _round_trip(bootstrap: str, env: dict[str, str], tmp_path: Path) -> tuple[st
 
 
 def test_worker_on_sasl_ssl_with_scram(secure_broker: SecureBroker, tmp_path: Path) -> None:
-    metrics, log = _round_trip(secure_broker.sasl_ssl, _sasl_env(secure_broker, PASSWORD), tmp_path)
+    metrics, log = _round_trip(secure_broker.sasl_ssl, sasl_env(secure_broker, PASSWORD), tmp_path)
     assert PASSWORD not in metrics and PASSWORD not in log
 
 
@@ -97,7 +54,7 @@ def test_worker_on_mutual_tls(secure_broker: SecureBroker, tmp_path: Path) -> No
 
 def test_wrong_password_fails_fast_with_a_clear_error(secure_broker: SecureBroker, tmp_path: Path) -> None:
     names = Names()
-    env = {**names.env(secure_broker.sasl_ssl, **_sasl_env(secure_broker, "wrong-password"))}
+    env = {**names.env(secure_broker.sasl_ssl, **sasl_env(secure_broker, "wrong-password"))}
     started = time.monotonic()
     proc = subprocess.run([sys.executable, "-m", "stream_filter", "worker"], capture_output=True, text=True,
                           env={**WorkerProcess(env, tmp_path / "x.log").env}, timeout=FAIL_FAST_S, check=False)
