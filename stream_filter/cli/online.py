@@ -65,7 +65,11 @@ def cmd_worker(args: argparse.Namespace) -> int:
     from stream_filter.worker.shutdown import BoundedWorker
 
     settings = Settings()
-    if settings.event_loop == "uvloop":
+    if settings.event_loop == "uvloop" and settings.security_protocol in ("SSL", "SASL_SSL"):
+        # uvloop closes a TLS connection only once the broker answers the TLS shutdown, or after 30 s:
+        # every short-lived client (state loads, the layout, the policy) then took 30 s to stop
+        print("TLS to the broker: the standard asyncio loop (uvloop's TLS close waits 30 s)", file=sys.stderr)
+    elif settings.event_loop == "uvloop":
         import uvloop
 
         uvloop.install()  # before Faust creates its loop
