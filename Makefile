@@ -3,7 +3,7 @@ PYTHON ?= python3
 VENV ?= .venv
 PY := $(VENV)/bin/python
 
-.PHONY: venv run test lint unit kafka kafka-down schemas examples eval bench bench-core bench-reevaluation chaos clean
+.PHONY: venv run test lint unit kafka kafka-down schemas examples eval bench bench-core bench-reevaluation bench-oversized chaos clean
 
 venv: $(VENV)/.installed
 
@@ -51,6 +51,10 @@ chaos: venv
 
 bench-core: venv
 	$(PY) -m bench.core
+
+## 1% of listings with oversized lists: the others' latency and the web pages' answer times, printed.
+bench-oversized: venv
+	$(PY) -m bench.oversized $(BENCH_ARGS)
 
 ## Retroactive enforcement over 1,000,000 active listings (REEVAL_N to change); bench/results/reevaluation.json.
 bench-reevaluation: venv

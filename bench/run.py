@@ -99,14 +99,15 @@ async def committed(bootstrap: str, group: str, topic: str, partitions: int) -> 
         await admin.close()
 
 
-def start_variant(kind: str, bootstrap: str, topic_in: str, out_prefix: str, group: str, log: Path) -> Any:
+def start_variant(kind: str, bootstrap: str, topic_in: str, out_prefix: str, group: str, log: Path,
+                  web_port: int | None = None) -> Any:
     if kind == "worker":
         env = {**os.environ, "STREAM_FILTER_KAFKA_BOOTSTRAP_SERVERS": bootstrap, "STREAM_FILTER_APP_ID": group,
                "STREAM_FILTER_TOPIC_INPUT": topic_in, "STREAM_FILTER_TOPIC_APPROVED": f"{out_prefix}.approved",
                "STREAM_FILTER_TOPIC_REJECTED": f"{out_prefix}.rejected",
                "STREAM_FILTER_TOPIC_REVIEW": f"{out_prefix}.review",
                "STREAM_FILTER_TOPIC_DEAD_LETTER": f"{out_prefix}.dead-letter",
-               "STREAM_FILTER_WEB_PORT": str(free_port()),
+               "STREAM_FILTER_WEB_PORT": str(web_port or free_port()),
                "STREAM_FILTER_DATA_DIR": str(Path(tempfile.gettempdir()) / group),
                "STREAM_FILTER_DEDUPE_WINDOW": "0"}
         cmd = [sys.executable, "-m", "stream_filter", "worker"]
@@ -182,6 +183,11 @@ def throughput_run(kind: str, bootstrap: str, topic_in: str, warmup: int, total:
 
 async def open_loop(bootstrap: str, topic_in: str, outputs: list[str], records: list[tuple[bytes, bytes]],
                     rate: float, timeout_s: float) -> list[float]:
+    return sorted((await arrivals(bootstrap, topic_in, outputs, records, rate, timeout_s)).values())
+
+
+async def arrivals(bootstrap: str, topic_in: str, outputs: list[str], records: list[tuple[bytes, bytes]],
+                   rate: float, timeout_s: float) -> dict[bytes, float]:
     """Produce on schedule while a consumer of the outputs notes when each key arrives (wall clock).
 
     Latency = arrival time - scheduled send time, so a producer or variant falling behind schedule
@@ -209,7 +215,7 @@ async def open_loop(bootstrap: str, topic_in: str, outputs: list[str], records: 
         await asyncio.gather(produce(bootstrap, topic_in, records, rate, start), consume())
     finally:
         await consumer.stop()
-    return sorted(arrived.values())
+    return arrived
 
 
 def latency_run(kind: str, bootstrap: str, rate: float, seconds: float, partitions: int, log: Path,
