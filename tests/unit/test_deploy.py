@@ -70,3 +70,18 @@ def test_rules_and_dashboard_use_only_exported_metrics() -> None:
     exprs = [t["expr"] for p in json.loads(dashboard)["panels"] for t in p["targets"]]
     used = set(re.findall(r"stream_filter_[a-z_]+", (PROM / "alerts.yml").read_text() + " ".join(exprs)))
     assert used and used <= exported, used - exported
+
+
+def test_compose_and_image_probe_pages_the_worker_serves_within_its_bounds() -> None:
+    """Compose checks readiness, the image liveness; compose waits longer than the worker's own bound."""
+    import yaml
+
+    from stream_filter.settings import Settings
+
+    worker = yaml.safe_load((ROOT / "docker-compose.yml").read_text())["services"]["worker"]
+    assert "/readyz" in " ".join(worker["healthcheck"]["test"])
+    assert "/healthz" in (ROOT / "Dockerfile").read_text()
+    grace = int(str(worker["stop_grace_period"]).removesuffix("s"))
+    assert grace > Settings().shutdown_timeout_s
+    pages = (ROOT / "stream_filter" / "worker" / "pages.py").read_text()
+    assert '"/readyz"' in pages and '"/healthz"' in pages
