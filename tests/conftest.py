@@ -76,9 +76,10 @@ def kafka_bootstrap() -> Iterator[str]:
             local_kafka.stop()
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def secure_broker(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SecureBroker]:
-    """A second local broker with secured listeners and ACLs, for the tests that need them."""
+    """A second local broker with secured listeners and ACLs, for the modules that need it; stopped
+    after each, so it is not running (and holding connections) while other tests restart theirs."""
     yield from start_secure_broker(tmp_path_factory.mktemp("secure"))
 
 

@@ -1,6 +1,6 @@
 """The secured local broker for tests: SASL_SSL with SCRAM, mutual TLS, and ACLs.
 
-Started once per session by the `secure_broker` fixture (tests/conftest.py) with extra listeners
+Started once per module by the `secure_broker` fixture (tests/conftest.py) with extra listeners
 (certificates made at test time, SCRAM users created by Kafka's StorageTool) and an authorizer. It
 needs the launcher (Java + Maven), whatever broker the rest of the suite uses.
 """
