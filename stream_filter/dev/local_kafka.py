@@ -30,6 +30,7 @@ from stream_filter.dev.broker_config import SecureListeners, server_properties
 DEPLOY_DIR = Path(__file__).resolve().parent / "kafka"  # package data: works from a wheel too
 DEFAULT_PORT = 39092
 _CHILDREN: dict[int, subprocess.Popen[bytes]] = {}  # brokers this process started: kept so they are reaped
+PORT_RELEASE_S = 90.0  # restart: how long the old ports may stay busy (see restart())
 READY_TIMEOUT_S = 90.0  # a cold JVM on 2 cores takes 5-15 s; leave room for a loaded CI machine
 
 
@@ -206,8 +207,11 @@ def restart(root: Path | None = None) -> BrokerHandle:
     stop_pid(int(pid_file.read_text()))
     bootstrap = boot_file.read_text().strip()
     port = int(bootstrap.rsplit(":", 1)[1])
-    deadline = time.monotonic() + 30
-    while not (_port_free(port) and _port_free(port + 1)):  # the old process may still hold its sockets
+    # The old process may still hold its sockets; and these ports lie in the ephemeral range, so a
+    # client retrying the stopped broker can connect a socket to itself on them (TCP self-connect),
+    # holding the port until its request times out (40 s): wait past that.
+    deadline = time.monotonic() + PORT_RELEASE_S
+    while not (_port_free(port) and _port_free(port + 1)):
         if time.monotonic() > deadline:
             raise LauncherError(f"ports {port}/{port + 1} still busy after the broker stopped")
         time.sleep(0.2)
