@@ -24,7 +24,7 @@ from typing import Any
 
 import orjson
 
-from bench.run import RESULTS, arrivals, create_topics, free_port, output_topics, payloads, start_variant, stop
+from bench.run import RESULTS, arrivals, create_topics, free_port, output_topics, payloads, pick, start_variant, stop
 from stream_filter.dev import local_kafka
 
 SCRAPE_EVERY_S = 0.25
@@ -86,7 +86,6 @@ def one_run(bootstrap: str, records: list[tuple[bytes, bytes]], skip: set[bytes]
         scraper.stopping.set()
         stop(proc, group)
     clean = sorted(v for k, v in arrived.items() if k not in skip)
-    pick = lambda values, q: values[min(len(values) - 1, int(q * len(values)))] if values else float("nan")  # noqa: E731
     pages = {path: sorted(times) for path, times in scraper.times.items()}
     return {"p50": pick(clean, 0.5), "p99": pick(clean, 0.99), "received": len(clean) / (len(records) - len(skip)),
             **{f"{path} p99": pick(times, 0.99) for path, times in pages.items()},

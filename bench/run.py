@@ -218,6 +218,11 @@ async def arrivals(bootstrap: str, topic_in: str, outputs: list[str], records: l
     return arrived
 
 
+def pick(values: list[float], q: float) -> float:
+    """The q-quantile of sorted values (nan when there are none)."""
+    return values[min(len(values) - 1, int(q * len(values)))] if values else float("nan")
+
+
 def latency_run(kind: str, bootstrap: str, rate: float, seconds: float, partitions: int, log: Path,
                 seed: int) -> dict[str, float]:
     run = uuid.uuid4().hex[:8]
@@ -233,8 +238,8 @@ def latency_run(kind: str, bootstrap: str, rate: float, seconds: float, partitio
         stop(proc, group)
     if not values:
         return {"p50": float("nan"), "p99": float("nan"), "p999": float("nan"), "received": 0}
-    pick = lambda q: values[min(len(values) - 1, int(q * len(values)))]  # noqa: E731
-    return {"p50": pick(0.5), "p99": pick(0.99), "p999": pick(0.999), "received": len(values) / len(records)}
+    return {"p50": pick(values, 0.5), "p99": pick(values, 0.99), "p999": pick(values, 0.999),
+            "received": len(values) / len(records)}
 
 
 def chart(results: dict[str, Any], path: Path) -> None:

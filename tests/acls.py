@@ -9,8 +9,10 @@ from __future__ import annotations
 
 import asyncio
 
-from aiokafka.admin import AIOKafkaAdminClient
 from aiokafka.protocol.admin import CreateAclsRequest, DeleteAclsRequest
+
+from stream_filter.kafka.clients import admin_client
+from stream_filter.settings import Settings
 
 TOPIC, LITERAL = 2, 3  # resource type, pattern type
 WRITE, DESCRIBE = 4, 8  # operations
@@ -18,12 +20,8 @@ DENY, ALLOW = 2, 3  # permission types
 
 
 async def _send(bootstrap: str, request: CreateAclsRequest | DeleteAclsRequest) -> None:
-    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
-    await admin.start()
-    try:
-        response = await admin._send_request(request)
-    finally:
-        await admin.close()
+    async with admin_client(Settings(kafka_bootstrap_servers=bootstrap)) as admin:
+        response = await admin._send_request(request)  # the protocol's request: see module docstring
     results = getattr(response, "creation_responses", None) or getattr(response, "filter_responses", [])
     errors = [r for r in results if r[0]]
     assert not errors, errors

@@ -13,7 +13,6 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from stream_filter.dev import local_kafka
-from stream_filter.settings import Settings
 from tests.certs import CertFiles, make_certs
 
 USER, PASSWORD = "stream-filter", "s3cret-Sc4am"
@@ -44,7 +43,3 @@ def sasl_env(broker: SecureBroker, password: str = PASSWORD) -> dict[str, str]:
     return {"STREAM_FILTER_SECURITY_PROTOCOL": "SASL_SSL", "STREAM_FILTER_SASL_MECHANISM": "SCRAM-SHA-512",
             "STREAM_FILTER_SASL_USERNAME": USER, "STREAM_FILTER_SASL_PASSWORD": password,
             "STREAM_FILTER_SSL_CAFILE": str(broker.certs.ca)}
-
-
-def settings_of(env: dict[str, str]) -> Settings:
-    return Settings(**{k.removeprefix("STREAM_FILTER_").lower(): v for k, v in env.items()})  # type: ignore[arg-type]

@@ -41,6 +41,11 @@ def free_port() -> int:
         return int(s.getsockname()[1])
 
 
+def settings_of(env: dict[str, str]) -> Settings:
+    """The Settings a worker started with these `STREAM_FILTER_*` variables would read."""
+    return Settings(**{k.removeprefix("STREAM_FILTER_").lower(): v for k, v in env.items()})  # type: ignore[arg-type]
+
+
 @dataclass
 class Names:
     """Unique app id and topic names for one test, so tests never see each other's records."""
@@ -65,6 +70,10 @@ class Names:
         }
         env.update(extra)
         return env
+
+    def settings(self, bootstrap: str, **extra: str) -> Settings:
+        """The same configuration as `env`, as the Settings a test's own clients use."""
+        return settings_of(self.env(bootstrap, **extra))
 
     def outputs(self) -> dict[str, str]:
         return {k: self.topic(k.replace("_", "-")) for k in ("approved", "rejected", "review", "dead_letter")}
@@ -257,8 +266,7 @@ def wait_until_shared(workers: list[WorkerProcess], partitions: int, timeout_s: 
 
 def catalogue_of(bootstrap: str, names: Names) -> Catalogue:
     """The catalogue a consumer builds from the test's output topics as they are now."""
-    settings = Settings(kafka_bootstrap_servers=bootstrap, **{f"topic_{k}": v for k, v in names.outputs().items()})
-    return asyncio.run(read_catalogue(settings))
+    return asyncio.run(read_catalogue(names.settings(bootstrap)))
 
 
 def lag_by_partition(bootstrap: str, group: str, topic: str) -> dict[int, int]:

@@ -61,13 +61,12 @@ def settle_heap(book: PolicyBook) -> None:
 
 def cmd_worker(args: argparse.Namespace) -> int:
     from stream_filter.worker.app import Worker
+    from stream_filter.worker.faust_options import event_loop
     from stream_filter.worker.preflight import PreflightError, preflight
     from stream_filter.worker.shutdown import BoundedWorker
 
     settings = Settings()
-    if settings.event_loop == "uvloop" and settings.security_protocol in ("SSL", "SASL_SSL"):
-        # uvloop closes a TLS connection only once the broker answers the TLS shutdown, or after 30 s:
-        # every short-lived client (state loads, the layout, the policy) then took 30 s to stop
+    if event_loop(settings) != settings.event_loop:
         print("TLS to the broker: the standard asyncio loop (uvloop's TLS close waits 30 s)", file=sys.stderr)
     elif settings.event_loop == "uvloop":
         import uvloop

@@ -72,10 +72,11 @@ class Worker:
         topics[Output.STATE] = ProducerTopic(self.app, settings.topic_state())  # created compacted by ensure_topics
         outputs: dict[Output, OutputTopic] = dict(topics)
         options = {**client_options(settings), "metadata_max_age_ms": int(settings.metadata_max_age_s * 1000)}
-        self.batches = RecordBatches(options, {kind: t.name for kind, t in topics.items()})
+        names = {kind: t.name for kind, t in topics.items()}
+        self.batches = RecordBatches(options, names)
         self.readiness = Readiness(OutputHealth(), settings.stall_after_s)
         self.deliverer = Deliverer(outputs, self.metrics, self.batches,  # per record via `outputs` after a failure
-                                   names={kind: t.name for kind, t in topics.items()}, health=self.readiness.outputs,
+                                   names=names, health=self.readiness.outputs,
                                    probe=lambda topic: write_problem(settings, topic),
                                    exit_after_s=settings.output_blocked_exit_s, on_blocked=self.exit_blocked)
         self.lock = asyncio.Lock()  # a batch of events and a re-evaluation chunk never interleave

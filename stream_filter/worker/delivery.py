@@ -139,8 +139,7 @@ class Deliverer:
                 continue
             code = ErrorCode.OUTPUT_TOO_LARGE if kind is SendError.TOO_LARGE else ErrorCode.PROCESSING_ERROR
             self.metrics.dead_letters.labels(code.value).inc()
-            reason = f"{type(error_seen).__name__}: {error_seen}"
-            error = Failure(code, f"{routed.output.value} record refused: {reason}")
+            error = Failure(code, f"{routed.output.value} record refused: {describe(error_seen)}")
             if routed.output is not Output.DEAD_LETTER:
                 routed = dead_letter(msg.key, msg.value, error, source)  # the original bytes, untouched
             elif routed.value or routed.key:  # even those refused: keep only the source coordinates

@@ -25,6 +25,15 @@ def credentials(settings: Settings) -> Any:
     return faust.SSLCredentials(ssl_context(settings))
 
 
+def event_loop(settings: Settings) -> str:
+    """The loop the worker runs on: uvloop unless asked otherwise, and never with TLS to the broker.
+    Under uvloop a TLS connection closes only once the broker answers the TLS shutdown, or after 30 s:
+    every short-lived client (state loads, the layout, adoption) then took 30 s to stop."""
+    if settings.security_protocol in ("SSL", "SASL_SSL"):
+        return "asyncio"
+    return settings.event_loop
+
+
 def faust_options(settings: Settings) -> dict[str, Any]:
     opts: dict[str, Any] = {
         "env": {},

@@ -14,8 +14,8 @@ from pathlib import Path
 from stream_filter.dev.samples import generate
 from stream_filter.kafka.clients import client_options
 from stream_filter.kafka.publish import publish
-from tests.secure import PASSWORD, SecureBroker, sasl_env, settings_of
-from tests.support import Names, WorkerProcess, drain, metric_value
+from tests.secure import PASSWORD, SecureBroker, sasl_env
+from tests.support import Names, WorkerProcess, drain, metric_value, settings_of
 
 FAIL_FAST_S = 60.0  # a wrong password must end the worker well within this, not hang
 

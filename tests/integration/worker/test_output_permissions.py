@@ -20,7 +20,6 @@ from stream_filter.core.policy.book import PolicyBook
 from stream_filter.dev import local_kafka
 from stream_filter.kafka.publish import publish
 from stream_filter.kafka.topics import ensure_topics
-from stream_filter.settings import Settings
 from stream_filter.worker.shutdown import EXIT_OUTPUT_BLOCKED, EXIT_SHUTDOWN_TIMEOUT
 from tests.acls import restore_write, revoke_write
 from tests.secure import USER, SecureBroker, sasl_env
@@ -31,17 +30,20 @@ SHUTDOWN_BOUND_S = 8.0
 EXIT_MARGIN_S = 6.0  # interpreter start-up and the signal's way through Faust
 
 
-def _plain(bootstrap: str, names: Names) -> Settings:
-    return Settings(kafka_bootstrap_servers=bootstrap, topic_input=names.topic("new"),
-                    **{f"topic_{k}": v for k, v in names.outputs().items()})
-
-
 def _blocked_on(topic: str) -> Any:
     return lambda code, body: code == 503 and any(topic in r for r in body["reasons"])
 
 
 def _ready(code: int, body: dict[str, Any]) -> bool:
     return code == 200 and body["status"] == "ready"
+
+
+def _a_new_worker_catches_up(bootstrap: str, names: Names, env: dict[str, str], log: Path) -> None:
+    worker = WorkerProcess(env, log).start()
+    try:
+        wait_caught_up(bootstrap, names, worker)
+    finally:
+        assert worker.stop() == 0
 
 
 def _check_catalogue(bootstrap: str, names: Names, records: list[tuple[bytes, bytes]]) -> None:
@@ -55,14 +57,14 @@ def test_revoked_write_is_reported_and_nothing_is_lost_once_restored(secure_brok
     names, plain = Names(), secure_broker.plaintext
     env = names.env(secure_broker.sasl_ssl, **sasl_env(secure_broker), STREAM_FILTER_OUTPUT_BLOCKED_EXIT_S="600")
     records, _ = listing_events(names.suffix, 400, keys=120, delete_every=29)
-    asyncio.run(ensure_topics(_plain(plain, names)))
+    asyncio.run(ensure_topics(names.settings(plain)))
     worker = WorkerProcess(env, tmp_path / "w.log").start()
     try:
         worker.wait_status("/readyz", _ready, REPORTED_WITHIN_S, "ready at start")
-        asyncio.run(publish(_plain(plain, names), records[:150]))
+        asyncio.run(publish(names.settings(plain), records[:150]))
         wait_caught_up(plain, names, worker)
         revoke_write(plain, USER, names.topic("approved"))
-        asyncio.run(publish(_plain(plain, names), records[150:]))
+        asyncio.run(publish(names.settings(plain), records[150:]))
         reported = worker.wait_status("/readyz", _blocked_on(names.topic("approved")), REPORTED_WITHIN_S,
                                       "/readyz naming the refused topic")
         assert committed_lag(plain, names.app_id, names.topic("new")) > 0  # the blocked batch is not committed
@@ -84,11 +86,11 @@ def test_a_refusal_past_the_bound_exits_5_and_sigterm_meanwhile_is_bounded(secur
     env = names.env(secure_broker.sasl_ssl, **sasl_env(secure_broker), STREAM_FILTER_OUTPUT_BLOCKED_EXIT_S="600",
                     STREAM_FILTER_SHUTDOWN_TIMEOUT_S=str(SHUTDOWN_BOUND_S))
     records, _ = listing_events(names.suffix, 200, keys=60)
-    asyncio.run(ensure_topics(_plain(plain, names)))
+    asyncio.run(ensure_topics(names.settings(plain)))
     revoke_write(plain, USER, names.topic("rejected"))
     first = WorkerProcess(env, tmp_path / "first.log").start()
     first.get("/healthz")
-    asyncio.run(publish(_plain(plain, names), records))
+    asyncio.run(publish(names.settings(plain), records))
     first.wait_status("/readyz", _blocked_on(names.topic("rejected")), REPORTED_WITHIN_S, "blocked on rejected")
     started = time.monotonic()
     code = first.stop(signal.SIGTERM, SHUTDOWN_BOUND_S + EXIT_MARGIN_S)
@@ -108,11 +110,7 @@ def test_a_refusal_past_the_bound_exits_5_and_sigterm_meanwhile_is_bounded(secur
     assert names.topic("rejected") in last and "TopicAuthorizationFailedError" in last, last
 
     restore_write(plain, USER, names.topic("rejected"))
-    third = WorkerProcess(env, tmp_path / "third.log").start()
-    try:
-        wait_caught_up(plain, names, third)
-    finally:
-        assert third.stop() == 0
+    _a_new_worker_catches_up(plain, names, env, tmp_path / "third.log")
     _check_catalogue(plain, names, records)
     print(f"\nSIGTERM while blocked: exit {code} after {stopped:.1f} s (bound {SHUTDOWN_BOUND_S:.0f} s); "
           f"a lasting refusal: exit {exit_code}")
@@ -125,22 +123,18 @@ def test_sigterm_with_the_broker_down_ends_within_the_bound(tmp_path: Path) -> N
         names, bootstrap = Names(), handle.bootstrap
         env = names.env(bootstrap, STREAM_FILTER_SHUTDOWN_TIMEOUT_S=str(SHUTDOWN_BOUND_S))
         records, _ = listing_events(names.suffix, 300, keys=80, delete_every=31)
-        asyncio.run(ensure_topics(_plain(bootstrap, names)))
+        asyncio.run(ensure_topics(names.settings(bootstrap)))
         worker = WorkerProcess(env, tmp_path / "w.log").start()
         worker.get("/healthz")
-        asyncio.run(publish(_plain(bootstrap, names), records[:200]))
+        asyncio.run(publish(names.settings(bootstrap), records[:200]))
         wait_caught_up(bootstrap, names, worker)
-        asyncio.run(publish(_plain(bootstrap, names), records[200:]))
+        asyncio.run(publish(names.settings(bootstrap), records[200:]))
         local_kafka.stop_pid(handle.pid)  # the broker is down, whatever the worker was doing
         started = time.monotonic()
         code = worker.stop(signal.SIGTERM, SHUTDOWN_BOUND_S + EXIT_MARGIN_S)
         stopped = time.monotonic() - started
         local_kafka.restart(root)
-        again = WorkerProcess(env, tmp_path / "again.log").start()
-        try:
-            wait_caught_up(bootstrap, names, again)
-        finally:
-            assert again.stop() == 0
+        _a_new_worker_catches_up(bootstrap, names, env, tmp_path / "again.log")
         _check_catalogue(bootstrap, names, records)
     finally:
         local_kafka.stop(root)

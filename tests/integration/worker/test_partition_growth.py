@@ -19,13 +19,13 @@ from stream_filter.core.policy.book import PolicyBook
 from stream_filter.kafka.partitioning import partition_for
 from stream_filter.kafka.publish import publish
 from stream_filter.kafka.topics import ensure_topics
-from stream_filter.settings import Settings
 from tests.support import (
     Names,
     WorkerProcess,
     catalogue_of,
     end_offsets,
     listing_events,
+    settings_of,
     wait_caught_up,
 )
 
@@ -47,8 +47,7 @@ def test_growing_the_input_keeps_every_listing_reachable(kafka_bootstrap: str, t
     worker loads old and new partitions at once, after two changes."""
     names = Names()
     env = names.env(kafka_bootstrap, STREAM_FILTER_TOPIC_PARTITIONS="4", STREAM_FILTER_METADATA_MAX_AGE_S="2")
-    settings = Settings(kafka_bootstrap_servers=kafka_bootstrap, topic_input=names.topic("new"), topic_partitions=4,
-                        app_id=names.app_id, **{f"topic_{k}": v for k, v in names.outputs().items()})
+    settings = settings_of(env)
     asyncio.run(ensure_topics(settings))
     rounds = [listing_events(names.suffix, ROUND, LISTINGS, delete_every=41, seed=seed)[0] for seed in (1, 2, 3, 4)]
     keys = [f"{names.suffix}-k{i}".encode() for i in range(LISTINGS)]
