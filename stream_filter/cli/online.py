@@ -54,7 +54,7 @@ def settle_heap(book: PolicyBook) -> None:
     from stream_filter.dev.samples import example_lines
 
     line = example_lines(10)[0]
-    route(orjson.loads(line)["listing_id"].encode(), line, book)
+    route(_key_of(line), line, book)
     gc.collect()
     gc.freeze()
 

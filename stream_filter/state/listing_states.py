@@ -37,15 +37,19 @@ class ListingStates:
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
         self.topic = settings.topic_state()
-        self.disk = settings.state_store == "auto" and rocksdb_available()
         # per app id: two deployments sharing a data dir must not open the same RocksDB files
-        self.stores = StoreFactory(Path(settings.data_dir) / settings.app_id / "listing-state", self.disk)
+        self.stores = StoreFactory(Path(settings.data_dir) / settings.app_id / "listing-state",
+                                   settings.state_store == "auto" and rocksdb_available())
         self._parts: dict[int, PartitionStore] = {}
         self._owned: set[int] | None = None  # None until the first assignment: keep what is loaded
         self._loading = asyncio.Lock()  # the agent and the re-evaluation pass may both ask
         self.count: int | None = None  # the input's partition count at the last load
         self.history: list[int] = []  # the changelog's partition counts, oldest first
         self.pending: list[Routed] = []
+
+    @property
+    def disk(self) -> bool:
+        return self.stores.disk
 
     def open(self, partition: int) -> PartitionStore:
         """Hold an empty store for the partition (what loading does before reading the changelog)."""

@@ -14,6 +14,8 @@ from stream_filter.core.ports import PartitionStore
 from stream_filter.kafka.reading import read_from_start
 from stream_filter.settings import Settings
 
+WRITE_EVERY = 2000  # changelog records per store write: one RocksDB write batch each, in order
+
 
 async def restore(settings: Settings, topic: str, stores: Mapping[int, PartitionStore]) -> int:
     """Fill each partition's store from its changelog partition, from the beginning or, for a sealed
@@ -21,8 +23,18 @@ async def restore(settings: Settings, topic: str, stores: Mapping[int, Partition
     tps = [TopicPartition(topic, p) for p in sorted(stores)]
     start = {tp: offset for tp in tps if (offset := stores[tp.partition].resumes_at) is not None}
 
+    pending: dict[int, list[tuple[bytes, bytes | None]]] = {p: [] for p in stores}
+
     def apply(tp: TopicPartition, record: ConsumerRecord[bytes, bytes]) -> None:
         if record.key is not None:
-            stores[tp.partition].write([(record.key, record.value)])
+            writes = pending[tp.partition]
+            writes.append((record.key, record.value))
+            if len(writes) >= WRITE_EVERY:
+                stores[tp.partition].write(writes)
+                writes.clear()
 
-    return await read_from_start(settings, tps, apply, start)
+    count = await read_from_start(settings, tps, apply, start)
+    for partition, writes in pending.items():
+        if writes:
+            stores[partition].write(writes)
+    return count
