@@ -119,8 +119,7 @@ def cmd_policy_promote(args: argparse.Namespace) -> int:
     if shadow is None or not shadow.policy.strip():
         print("no shadow policy to promote", file=sys.stderr)
         return 1
-    asyncio.run(publish_policy(settings, "live", shadow.policy))
-    asyncio.run(publish_policy(settings, "shadow", ""))
+    asyncio.run(publish_policy(settings, "live", shadow.policy, ("shadow", "")))
     print("shadow policy promoted to live; shadow cleared", file=sys.stderr)
     return 0
 

@@ -50,12 +50,17 @@ def parse_message(value: bytes | None) -> tuple[Mode, PolicyBook | None]:
     return message.mode, PolicyBook([policy_from_text(message.policy, f"policy topic ({message.mode})")])
 
 
-async def publish_policy(settings: Settings, mode: Mode, text: str) -> None:
-    if text.strip():
-        policy_from_text(text, "policy to publish")  # never publish what a worker would refuse
+async def publish_policy(settings: Settings, mode: Mode, text: str, *more: tuple[Mode, str]) -> None:
+    """Publish a policy text per mode (an empty text clears that mode), validated first, all records
+    with one producer and in the order given."""
+    changes = [(mode, text), *more]
+    for _, each in changes:
+        if each.strip():
+            policy_from_text(each, "policy to publish")  # never publish what a worker would refuse
     await ensure_policy_topic(settings)
-    value = PolicyMessage(mode=mode, policy=text, published_at=datetime.now(UTC)).model_dump_json().encode()
-    await publish(settings, [(mode.encode(), value)], settings.topic_policy)
+    now = datetime.now(UTC)
+    await publish(settings, [(m.encode(), PolicyMessage(mode=m, policy=t, published_at=now).model_dump_json().encode())
+                             for m, t in changes], settings.topic_policy)
 
 
 async def _open_at_beginning(settings: Settings) -> AIOKafkaConsumer:
