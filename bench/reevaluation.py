@@ -35,6 +35,7 @@ from stream_filter.core.policy.files import parse_policy
 from stream_filter.core.route import route
 from stream_filter.dev import local_kafka
 from stream_filter.dev.samples import generate
+from stream_filter.kafka.partitioning import partition_for
 from stream_filter.kafka.topics import ensure_topics
 from stream_filter.settings import Settings
 
@@ -69,7 +70,7 @@ async def write_states(bootstrap: str, topic: str, n: int, pool: list[ListingSta
         for i in range(n):
             base = pool[i % len(pool)]
             listing_id = f"bench-{i}"
-            state = replace(base, listing_id=listing_id, partition=i % PARTITIONS,
+            state = replace(base, listing_id=listing_id, partition=partition_for(listing_id.encode(), PARTITIONS),
                             listing={**base.listing, "listing_id": listing_id})
             pending.append(await producer.send(topic, state.to_bytes(), key=listing_id.encode(),
                                                partition=state.partition))

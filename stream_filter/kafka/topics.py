@@ -116,10 +116,21 @@ async def grow_changelog(settings: Settings) -> list[int]:
         history = await _read_layout(settings)
         if 0 < states < inputs:  # 0: created a moment ago and not in the metadata yet (with the input's count)
             await admin.create_partitions({state: NewPartitions(inputs)})
-        if not history or history[-1] != max(states, inputs):
-            history = [*(history or ([states] if states else [])), max(states, inputs)]
-            await publish(settings, [(LAYOUT_KEY, orjson.dumps({"counts": history}))], layout)
-    return history
+        grown = next_layout(history, states, inputs)
+        if grown != history:
+            await publish(settings, [(LAYOUT_KEY, orjson.dumps({"counts": grown}))], layout)
+    return grown
+
+
+def next_layout(history: list[int], states: int, inputs: int) -> list[int]:
+    """The history of changelog partition counts once the changelog has `max(states, inputs)`.
+    A changelog found without a history (made before histories were kept) starts it with its own
+    count only if that count is changing now: an entry equal to the current count would send every
+    load to read the whole changelog for states to adopt, finding none."""
+    target = max(states, inputs)
+    if not history:
+        history = [states] if 0 < states < target else []
+    return history if history and history[-1] == target else [*history, target]
 
 
 async def _read_layout(settings: Settings) -> list[int]:

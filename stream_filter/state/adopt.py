@@ -30,7 +30,7 @@ async def adopt(settings: Settings, stores: Mapping[int, PartitionStore], count:
     """Adopt into `stores` (partition -> its freshly restored store) the states that belong to them
     under `count` partitions but sit on an older partition; return the changelog records to send
     (the adopted states, then the old copies' tombstones: a crash between loses no state)."""
-    earlier = history[:-1]
+    earlier = [c for c in history[:-1] if c < count]  # an equal count (histories written before a fix) moved nothing
     old = list(range(max(earlier, default=0)))
     if not old:
         return []

@@ -46,6 +46,7 @@ class ListingStates:
         self.count: int | None = None  # the input's partition count at the last load
         self.history: list[int] = []  # the changelog's partition counts, oldest first
         self.pending: list[Routed] = []
+        self.closed = False  # sealed for shutdown: nothing is loaded again (opening a sealed store unseals it)
 
     @property
     def disk(self) -> bool:
@@ -66,6 +67,8 @@ class ListingStates:
         the input's partition count, adopt the states that moved to them (`adopt.py`). The records
         adopting makes wait in `pending` for the caller to send."""
         async with self._loading:
+            if self.closed:
+                return
             wanted = sorted(set(partitions) - set(self._parts))
             if self.count is None or (wanted and max(wanted) >= self.count):  # a new assignment, or new partitions
                 self.history = await grow_changelog(self.settings)
@@ -77,12 +80,16 @@ class ListingStates:
             count = await restore(self.settings, self.topic, stores)
             self.pending += await adopt(self.settings, stores, self.count, self.history)
             for partition, store in stores.items():  # a partition revoked meanwhile is not kept: it may go stale
-                if self._owned is None or partition in self._owned:
+                if not self.closed and (self._owned is None or partition in self._owned):
                     self._parts[partition] = store
                 else:
                     store.close()
             log.info("listing state of partitions %s loaded: %d changelog records%s", wanted, count,
                      f" (sealed stores went on from {resumed})" if resumed else "")
+
+    def unloaded(self) -> list[int] | None:
+        """Owned partitions whose states are not held yet (readiness); None before the first assignment."""
+        return None if self._owned is None else sorted(self._owned - set(self._parts))
 
     def held(self) -> list[int]:
         return sorted(self._parts)
@@ -90,7 +97,9 @@ class ListingStates:
     def seal(self, ends: dict[int, int]) -> None:
         """Close the stores of these partitions, kept on disk as holding every changelog record below
         `ends[partition]` (called when no batch is in flight and every state record was acknowledged):
-        the next load of the partition reads only what the changelog got after that."""
+        the next load of the partition reads only what the changelog got after that. Called at
+        shutdown: no partition is loaded again in this process."""
+        self.closed = True
         for partition, end in ends.items():
             store = self._parts.pop(partition, None)
             if store is not None:

@@ -74,7 +74,7 @@ class Worker:
         options = {**client_options(settings), "metadata_max_age_ms": int(settings.metadata_max_age_s * 1000)}
         names = {kind: t.name for kind, t in topics.items()}
         self.batches = RecordBatches(options, names)
-        self.readiness = Readiness(OutputHealth(), settings.stall_after_s)
+        self.readiness = Readiness(OutputHealth(), settings.stall_after_s, unloaded=self.states.unloaded)
         self.deliverer = Deliverer(outputs, self.metrics, self.batches,  # per record via `outputs` after a failure
                                    names=names, health=self.readiness.outputs,
                                    probe=lambda topic: write_problem(settings, topic),
@@ -228,8 +228,10 @@ class Worker:
 
     async def on_before_shutdown(self, sender: Any, *args: Any, signal: Any, **kwargs: Any) -> None:
         """Seal the listing states (with no batch in flight: under the lock), so that the next start on
-        this data dir goes on from the changelog offsets they hold; then stop the senders."""
+        this data dir goes on from the changelog offsets they hold; then stop the senders. The
+        re-evaluation pass stops with them (its next chunk would find its partitions gone)."""
         async with self.lock:
+            self.enforcer.pause()
             try:
                 ends = await asyncio.wait_for(end_offsets(self.settings, self.states.topic, self.states.held()),
                                               SEAL_TIMEOUT_S)

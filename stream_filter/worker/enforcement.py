@@ -109,6 +109,9 @@ class Enforcer:
         self.wanted.clear()
         full, self.full = self.full, False
         await self._settle()
+        if self.paused:  # revoked, or shutting down: the next assignment requests a pass
+            self.full = self.full or full
+            return
         started = perf_counter()
         await self.load(self.owned())  # outside the lock: a long load does not hold the batches
         keys = self.states.keys(self.owned())

@@ -18,6 +18,7 @@ from stream_filter.core.policy.book import PolicyHolder
 from stream_filter.worker.readiness import Readiness
 
 PageHandler = Callable[[View, Request], Awaitable[Response]]
+METRICS, LIVENESS, READINESS = "/metrics", "/healthz", "/readyz"  # what probes and scrapers ask (deploy/)
 
 
 def add_pages(app: faust.App, registry: CollectorRegistry, readiness: Readiness, holder: PolicyHolder,
@@ -41,6 +42,6 @@ def add_pages(app: faust.App, registry: CollectorRegistry, readiness: Readiness,
         return view.json({"status": "not ready" if reasons else "ready", "reasons": reasons},
                          status=503 if reasons else 200)
 
-    pages: dict[str, PageHandler] = {"/metrics": metrics, "/healthz": health, "/readyz": ready}
+    pages: dict[str, PageHandler] = {METRICS: metrics, LIVENESS: health, READINESS: ready}
     for path, handler in pages.items():
         app.page(path)(handler)

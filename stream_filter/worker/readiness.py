@@ -1,9 +1,11 @@
 """Liveness and readiness: what `/healthz` and `/readyz` answer, each with its reasons.
 
 Why two: an orchestrator restarts a process that is not alive (its event loop stopped turning) but
-only takes traffic and alerts away from one that is not ready (a policy not caught up, listing
-states loading, records waiting with no batch delivered, an output refusing writes). Restarting
-a worker because its broker is down would not help and would cost a state restore.
+only takes traffic and alerts away from one that is not ready (a policy not caught up, no partitions
+assigned yet, the states of owned partitions not loaded yet, records waiting with no batch
+delivered, an output refusing writes). Restarting a worker because its broker is down would not
+help and would cost a state restore. A rolling update waits for readiness before it restarts the
+next worker, so ready means the worker holds what it owns.
 """
 
 from __future__ import annotations
@@ -18,8 +20,10 @@ RETRIABLE_AFTER_S = 10.0  # a retriable send failure this long stops being a bli
 
 
 class Readiness:
-    def __init__(self, outputs: OutputHealth, stall_after_s: float, clock: Callable[[], float] = monotonic) -> None:
+    def __init__(self, outputs: OutputHealth, stall_after_s: float, clock: Callable[[], float] = monotonic,
+                 unloaded: Callable[[], list[int] | None] = list) -> None:
         self.outputs = outputs
+        self.unloaded = unloaded  # assigned partitions whose states are not held yet; None before any assignment
         self.stall_after_s = stall_after_s
         self.clock = clock
         self.beat = self.last_progress = clock()
@@ -43,9 +47,12 @@ class Readiness:
         reasons = self.not_alive()
         if not self.policy_caught_up:
             reasons.append("policy topic not caught up: deciding with the policy loaded before")
-        if self.loading:
+        unloaded = self.unloaded()
+        if unloaded is None:
+            reasons.append("no partition assignment from the consumer group yet")
+        elif self.loading or unloaded:
             error = f" ({self.load_error}; retrying)" if self.load_error else ""
-            reasons.append(f"listing states of partitions {sorted(self.loading)} loading{error}")
+            reasons.append(f"listing states of partitions {sorted(self.loading | set(unloaded))} loading{error}")
         idle = self.clock() - self.last_progress
         if self.waiting > 0 and idle > self.stall_after_s:
             reasons.append(f"no batch delivered for {idle:.0f} s while {self.waiting} records wait")

@@ -148,3 +148,30 @@ def test_a_memory_store_never_resumes(tmp_path: Path) -> None:
     states.open(0)
     states.seal({0: 5})
     assert states.stores.open(0, resume=True).resumes_at is None
+
+
+def test_unloaded_names_owned_partitions_not_held_and_none_before_an_assignment(tmp_path: Path) -> None:
+    states = ListingStates(Settings(state_store="memory", data_dir=str(tmp_path)))
+    assert states.unloaded() is None
+    states.assigned([0, 1, 2])
+    assert states.unloaded() == [0, 1, 2]
+    states.open(1)
+    assert states.unloaded() == [0, 2]
+    states.assigned([1])
+    assert states.unloaded() == []
+
+
+def test_after_sealing_nothing_is_loaded_again(tmp_path: Path) -> None:
+    """At shutdown a late load (a re-evaluation pass restarting) would reopen the sealed stores, and
+    opening one unseals it: the next start would restore in full. No broker answers here: a load
+    that tried to read would fail the test."""
+    import asyncio
+
+    settings = Settings(state_store="auto", data_dir=str(tmp_path), kafka_bootstrap_servers="127.0.0.1:9")
+    states = ListingStates(settings)
+    states.assigned([0])
+    states.open(0)
+    states.seal({0: 7})
+    asyncio.run(asyncio.wait_for(states.load([0, 1]), 5))
+    assert states.held() == []
+    assert ListingStates(settings).stores.open(0, resume=True).resumes_at == 7  # still sealed

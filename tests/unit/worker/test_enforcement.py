@@ -120,3 +120,25 @@ def test_a_change_too_large_to_send_is_skipped_whole(tmp_path: Path) -> None:
     assert all(t.sent == [] for t in topics.values()) and states.get_key(0, b"L-1") == before
     assert registry.get_sample_value("stream_filter_reevaluation_errors_total") == 1
 
+
+
+def test_a_paused_enforcer_neither_loads_nor_decides(tmp_path: Path) -> None:
+    """Revoked or shutting down (the stores sealed): a pass asked for meanwhile waits for the next
+    assignment instead of loading partitions again."""
+    enforcer, states, topics, _ = _enforcer(tmp_path, AKAR)
+    loads: list[set[int]] = []
+
+    async def load(partitions: set[int]) -> None:
+        loads.append(partitions)
+
+    enforcer.load = load
+    view = states.view([])
+    view.put("L-1", 0, _state("L-1", SHOPEE))
+    view.flush()
+    enforcer.pause()
+    enforcer.request(full=True)
+    asyncio.run(enforcer.run_pass())
+    assert loads == [] and topics[Output.REJECTED].sent == [] and enforcer.full
+    enforcer.resume()
+    asyncio.run(enforcer.run_pass())
+    assert loads == [{0}] and len(topics[Output.REJECTED].sent) == 1

@@ -67,3 +67,18 @@ def test_a_late_heartbeat_is_not_alive() -> None:
     assert readiness.not_alive() and readiness.not_ready()
     readiness.tick()
     assert readiness.not_alive() == []
+
+
+def test_not_ready_before_an_assignment_nor_while_owned_states_are_not_held() -> None:
+    """A rolling update waits for readiness: a worker is ready once every partition it owns is loaded."""
+    unloaded: list[int] | None = None
+    clock = Clock()
+    readiness = Readiness(OutputHealth(clock), stall_after_s=60, clock=clock, unloaded=lambda: unloaded)
+    readiness.policy_caught_up = True
+    [reason] = readiness.not_ready()
+    assert "assignment" in reason
+    unloaded = [2, 0]
+    [reason] = readiness.not_ready()
+    assert "[0, 2] loading" in reason
+    unloaded = []
+    assert readiness.not_ready() == []
