@@ -3,7 +3,7 @@ PYTHON ?= python3
 VENV ?= .venv
 PY := $(VENV)/bin/python
 
-.PHONY: venv run test lint unit kafka kafka-down schemas examples eval bench bench-core bench-reevaluation bench-oversized chaos clean
+.PHONY: venv tools run test lint unit kafka kafka-down schemas examples kube-assets crds eval bench bench-core bench-reevaluation bench-oversized bench-sizing chaos clean
 
 venv: $(VENV)/.installed
 
@@ -13,12 +13,20 @@ $(VENV)/.installed: pyproject.toml
 	$(PY) -m pip install --quiet -e '.[dev]'
 	touch $@
 
+## Kustomize, pinned, from the Go module proxy (the tests fall back to kubectl's own when there is no Go).
+KUSTOMIZE_VERSION ?= v5.7.1
+tools: $(VENV)/.installed
+	@if [ -x $(VENV)/bin/kustomize ]; then :; \
+	elif command -v go >/dev/null 2>&1; then GOBIN=$(abspath $(VENV))/bin go install sigs.k8s.io/kustomize/kustomize/v5@$(KUSTOMIZE_VERSION) \
+	  || echo "kustomize not built (Go too old?): Kubernetes manifests render with kubectl kustomize if present"; \
+	else echo "no Go: Kubernetes manifests render with kubectl kustomize"; fi
+
 ## The service on an embedded default: local Kafka (unless KAFKA_BOOTSTRAP_SERVERS is set), default policy.
 run: venv
 	$(PY) -m stream_filter demo
 
 ## Lint, type-check, then every test (unit, integration, e2e) against a real broker.
-test: venv lint
+test: venv tools lint
 	$(PY) -m pytest tests
 
 lint: venv
@@ -36,6 +44,14 @@ kafka-down: venv
 
 schemas: venv
 	$(PY) -m stream_filter schemas
+
+## The PrometheusRule and dashboard ConfigMap of deploy/kubernetes, from deploy/prometheus and deploy/grafana.
+kube-assets: venv
+	$(PY) -m stream_filter.dev.kubernetes
+
+## The KEDA and Prometheus-operator CRDs the manifests are validated against (tests/data/crds), at pinned versions.
+crds: venv
+	$(PY) -m stream_filter.dev.kubernetes --crds
 
 examples: venv
 	$(PY) -m stream_filter.dev.samples > examples/listings.jsonl
@@ -55,6 +71,10 @@ bench-core: venv
 ## 1% of listings with oversized lists: the others' latency and the web pages' answer times, printed.
 bench-oversized: venv
 	$(PY) -m bench.oversized $(BENCH_ARGS)
+
+## What N active listings cost a worker: load, restart, a second worker joining, memory, disk (bench/results/sizing.json).
+bench-sizing: venv
+	$(PY) -m bench.sizing --n $(or $(SIZING_N),1000000)
 
 ## Retroactive enforcement over 1,000,000 active listings (REEVAL_N to change); bench/results/reevaluation.json.
 bench-reevaluation: venv

@@ -122,7 +122,7 @@ class Enforcer:
                 return
             await self._settle()
             async with self.lock:
-                if self.paused:  # revoked meanwhile: the assignment restarts the pass
+                if self.paused or self.wanted.is_set():  # revoked or reassigned meanwhile: the keys are stale
                     self.full = self.full or full
                     return
                 active += await self._chunk(keys[start:start + CHUNK], full)

@@ -1,0 +1,142 @@
+"""Figures for the sizing guide (README, Run on Kubernetes): what N active listings cost a worker.
+
+Writes N listing states (default 1,000,000) to a fresh deployment's state changelog (4 partitions)
+and measures, with worker processes on the local broker:
+- a cold start: the worker loads every state from the changelog (a new pod, or a lost volume);
+- a warm restart: SIGTERM, then a start on the same data dir (the sealed stores: a pod that keeps
+  its volume reads only the changelog's tail);
+- a second worker joining: the rebalance moves half the partitions, and the newcomer loads them;
+- memory (resident now and peak) and the state's size on disk per million listings.
+
+    python -m bench.sizing [--n 1000000]      results in bench/results/sizing.json
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.error
+import urllib.request
+import uuid
+from pathlib import Path
+from typing import Any
+
+from bench.reevaluation import PARTITIONS, POLICY, metric, pool_states, write_states
+from bench.run import free_port, peak_rss_mb
+from stream_filter.core.policy.book import PolicyBook
+from stream_filter.core.policy.files import parse_policy
+from stream_filter.dev import local_kafka
+from stream_filter.kafka.topics import ensure_topics
+from stream_filter.settings import Settings
+
+RESULTS = Path(__file__).parent / "results" / "sizing.json"
+
+
+def deployment_env(bootstrap: str, app_id: str) -> dict[str, str]:
+    names = {"INPUT": "new", "APPROVED": "approved", "REJECTED": "rejected", "REVIEW": "review",
+             "DEAD_LETTER": "dead-letter", "POLICY": "policy", "SHADOW_DIFF": "shadow-diff"}
+    return {**os.environ, "STREAM_FILTER_KAFKA_BOOTSTRAP_SERVERS": bootstrap, "STREAM_FILTER_APP_ID": app_id,
+            "STREAM_FILTER_TOPIC_PARTITIONS": str(PARTITIONS),
+            **{f"STREAM_FILTER_TOPIC_{key}": f"{app_id}.{name}" for key, name in names.items()}}
+
+
+class Worker:
+    """One worker process with its own data dir and web port."""
+
+    def __init__(self, env: dict[str, str], data_dir: Path, log: Path) -> None:
+        self.port = free_port()
+        self.data_dir = data_dir
+        env = {**env, "STREAM_FILTER_WEB_PORT": str(self.port), "STREAM_FILTER_DATA_DIR": str(data_dir)}
+        with open(log, "ab") as out:
+            self.proc = subprocess.Popen([sys.executable, "-m", "stream_filter", "worker"], env=env,
+                                         stdout=out, stderr=out)
+
+    def ready_with(self, partitions: int) -> bool:
+        try:
+            urllib.request.urlopen(f"http://127.0.0.1:{self.port}/readyz", timeout=5)
+            return metric(self.port, "stream_filter_assigned_partitions") == partitions
+        except (OSError, urllib.error.HTTPError):
+            return False
+
+    def rss_mb(self) -> float:
+        for line in Path(f"/proc/{self.proc.pid}/status").read_text().splitlines():
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1]) / 1024
+        return float("nan")
+
+    def stop(self) -> float:
+        started = time.monotonic()
+        self.proc.terminate()
+        self.proc.wait(60)
+        return time.monotonic() - started
+
+
+def until(condition: Any, limit_s: float = 1800) -> float:
+    started = time.monotonic()
+    while not condition():
+        if time.monotonic() - started > limit_s:
+            raise SystemExit("timed out")
+        time.sleep(0.25)
+    return time.monotonic() - started
+
+
+def disk_mb(path: Path) -> float:
+    return sum(f.stat().st_size for f in path.rglob("*") if f.is_file()) / 1e6
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--n", type=int, default=1_000_000)
+    args = parser.parse_args(argv)
+    bootstrap = os.environ.get("KAFKA_BOOTSTRAP_SERVERS") or local_kafka.start().bootstrap
+    app_id = f"bench-sizing-{uuid.uuid4().hex[:8]}"
+    work = Path(tempfile.mkdtemp(prefix="sf-sizing-"))
+    env = deployment_env(bootstrap, app_id)
+    v1 = POLICY.format(version="1", clusters="textile_fashion")
+    (work / "v1.yaml").write_text(v1)
+    settings = Settings(kafka_bootstrap_servers=bootstrap, app_id=app_id, topic_input=f"{app_id}.new",
+                        topic_partitions=PARTITIONS)
+    asyncio.run(ensure_topics(settings, [settings.topic_input, settings.topic_state()]))
+    asyncio.run(write_states(bootstrap, settings.topic_state(), args.n, pool_states(PolicyBook([parse_policy(v1)]))))
+    subprocess.run([sys.executable, "-m", "stream_filter", "policy", "publish", str(work / "v1.yaml")], env=env,
+                   check=True, capture_output=True)
+    log = work / "workers.log"
+    first = Worker(env, work / "a", log)
+    second: Worker | None = None
+    try:
+        cold_s = until(lambda: first.ready_with(PARTITIONS))
+        rss_loaded, peak_loaded = first.rss_mb(), peak_rss_mb(first.proc.pid)
+        shutdown_s = first.stop()
+        disk = disk_mb(work / "a")
+        first = Worker(env, work / "a", log)
+        warm_s = until(lambda: first.ready_with(PARTITIONS))
+        second = Worker(env, work / "b", log)
+        half = PARTITIONS // 2
+        join_s = until(lambda: second is not None and second.ready_with(half) and first.ready_with(half))
+        result = {"n": args.n, "partitions": PARTITIONS, "cold_start_to_ready_s": round(cold_s, 1),
+                  "sigterm_to_exit_s": round(shutdown_s, 1), "warm_restart_to_ready_s": round(warm_s, 1),
+                  "second_worker_join_to_both_ready_s": round(join_s, 1),
+                  "rss_after_load_mb": round(rss_loaded, 1),
+                  "peak_rss_after_load_mb": round(peak_loaded, 1),
+                  "state_on_disk_mb": round(disk, 1)}
+    finally:
+        for worker in (first, second):
+            if worker is not None and worker.proc.poll() is None:
+                worker.stop()
+        shutil.copyfile(log, Path(tempfile.gettempdir()) / "sizing-workers.log")
+        shutil.rmtree(work, ignore_errors=True)
+    print(json.dumps(result, indent=2))
+    RESULTS.parent.mkdir(parents=True, exist_ok=True)
+    RESULTS.write_text(json.dumps(result, indent=2) + "\n")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
