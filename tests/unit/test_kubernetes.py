@@ -190,6 +190,7 @@ def test_references_resolve_and_selectors_select_the_worker(overlay: str) -> Non
     selectors = [statefulset["spec"]["selector"]["matchLabels"], one(objects, "Service")["spec"]["selector"],
                  one(objects, "PodDisruptionBudget")["spec"]["selector"]["matchLabels"],
                  one(objects, "NetworkPolicy")["spec"]["podSelector"]["matchLabels"]]
+    selectors += [c["labelSelector"]["matchLabels"] for c in pod["spec"].get("topologySpreadConstraints", [])]
     for obj in objects:
         if obj["kind"] == "ServiceMonitor":
             service = one(objects, "Service")
