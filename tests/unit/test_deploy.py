@@ -10,9 +10,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from prometheus_client import CollectorRegistry
-
-from stream_filter.worker.metrics import Metrics
+from tests import metric_names
 
 ROOT = Path(__file__).resolve().parents[2]
 PROM = ROOT / "deploy" / "prometheus"
@@ -58,18 +56,10 @@ def test_dockerfile_lints_clean() -> None:
 
 
 def test_rules_and_dashboard_use_only_exported_metrics() -> None:
-    registry = CollectorRegistry()
-    Metrics(registry, "test")
-    exported = set()
-    for family in registry.collect():
-        exported |= {sample.name for sample in family.samples} | {family.name}
-        if family.type == "counter":  # labelled counters without children yet have no samples
-            exported.add(f"{family.name}_total")
-    exported |= {f"{name}_bucket" for name in exported}
     dashboard = (ROOT / "deploy" / "grafana" / "dashboards" / "stream-filter.json").read_text()
     exprs = [t["expr"] for p in json.loads(dashboard)["panels"] for t in p["targets"]]
-    used = set(re.findall(r"stream_filter_[a-z_]+", (PROM / "alerts.yml").read_text() + " ".join(exprs)))
-    assert used and used <= exported, used - exported
+    used = metric_names.used_in((PROM / "alerts.yml").read_text() + " ".join(exprs))
+    assert used and used <= metric_names.exported(), used - metric_names.exported()
 
 
 def test_compose_and_image_probe_pages_the_worker_serves_within_its_bounds() -> None:

@@ -24,6 +24,7 @@ from kubernetes_validate.utils import SchemaNotFoundError
 from stream_filter.dev import kubernetes as derived_files
 from stream_filter.settings import Settings
 from stream_filter.worker.pages import LIVENESS, METRICS, READINESS
+from tests import metric_names
 
 ROOT = Path(__file__).resolve().parents[2]
 OVERLAYS = ROOT / "deploy" / "kubernetes" / "overlays"
@@ -242,3 +243,5 @@ def test_the_prometheus_rule_carries_the_promtool_tested_rules() -> None:
     dashboard = one(render("production"), "ConfigMap", "stream-filter-dashboard")
     assert dashboard["data"]["stream-filter.json"] == (ROOT / "deploy" / "grafana" / "dashboards" /
                                                        "stream-filter.json").read_text()
+    used = metric_names.used_in(yaml.safe_dump(rule) + dashboard["data"]["stream-filter.json"])
+    assert used and used <= metric_names.exported(), used - metric_names.exported()
