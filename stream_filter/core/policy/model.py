@@ -9,12 +9,13 @@ activates by itself. Evaluation lives in `rules.py`.
 
 from __future__ import annotations
 
+import re
 from datetime import date
 from decimal import Decimal
 from functools import cached_property
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from stream_filter.core.contracts.decision import CROSS_BORDER_CLASSES, OriginClass, PolicyRef, Reason
 
@@ -23,20 +24,47 @@ class _Strict(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid")
 
 
+# The fields a reason's message may name, as {field}. Messages are not format strings: a field is
+# replaced by its text and nothing else is interpreted, so no template can fail or allocate at
+# decision time. A field a rule does not supply renders as "?".
+TEMPLATE_FIELDS = frozenset({"origin", "day", "cluster", "term", "until", "hs", "unit_price", "floor", "detail",
+                             "before", "after", "old", "policy", "why"})
+_FIELD = re.compile(r"\{([a-z_]+)\}")
+MAX_MESSAGE_CHARS = 500
+
+
+def check_template(message: str) -> str:
+    """A message template, or ValueError naming what is wrong (validate and publish show the line)."""
+    if len(message) > MAX_MESSAGE_CHARS:
+        raise ValueError(f"message longer than {MAX_MESSAGE_CHARS} characters")
+    unknown = sorted(set(_FIELD.findall(message)) - TEMPLATE_FIELDS)
+    if unknown:
+        raise ValueError(f"unknown field {{{unknown[0]}}} in message (fields: {', '.join(sorted(TEMPLATE_FIELDS))})")
+    rest = _FIELD.sub("", message)
+    if "{" in rest or "}" in rest:
+        raise ValueError("a brace outside a {field} placeholder in message (format specs, positional and "
+                         "nested fields are not allowed)")
+    return message
+
+
+def render(message: str, fields: dict[str, str]) -> str:
+    return _FIELD.sub(lambda m: fields.get(m.group(1), "?"), message)
+
+
 class ReasonText(_Strict):
     code: str = Field(pattern=r"^[A-Z][A-Z0-9_]+$")
-    legal_basis: str
+    legal_basis: str = Field(max_length=MAX_MESSAGE_CHARS)
     message: str
 
+    @field_validator("message")
+    @classmethod
+    def _template(cls, value: str) -> str:
+        return check_template(value)
+
     def reason(self, **fields: str) -> Reason:
-        # model_construct: code and basis were validated with the policy; the message is formatted here
+        # model_construct: code and basis were validated with the policy; the message is rendered here
         return Reason.model_construct(code=self.code, legal_basis=self.legal_basis,
-                                      message=self.message.format_map(_Blank(fields)))
-
-
-class _Blank(dict[str, str]):
-    def __missing__(self, key: str) -> str:
-        return "?"
+                                      message=render(self.message, fields))
 
 
 def _reason(code: str, basis: str, message: str) -> ReasonText:
