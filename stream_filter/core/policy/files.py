@@ -16,6 +16,10 @@ class PolicyError(ValueError):
     """A policy that cannot be used: file, line, field path and reason."""
 
 
+class IncludeCycle(PolicyError):
+    """A policy that includes itself, directly or through others."""
+
+
 def _line_of(root: yaml.Node | None, loc: tuple[Any, ...]) -> int | None:
     """1-based line of the YAML node at `loc` (the deepest one that exists)."""
     node, line = root, (root.start_mark.line + 1 if root is not None else None)
@@ -36,8 +40,11 @@ def parse_policy(text: str, source: str = "<policy>") -> Policy:
     try:
         data = yaml.safe_load(text)
         root = yaml.compose(text)
-    except yaml.YAMLError as exc:
-        raise PolicyError(f"{source}: not valid YAML: {exc}") from exc
+    except yaml.YAMLError as exc:  # its text quotes the offending line: say where and what, not the content
+        mark = getattr(exc, "problem_mark", None)
+        where = f"line {mark.line + 1}: " if mark is not None else ""
+        raise PolicyError(f"{source}: not valid YAML: {where}{getattr(exc, 'problem', None) or 'syntax error'}") \
+            from None
     try:
         return Policy.model_validate(data)
     except ValidationError as exc:
@@ -55,15 +62,36 @@ def packs() -> list[str]:
 
 
 def _read(name_or_path: str) -> tuple[str, str]:
+    """A file the operator named (command line, STREAM_FILTER_POLICY), or a shipped pack by name."""
     path = Path(name_or_path)
     if path.suffix in (".yaml", ".yml", ".json") or path.exists():
         if not path.is_file():
             raise PolicyError(f"{name_or_path}: no such file")
         return path.read_text(encoding="utf-8"), str(path)
-    pack = resources.files("stream_filter.core.policy") / "packs" / f"{name_or_path}.yaml"
-    if not pack.is_file():
-        raise PolicyError(f"unknown policy pack '{name_or_path}' (packs: {', '.join(packs())})")
-    return pack.read_text(encoding="utf-8"), f"pack {name_or_path}"
+    return _read_pack(name_or_path)
+
+
+def _read_pack(name: str) -> tuple[str, str]:
+    pack = resources.files("stream_filter.core.policy") / "packs" / f"{name}.yaml"
+    if "/" in name or "\\" in name or not pack.is_file():
+        raise PolicyError(f"unknown policy pack '{name}' (packs: {', '.join(packs())})")
+    return pack.read_text(encoding="utf-8"), f"pack {name}"
+
+
+def _read_include(name: str, beside: Path | None) -> tuple[str, str, Path | None]:
+    """An include: a shipped pack, or a file in the including file's folder (or below it). A policy
+    read from the policy topic has no folder: packs only. Nothing else is read, so a policy cannot
+    make a worker open an arbitrary local file."""
+    if name in packs():
+        return (*_read_pack(name), None)
+    path = Path(name)
+    if beside is None or path.is_absolute() or ".." in path.parts:
+        where = "a shipped pack" if beside is None else "a shipped pack or a file beside the including file"
+        raise PolicyError(f"include '{name}': not {where}")
+    target = (beside / path).resolve()
+    if not target.is_relative_to(beside.resolve()) or not target.is_file():
+        raise PolicyError(f"include '{name}': no such file beside the including file")
+    return target.read_text(encoding="utf-8"), str(target), target.parent
 
 
 def _merge(base: Policy, other: Policy) -> Policy:
@@ -84,12 +112,13 @@ def _merge(base: Policy, other: Policy) -> Policy:
     })
 
 
-def load_policy(name_or_path: str, _seen: frozenset[str] = frozenset()) -> Policy:
+def load_policy(name_or_path: str) -> Policy:
     """A shipped pack by name (`akar-2021`, `default`) or a YAML file by path, includes merged."""
-    if name_or_path in _seen:
-        raise PolicyError(f"include cycle through '{name_or_path}'")
     text, source = _read(name_or_path)
-    return policy_from_text(text, source, _seen | {name_or_path})
+    path = Path(name_or_path)
+    if path.is_file():
+        return policy_from_text(text, source, path.parent, frozenset({str(path.resolve())}))
+    return policy_from_text(text, source, None, frozenset({source}))
 
 
 def read_policy_text(name_or_path: str) -> str:
@@ -97,9 +126,22 @@ def read_policy_text(name_or_path: str) -> str:
     return _read(name_or_path)[0]
 
 
-def policy_from_text(text: str, source: str = "<policy>", _seen: frozenset[str] = frozenset()) -> Policy:
-    """Parse YAML text and merge its includes (shipped packs or files readable here)."""
+def policy_from_text(text: str, source: str = "<policy>", beside: Path | None = None,
+                     _seen: frozenset[str] = frozenset()) -> Policy:
+    """Parse YAML text and merge its includes: shipped packs, and files in `beside` (the including
+    file's folder; None for text from the policy topic). An included file's own errors are not
+    repeated here (they would echo its content): validate it on its own."""
     policy = parse_policy(text, source)
     for included in policy.include:
-        policy = _merge(policy, load_policy(included, _seen))
+        child_text, child_source, child_dir = _read_include(included, beside)
+        if child_source in _seen:
+            raise IncludeCycle(f"{source}: include cycle through '{included}'")
+        try:
+            child = policy_from_text(child_text, child_source, child_dir, _seen | {child_source})
+        except IncludeCycle:
+            raise
+        except PolicyError:
+            raise PolicyError(f"{source}: include '{included}' is not a valid policy "
+                              f"(check it with `stream-filter policy validate`)") from None
+        policy = _merge(policy, child)
     return policy

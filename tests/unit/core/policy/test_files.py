@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from stream_filter.core.policy.book import PolicyBook
-from stream_filter.core.policy.files import PolicyError, load_policy, parse_policy
+from stream_filter.core.policy.files import PolicyError, load_policy, parse_policy, policy_from_text
 
 GOOD = """\
 id: test
@@ -52,9 +52,40 @@ def test_unknown_pack_missing_file_and_include_cycle(tmp_path: Path) -> None:
     with pytest.raises(PolicyError, match="no such file"):
         load_policy(str(tmp_path / "missing.yaml"))
     cyc = tmp_path / "cyc.yaml"
-    cyc.write_text(GOOD + f"include: ['{cyc}']\n")
+    cyc.write_text(GOOD + "include: ['cyc.yaml']\n")
     with pytest.raises(PolicyError, match="include cycle"):
         load_policy(str(cyc))
+
+
+def test_includes_are_shipped_packs_or_files_beside_the_including_file(tmp_path: Path) -> None:
+    (tmp_path / "rules").mkdir()
+    (tmp_path / "rules" / "extra.yaml").write_text(GOOD.replace("id: t", "id: extra"))
+    main = tmp_path / "main.yaml"
+    main.write_text(GOOD + "include: [akar-2021, rules/extra.yaml]\n")
+    assert {c for b in load_policy(str(main)).blocked_clusters for c in b.clusters} >= {"crafts", "food_beverage"}
+    secret = tmp_path.parent / "secret.yaml"
+    secret.write_text("root:x:0:0:the-content\n")
+    for include in (str(secret), "../secret.yaml", "/etc/passwd"):
+        main.write_text(GOOD + f"include: ['{include}']\n")
+        with pytest.raises(PolicyError, match="not a shipped pack or a file beside") as refused:
+            load_policy(str(main))
+        assert "the-content" not in str(refused.value)
+    with pytest.raises(PolicyError, match=r"include 'rules/extra\.yaml': not a shipped pack"):
+        policy_from_text(GOOD + "include: [rules/extra.yaml]\n", "policy topic")  # no folder: packs only
+
+
+def test_errors_never_echo_another_files_content(tmp_path: Path) -> None:
+    (tmp_path / "broken.yaml").write_text("id: [unclosed the-secret-line\nversion: 1\n")
+    (tmp_path / "odd.yaml").write_text("the-secret-key: the-secret-value\n")
+    for name in ("broken.yaml", "odd.yaml"):
+        main = tmp_path / "main.yaml"
+        main.write_text(GOOD + f"include: [{name}]\n")
+        with pytest.raises(PolicyError, match=f"include '{name}' is not a valid policy") as refused:
+            load_policy(str(main))
+        assert "the-secret" not in str(refused.value)
+    with pytest.raises(PolicyError, match="not valid YAML: line 2: expected") as refused:
+        parse_policy("id: [unclosed the-secret-line\n", "p.yaml")
+    assert "the-secret" not in str(refused.value)
 
 
 def test_book_from_a_comma_separated_spec() -> None:
