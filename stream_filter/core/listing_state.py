@@ -58,8 +58,8 @@ class ListingState:
 
     def to_bytes(self) -> bytes:
         return orjson.dumps({"v": 2, "id": self.listing_id, "p": self.partition, "e": self.event_id,
-                             "d": self.decision_id,
-                             "o": self.outcome.value, "policy": [self.policy.id, self.policy.version],
+                             "d": self.decision_id, "o": self.outcome.value,
+                             "policy": [self.policy.id, self.policy.version, self.policy.digest],
                              "origin": self.origin.model_dump(mode="json"),
                              "clusters": [[c.cluster, c.confidence, c.evidence] for c in self.clusters],
                              "listing": self.listing, "off": self.offset,
@@ -73,7 +73,8 @@ class ListingState:
         d = orjson.loads(data)
         return cls(listing_id=d["id"], partition=d["p"], event_id=d["e"], decision_id=d["d"],
                    outcome=Outcome(d["o"]),
-                   policy=PolicyRef(id=d["policy"][0], version=d["policy"][1]),
+                   policy=PolicyRef(id=d["policy"][0], version=d["policy"][1],
+                                    digest=d["policy"][2] if len(d["policy"]) > 2 else ""),
                    # model_construct: the worker wrote this record from a validated Origin (hot path)
                    origin=Origin.model_construct(origin_class=OriginClass(d["origin"]["class"]),
                                                  confidence=d["origin"]["confidence"],

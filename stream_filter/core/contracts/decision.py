@@ -69,6 +69,8 @@ class PolicyRef(BaseModel):
 
     id: str
     version: str
+    digest: str = Field(default="", description="Hash of the policy's content: the same id and version with "
+                        "other rules is another policy. Empty in decisions made before digests were kept.")
 
 
 class DecisionRecord(BaseModel):
@@ -96,5 +98,7 @@ class DecisionRecord(BaseModel):
 
 
 def decision_id(listing_id: str, event_id: str, policy: PolicyRef) -> str:
-    """Deterministic id: same listing, event and policy version give the same id on every replay."""
-    return str(uuid.uuid5(DECISION_NAMESPACE, f"{listing_id}\x1f{event_id}\x1f{policy.id}@{policy.version}"))
+    """Deterministic id: same listing, event and policy (id, version and content) give the same id on
+    every replay; other content under the same version gives another id."""
+    content = f"#{policy.digest}" if policy.digest else ""
+    return str(uuid.uuid5(DECISION_NAMESPACE, f"{listing_id}\x1f{event_id}\x1f{policy.id}@{policy.version}{content}"))

@@ -9,6 +9,7 @@ activates by itself. Evaluation lives in `rules.py`.
 
 from __future__ import annotations
 
+import hashlib
 import re
 from datetime import date
 from decimal import Decimal
@@ -171,8 +172,13 @@ class Policy(_Strict):
         return self
 
     @cached_property
+    def digest(self) -> str:
+        """Of the content with its includes merged: what the rules are, whatever the file looked like."""
+        return hashlib.sha256(self.model_dump_json().encode()).hexdigest()[:16]
+
+    @cached_property
     def ref(self) -> PolicyRef:
-        return PolicyRef(id=self.id, version=self.version)
+        return PolicyRef(id=self.id, version=self.version, digest=self.digest)
 
     def in_force(self, day: date) -> bool:
         return within(day, self.effective_from, self.effective_until)

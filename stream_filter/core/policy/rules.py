@@ -132,4 +132,5 @@ def combined_ref(policies: list[Policy]) -> PolicyRef:
         return PolicyRef(id="none", version="none")
     if len(policies) == 1:
         return policies[0].ref
-    return PolicyRef(id="+".join(p.id for p in policies), version="+".join(p.version for p in policies))
+    return PolicyRef(id="+".join(p.id for p in policies), version="+".join(p.version for p in policies),
+                     digest="+".join(p.digest for p in policies))

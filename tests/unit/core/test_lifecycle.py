@@ -173,3 +173,24 @@ def test_reevaluation_sends_the_latest_batchs_records_again_first() -> None:
         (Output.REJECTED, "upsert"), (Output.APPROVED, "remove"), (Output.APPROVED, "upsert"),
         (Output.REJECTED, "remove")]
     assert [s.output for s in step.state.sent] == [Output.REJECTED]  # what this pass withdrew, for a replay
+
+
+def test_the_same_version_with_other_rules_is_another_policy() -> None:
+    """Content-addressed: a re-evaluation does not take an edited version for the one it decided
+    under, and a decision under it gets another id."""
+    edited = PolicyBook([parse_policy(POLICY.format(version="1", clusters="textile_fashion, food_beverage"))])
+    [v1], [v1_edited] = V1.policies, edited.policies
+    assert v1.ref.version == v1_edited.ref.version and v1.digest != v1_edited.digest
+    food = _state(V1, title=FOOD)
+    assert food.outcome is Outcome.APPROVED and food.policy.digest == v1.digest
+    step = reevaluate(food, edited, NOW)
+    assert step is not None and step.state is not None and step.state.outcome is Outcome.REJECTED
+    before, after = _route(V1, title=FOOD).decision, _route(edited, title=FOOD).decision
+    assert before is not None and after is not None and before.decision_id != after.decision_id
+    assert ListingState.from_bytes(food.to_bytes()).policy == food.policy
+
+
+def test_a_state_written_before_digests_reads_with_an_empty_one() -> None:
+    data = orjson.loads(_state(V1).to_bytes())
+    data["policy"] = data["policy"][:2]
+    assert ListingState.from_bytes(orjson.dumps(data)).policy.digest == ""

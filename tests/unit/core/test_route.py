@@ -32,7 +32,9 @@ def test_decision_record_is_complete_and_explainable() -> None:
     assert body["outcome"] == "rejected" and routed.output is Output.REJECTED
     assert body["origin"]["class"] == "cross_border" and body["origin"]["evidence"]
     assert body["clusters"][0]["cluster"] == "textile_fashion"
-    assert body["policy"] == {"id": "default", "version": VERSION}
+    [default] = POLICY.policies
+    assert body["policy"] == {"id": "default", "version": VERSION, "digest": default.digest}
+    assert len(default.digest) == 16
     assert body["listing"] == orjson.loads(value)
     headers = dict(routed.headers)
     assert headers["outcome"] == b"rejected" and headers["reason-codes"] == b"CLUSTER_BLOCKED_CROSS_BORDER"
