@@ -59,6 +59,9 @@ class Settings(BaseSettings):
         "was not acknowledged is replayed by the next owner.")
     stall_after_s: float = Field(default=60.0, gt=0, description="/readyz fails when records wait and no "
                                  "batch was delivered for this long.")
+    policy_verify_key: str | None = Field(
+        default=None, description="Ed25519 public key (PEM file) policy records must be signed with; unset: "
+        "records are not checked (guard the topic with ACLs either way).")
     data_dir: str = Field(default=".stream-filter", description="Faust's local state directory.")
     state_store: Literal["auto", "memory"] = Field(
         default="auto", description="Listing state: RocksDB (rocksdict) when installed, else memory; or memory.")

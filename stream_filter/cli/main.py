@@ -1,7 +1,8 @@
 """`stream-filter`: the worker, offline classification, publishing, evaluation and schemas.
 
 Every command builds its Settings and policy at start (never at import); the commands live in
-`offline.py` (no broker) and `online.py` (a broker), this module only parses arguments.
+`offline.py` (no broker), `online.py` (a broker) and `policy.py` (policy tools), this module only
+parses arguments.
 """
 
 from __future__ import annotations
@@ -9,7 +10,7 @@ from __future__ import annotations
 import argparse
 import sys
 
-from stream_filter.cli import offline, online
+from stream_filter.cli import offline, online, policy
 from stream_filter.core.policy.files import PolicyError
 
 
@@ -60,13 +61,35 @@ def parser() -> argparse.ArgumentParser:
     v = pol_sub.add_parser("validate", help="validate a policy file or pack")
     v.add_argument("file")
     v.set_defaults(func=offline.cmd_policy)
-    pub = pol_sub.add_parser("publish", help="validate and publish a policy to the policy topic (live or --shadow)")
+    pub = pol_sub.add_parser("publish", help="check and publish a policy version to the policy topic (or --shadow)")
     pub.add_argument("file", nargs="?", default="", help="policy pack name or YAML file")
     pub.add_argument("--shadow", action="store_true", help="evaluate beside the live policy; do not enforce")
     pub.add_argument("--clear", action="store_true", help="publish an empty shadow (stop shadow evaluation)")
-    pub.set_defaults(func=online.cmd_policy_publish)
-    pol_sub.add_parser("promote", help="make the shadow policy live").set_defaults(func=online.cmd_policy_promote)
+    pub.add_argument("--dry-run", action="store_true", help="print the impact on the active listings; publish nothing")
+    pub.add_argument("--listings", help="also print the impact on this JSONL file of listing events")
+    _signing(pub, signature=True)
+    pub.set_defaults(func=policy.cmd_publish)
+    ret = pol_sub.add_parser("retire", help="retire a live version (ID@VERSION) from the policy topic")
+    ret.add_argument("ref", help="ID@VERSION")
+    _signing(ret)
+    ret.set_defaults(func=policy.cmd_retire)
+    pro = pol_sub.add_parser("promote", help="make the shadow policy a live version")
+    _signing(pro)
+    pro.set_defaults(func=policy.cmd_promote)
+    key = pol_sub.add_parser("keygen", help="make an Ed25519 key pair for signing policies")
+    key.add_argument("dir", help="folder for policy-signing.key and policy-signing.pub")
+    key.set_defaults(func=policy.cmd_keygen)
+    sig = pol_sub.add_parser("sign", help="print the signature of a policy file (for publish --signature)")
+    sig.add_argument("file")
+    sig.add_argument("--key", required=True, help="the private key (policy-signing.key)")
+    sig.set_defaults(func=policy.cmd_sign)
     return p
+
+
+def _signing(parser: argparse.ArgumentParser, signature: bool = False) -> None:
+    parser.add_argument("--key", help="sign with this private key (workers with a verify key need it)")
+    if signature:
+        parser.add_argument("--signature", help="a signature file made by `policy sign`")
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -96,34 +96,6 @@ def cmd_demo(args: argparse.Namespace) -> int:
     return demo_main()
 
 
-def cmd_policy_publish(args: argparse.Namespace) -> int:
-    from stream_filter.core.policy.files import read_policy_text
-    from stream_filter.kafka.policy_feed import Mode, publish_policy
-
-    settings = Settings()
-    text = "" if args.clear else read_policy_text(args.file)
-    mode: Mode = "shadow" if args.shadow or args.clear else "live"
-    asyncio.run(publish_policy(settings, mode, text))
-    print(f"published {'an empty shadow (cleared)' if args.clear else args.file} as {mode} to "
-          f"{settings.topic_policy}", file=sys.stderr)
-    return 0
-
-
-def cmd_policy_promote(args: argparse.Namespace) -> int:
-    """Make the current shadow policy live, then clear the shadow."""
-    from stream_filter.kafka.policy_feed import PolicyMessage, publish_policy, read_latest
-
-    settings = Settings()
-    latest = asyncio.run(read_latest(settings))
-    shadow: PolicyMessage | None = latest.get("shadow")
-    if shadow is None or not shadow.policy.strip():
-        print("no shadow policy to promote", file=sys.stderr)
-        return 1
-    asyncio.run(publish_policy(settings, "live", shadow.policy, ("shadow", "")))
-    print("shadow policy promoted to live; shadow cleared", file=sys.stderr)
-    return 0
-
-
 def cmd_catalogue(args: argparse.Namespace) -> int:
     """Build the catalogue from the output topics as a consumer would; with --expect, compare it with
     the file's offline decisions (exit 1 when a listing differs)."""

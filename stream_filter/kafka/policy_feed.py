@@ -1,10 +1,11 @@
-"""Live policy through Kafka: a compacted topic holds the live and the shadow policy.
+"""Live policy through Kafka: the policy topic (one partition, compacted) holds the live history of
+versions and the shadow policy (`core/policy/topic.py` says what each record means).
 
 Why a topic: changing a rule must not need a restart of every worker. `stream-filter policy
-publish FILE [--shadow]` validates and publishes; every worker reads the topic from the beginning
-at start, then follows it and swaps its policy within a second or two. Key `live` or `shadow`;
-value a `PolicyMessage` with the policy's YAML text (an empty text clears the shadow). An invalid
-record is logged, counted and ignored: the last good policy stays in force.
+publish FILE [--shadow]` checks and publishes; every worker reads the topic from the beginning at
+start, applies what it holds once, then follows it and swaps its book within a second or two. A
+record that is invalid, unsigned (with a verify key set) or refused is logged, counted and
+ignored: the book stays as it was.
 """
 
 from __future__ import annotations
@@ -12,14 +13,16 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Callable
-from datetime import UTC, datetime
-from typing import Literal
+from datetime import UTC, date, datetime
+from pathlib import Path
 
-from aiokafka import AIOKafkaConsumer, TopicPartition
-from pydantic import BaseModel, ValidationError
+from aiokafka import AIOKafkaConsumer, ConsumerRecord, TopicPartition
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
 from stream_filter.core.policy.book import PolicyBook, PolicyHolder
-from stream_filter.core.policy.files import PolicyError, policy_from_text
+from stream_filter.core.policy.day import today as policy_today
+from stream_filter.core.policy.signing import public_key
+from stream_filter.core.policy.topic import SHADOW_KEY, Mode, PolicyMessage, PolicyTopic
 from stream_filter.kafka.clients import client_options
 from stream_filter.kafka.publish import publish
 from stream_filter.kafka.reading import read_to_end
@@ -27,40 +30,23 @@ from stream_filter.kafka.topics import ensure_policy_topic
 from stream_filter.settings import Settings
 
 log = logging.getLogger("stream_filter.kafka.policy_feed")
-Mode = Literal["live", "shadow"]
+Record = tuple[str, PolicyMessage]  # record key, message
 
 
-class PolicyMessage(BaseModel):
-    schema_version: Literal[1] = 1
-    mode: Mode
-    policy: str  # YAML text; "" clears the shadow
-    published_at: datetime
+def verify_key(settings: Settings) -> Ed25519PublicKey | None:
+    path = settings.policy_verify_key
+    return public_key(Path(path).read_bytes()) if path else None
 
 
-def parse_message(value: bytes | None) -> tuple[Mode, PolicyBook | None]:
-    """The mode and the book a record carries; PolicyError when it is not a usable policy."""
-    try:
-        message = PolicyMessage.model_validate_json(value or b"")
-    except ValidationError as exc:
-        raise PolicyError(f"policy record is not a PolicyMessage: {exc.errors(include_url=False)[0]['msg']}") from exc
-    if not message.policy.strip():
-        if message.mode == "live":
-            raise PolicyError("an empty live policy is not allowed")
-        return message.mode, None
-    return message.mode, PolicyBook([policy_from_text(message.policy, f"policy topic ({message.mode})")])
+def record(key: str, mode: Mode, text: str, signature: str | None = None) -> Record:
+    return key, PolicyMessage(mode=mode, policy=text, published_at=datetime.now(UTC), signature=signature)
 
 
-async def publish_policy(settings: Settings, mode: Mode, text: str, *more: tuple[Mode, str]) -> None:
-    """Publish a policy text per mode (an empty text clears that mode), validated first, all records
-    with one producer and in the order given."""
-    changes = [(mode, text), *more]
-    for _, each in changes:
-        if each.strip():
-            policy_from_text(each, "policy to publish")  # never publish what a worker would refuse
+async def publish_records(settings: Settings, records: list[Record]) -> None:
+    """With one producer, in the order given (the topic has one partition: one order for all)."""
     await ensure_policy_topic(settings)
-    now = datetime.now(UTC)
-    await publish(settings, [(m.encode(), PolicyMessage(mode=m, policy=t, published_at=now).model_dump_json().encode())
-                             for m, t in changes], settings.topic_policy)
+    await publish(settings, [(key.encode(), message.model_dump_json().encode()) for key, message in records],
+                  settings.topic_policy)
 
 
 async def _open_at_beginning(settings: Settings) -> AIOKafkaConsumer:
@@ -75,35 +61,41 @@ async def _open_at_beginning(settings: Settings) -> AIOKafkaConsumer:
     return consumer
 
 
-async def read_latest(settings: Settings) -> dict[str, PolicyMessage]:
-    """The latest valid message per mode on the policy topic."""
-    latest: dict[str, PolicyMessage] = {}
-
-    def keep(value: bytes | None) -> None:
-        try:
-            message = PolicyMessage.model_validate_json(value or b"")
-        except ValidationError:
-            return
-        latest[message.mode] = message
-
+async def read_topic(settings: Settings, verify: Ed25519PublicKey | None = None,
+                     on_invalid: Callable[[str], None] | None = None) -> PolicyTopic:
+    """What the policy topic holds now (records a worker would ignore are ignored here too)."""
+    topic = PolicyTopic(verify)
     consumer = await _open_at_beginning(settings)
     try:
-        await read_to_end(consumer, consumer.assignment(), lambda _, record: keep(record.value))
+        records: list[ConsumerRecord[bytes, bytes]] = []
+        await read_to_end(consumer, consumer.assignment(), lambda _, r: records.append(r))
     finally:
         await consumer.stop()
-    return latest
+    for r in records:
+        try:
+            topic.take(r.key, r.value, None)
+        except Exception as exc:  # noqa: BLE001 - PolicyError, or a policy that cannot be read here
+            if on_invalid:
+                on_invalid(str(exc))
+    return topic
 
 
 class PolicyFollower:
-    """Reads the policy topic from the beginning and applies each valid record to the holder."""
+    """Applies the policy topic to the holder: what it holds at start once, then each new record.
+    Until the topic holds a live version, the configured book (STREAM_FILTER_POLICY) stays live."""
 
     def __init__(self, settings: Settings, holder: PolicyHolder,
-                 on_change: Callable[[Mode, PolicyBook | None], None], on_invalid: Callable[[str], None]) -> None:
+                 on_change: Callable[[Mode, PolicyBook | None], None], on_invalid: Callable[[str], None],
+                 today: Callable[[], date] = policy_today) -> None:
         self.settings, self.holder = settings, holder
-        self.on_change, self.on_invalid = on_change, on_invalid
+        self.on_change, self.on_invalid, self.today = on_change, on_invalid, today
+        self.configured = holder.live
+        self.verify = verify_key(settings)
+        self.topic = PolicyTopic(self.verify)
         self._consumer: AIOKafkaConsumer | None = None
 
     async def start(self) -> None:
+        self.topic = PolicyTopic(self.verify)  # a restart reads the whole topic again: start from nothing
         self._consumer = await _open_at_beginning(self.settings)
 
     def _started(self) -> AIOKafkaConsumer:
@@ -112,27 +104,36 @@ class PolicyFollower:
         return self._consumer
 
     async def catch_up(self) -> None:
-        """Apply everything already on the topic (called before the first listing is decided)."""
+        """Read everything already on the topic, then apply the result once (called before the first
+        listing is decided): ten historical versions are one change, not ten re-evaluations."""
         consumer = self._started()
-        await read_to_end(consumer, consumer.assignment(), lambda _, record: self.apply(record.value))
+        records: list[ConsumerRecord[bytes, bytes]] = []
+        await read_to_end(consumer, consumer.assignment(), lambda _, r: records.append(r))
+        self._apply({mode for r in records if (mode := self._take(r, None))})
 
     async def poll(self, timeout_ms: int = 500) -> None:
+        changed = set()
         for records in (await self._started().getmany(timeout_ms=timeout_ms)).values():
-            for record in records:
-                self.apply(record.value)
+            changed |= {mode for r in records if (mode := self._take(r, self.today()))}
+        self._apply(changed)
 
-    def apply(self, value: bytes | None) -> None:
+    def _take(self, r: ConsumerRecord[bytes, bytes], today: date | None) -> Mode | None:
         try:
-            mode, book = parse_message(value)
-        except Exception as exc:  # noqa: BLE001 - PolicyError, or an include that cannot be read here
-            log.warning("ignored an invalid policy record: %s", exc)
+            return self.topic.take(r.key, r.value, today)
+        except Exception as exc:  # noqa: BLE001 - PolicyError, Refused, or an include that cannot be read here
+            log.warning("ignored a policy record: %s", exc)
             self.on_invalid(str(exc))
-            return
-        if mode == "live" and book is not None:
-            self.holder.live = book
-        elif mode == "shadow":
-            self.holder.shadow = book
-        self.on_change(mode, book)
+            return None
+
+    def _apply(self, changed: set[Mode]) -> None:
+        if "live" in changed:
+            book = self.topic.history.book() or self.configured
+            if book.describe() != self.holder.live.describe():  # the same versions again: nothing to redo
+                self.holder.live = book
+                self.on_change("live", book)
+        if "shadow" in changed:
+            self.holder.shadow = self.topic.shadow
+            self.on_change("shadow", self.topic.shadow)
 
     async def run(self) -> None:
         try:
@@ -147,3 +148,6 @@ class PolicyFollower:
         if self._consumer is not None:
             await self._consumer.stop()
             self._consumer = None
+
+
+__all__ = ["SHADOW_KEY", "Mode", "PolicyFollower", "publish_records", "read_topic", "record", "verify_key"]

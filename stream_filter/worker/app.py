@@ -65,7 +65,7 @@ class Worker:
         self.holder = PolicyHolder(book)
         self.policy_ready = asyncio.Event()
         self.follower = PolicyFollower(settings, self.holder, self.policy_changed,
-                                       lambda _: self.metrics.policy_invalid.inc())
+                                       self.policy_refused)
         self.states = ListingStates(settings)
         topics = {Output(kind): ProducerTopic(self.app, name) for kind, name in settings.output_topics().items()}
         topics[Output.SHADOW_DIFF] = ProducerTopic(self.app, settings.topic_shadow_diff)
@@ -105,7 +105,7 @@ class Worker:
         app.on_partitions_assigned.connect(self.on_partitions_assigned)  # type: ignore[arg-type]  # mode's stub is narrower
         app.on_partitions_revoked.connect(self.on_partitions_revoked)  # type: ignore[arg-type]
         app.on_before_shutdown.connect(self.on_before_shutdown)  # type: ignore[arg-type]
-        add_pages(app, self.registry, self.readiness, self.holder, self.policy_ready)
+        add_pages(app, self.registry, self.readiness, self.holder)
 
     def owned(self) -> set[int]:
         return {tp.partition for tp in self.app.consumer.assignment() if tp.topic == self.settings.topic_input}
@@ -189,6 +189,10 @@ class Worker:
                 self.policy_ready.set()
                 await self.follower.stop()
                 await asyncio.sleep(POLICY_RETRY_S)
+
+    def policy_refused(self, why: str) -> None:
+        self.metrics.policy_invalid.inc()
+        self.readiness.policy_refused = why
 
     def policy_changed(self, mode: Mode, changed: PolicyBook | None) -> None:
         self.metrics.policy_updates.labels(mode).inc()

@@ -106,12 +106,22 @@ class Enforcer:
             await asyncio.sleep(SETTLE_S)
 
     async def run_pass(self) -> None:
+        """One pass over the owned listings. A pass that does not finish (restarted by a new request,
+        paused by a rebalance, failed) leaves its `full` request for the next one: a day pass is
+        never lost."""
         self.wanted.clear()
         full, self.full = self.full, False
+        finished = False
+        try:
+            finished = await self._pass(full)
+        finally:
+            if not finished:
+                self.full = self.full or full
+
+    async def _pass(self, full: bool) -> bool:
         await self._settle()
         if self.paused:  # revoked, or shutting down: the next assignment requests a pass
-            self.full = self.full or full
-            return
+            return False
         started = perf_counter()
         await self.load(self.owned())  # outside the lock: a long load does not hold the batches
         keys = self.states.keys(self.owned())
@@ -119,12 +129,11 @@ class Enforcer:
         for start in range(0, len(keys), CHUNK):
             if self.wanted.is_set():
                 log.info("re-evaluation restarts: policy or assignment changed")
-                return
+                return False
             await self._settle()
             async with self.lock:
                 if self.paused or self.wanted.is_set():  # revoked or reassigned meanwhile: the keys are stale
-                    self.full = self.full or full
-                    return
+                    return False
                 active += await self._chunk(keys[start:start + CHUNK], full)
             self.metrics.reevaluation_pending.set(max(0, len(keys) - start - CHUNK))
             await asyncio.sleep(0)  # let the agent take its turn
@@ -133,6 +142,7 @@ class Enforcer:
         self.metrics.reevaluation_passes.inc()
         self.metrics.reevaluation_seconds.set(perf_counter() - started)
         log.info("re-evaluation pass over %d active listings took %.1f s", active, perf_counter() - started)
+        return True
 
     async def _chunk(self, keys: list[tuple[int, bytes]], full: bool) -> int:
         book, owned, now = self.holder.live, self.owned(), datetime.now(UTC)

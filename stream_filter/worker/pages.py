@@ -7,7 +7,6 @@ limits bound what one listing can cost, so the pages answer within a batch's tim
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import Awaitable, Callable
 
 import faust
@@ -15,14 +14,14 @@ from faust.web import Request, Response, View
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
 
 from stream_filter.core.policy.book import PolicyHolder
+from stream_filter.core.policy.day import today
 from stream_filter.worker.readiness import Readiness
 
 PageHandler = Callable[[View, Request], Awaitable[Response]]
 METRICS, LIVENESS, READINESS = "/metrics", "/healthz", "/readyz"  # what probes and scrapers ask (deploy/)
 
 
-def add_pages(app: faust.App, registry: CollectorRegistry, readiness: Readiness, holder: PolicyHolder,
-              policy_ready: asyncio.Event) -> None:
+def add_pages(app: faust.App, registry: CollectorRegistry, readiness: Readiness, holder: PolicyHolder) -> None:
     """Faust makes a page's handler a method of its View class: plain functions that take the view."""
 
     async def metrics(view: View, request: Request) -> Response:
@@ -31,11 +30,14 @@ def add_pages(app: faust.App, registry: CollectorRegistry, readiness: Readiness,
     async def health(view: View, request: Request) -> Response:
         """Liveness: the loop turns. The policies are here too, for people (README, Live policy)."""
         reasons = readiness.not_alive()
-        shadow = holder.shadow.describe() if holder.shadow else []
+        shadow = holder.shadow.active(today()) if holder.shadow else []
         return view.json({"status": "not alive" if reasons else "ok", "reasons": reasons,
-                          "policy_ready": policy_ready.is_set(),
-                          "policies": [ref.model_dump() for ref in holder.live.describe()],
-                          "shadow": [ref.model_dump() for ref in shadow]}, status=503 if reasons else 200)
+                          # false while the live book may not be the topic's latest (catch-up failed or timed out)
+                          "policy_caught_up": readiness.policy_caught_up,
+                          "policy_refused": readiness.policy_refused,
+                          "policies": [p.ref.model_dump() for p in holder.live.active(today())],
+                          "versions": [ref.model_dump() for ref in holder.live.describe()],
+                          "shadow": [p.ref.model_dump() for p in shadow]}, status=503 if reasons else 200)
 
     async def ready(view: View, request: Request) -> Response:
         reasons = readiness.not_ready()

@@ -28,6 +28,7 @@ class Readiness:
         self.clock = clock
         self.beat = self.last_progress = clock()
         self.policy_caught_up = False
+        self.policy_refused: str | None = None  # why the latest refused policy record was ignored
         self.loading: set[int] = set()  # partitions whose listing states are being loaded
         self.load_error: str | None = None
         self.waiting = 0  # records behind on owned partitions, at the last lag measurement

@@ -142,3 +142,30 @@ def test_a_paused_enforcer_neither_loads_nor_decides(tmp_path: Path) -> None:
     enforcer.resume()
     asyncio.run(enforcer.run_pass())
     assert loads == [{0}] and len(topics[Output.REJECTED].sent) == 1
+
+
+def test_a_day_pass_cut_short_is_not_lost(tmp_path: Path) -> None:
+    """A new request (or a failure) during a full pass leaves the full request for the next pass: an
+    exemption that ended yesterday must not stay applied."""
+    enforcer, states, _, _ = _enforcer(tmp_path, AKAR)
+    view = states.view([])
+    view.put("L-1", 0, _state("L-1", SHOPEE))
+    view.flush()
+
+    async def interrupted(partitions: set[int]) -> None:
+        enforcer.request()  # e.g. a policy change arrives while the day pass loads
+
+    enforcer.load = interrupted
+    enforcer.request(full=True)
+    asyncio.run(enforcer.run_pass())
+    assert enforcer.full
+
+    async def failing(partitions: set[int]) -> None:
+        raise RuntimeError("changelog unreadable")
+
+    enforcer.load = failing
+    try:
+        asyncio.run(enforcer.run_pass())
+    except RuntimeError:
+        pass
+    assert enforcer.full

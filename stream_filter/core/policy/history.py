@@ -1,0 +1,74 @@
+"""The live policy as a history of versions, as the policy topic holds it.
+
+Why: one live record used to replace the whole book, so publishing next month's version left
+nothing in force today (every listing went to review and left the approved catalogue). Now each
+publish adds a version, on its own key (id, version and content digest); effective dates decide
+which version is in force on an event's day, as with packs on the command line, and retiring a
+version is a command of its own. A change that would leave no policy in force today, or that reuses
+an id@version with other content, is refused: by the CLI before publishing, and by every worker
+following the topic (logged, counted; the book stays as it was).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import date
+
+from stream_filter.core.policy.book import PolicyBook
+from stream_filter.core.policy.files import PolicyError
+from stream_filter.core.policy.model import Policy
+
+LIVE_PREFIX = "live:"
+
+
+class Refused(PolicyError):
+    """A change the history does not take; the message says why and what to do."""
+
+
+def version_key(policy: Policy) -> str:
+    return f"{LIVE_PREFIX}{policy.id}@{policy.version}#{policy.digest}"
+
+
+def is_version_key(key: str) -> bool:
+    """Version records, and the single `live` record written before histories were kept."""
+    return key.startswith(LIVE_PREFIX) or key == "live"
+
+
+@dataclass
+class PolicyHistory:
+    versions: dict[str, Policy] = field(default_factory=dict)  # record key -> version, in publish order
+
+    def book(self) -> PolicyBook | None:
+        return PolicyBook(self.versions.values()) if self.versions else None
+
+    def find(self, ref: str) -> list[str]:
+        """The keys of the versions `ref` (`ID@VERSION`) names."""
+        return [key for key, p in self.versions.items() if f"{p.id}@{p.version}" == ref]
+
+    def add(self, key: str, policy: Policy, today: date | None) -> bool:
+        """Take a published version; False if it is there already. `today` None: no in-force check
+        (reading the topic's past, where versions may have expired since)."""
+        if key in self.versions:
+            return False
+        for other in self.versions.values():
+            if (other.id, other.version) == (policy.id, policy.version) and other.digest != policy.digest:
+                raise Refused(f"{policy.id}@{policy.version} is published already with other content "
+                              f"(digest {other.digest}, this one {policy.digest}): publish it as a new version")
+        self._check({**self.versions, key: policy}, today, f"publishing {policy.id}@{policy.version}")
+        self.versions[key] = policy
+        return True
+
+    def retire(self, key: str, today: date | None) -> bool:
+        if key not in self.versions:
+            return False
+        policy = self.versions[key]
+        rest = {k: p for k, p in self.versions.items() if k != key}
+        self._check(rest, today, f"retiring {policy.id}@{policy.version}")
+        self.versions = rest
+        return True
+
+    @staticmethod
+    def _check(versions: dict[str, Policy], today: date | None, change: str) -> None:
+        if today is not None and not (versions and PolicyBook(versions.values()).active(today)):
+            raise Refused(f"{change} would leave no policy in force on {today} (every listing would go to "
+                          "review): publish a version in force today first")

@@ -1,0 +1,46 @@
+"""Ed25519 signatures over policy records, so that writing to the policy topic is not enough to
+change what workers enforce: a worker given a verify key applies only records signed by the key's
+private half (`stream-filter policy keygen`, `policy sign`, `policy publish --key`)."""
+
+from __future__ import annotations
+
+import base64
+
+from cryptography.exceptions import InvalidSignature
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
+
+from stream_filter.core.policy.files import PolicyError
+
+
+def keygen() -> tuple[bytes, bytes]:
+    """A new key pair: (private key PEM, public key PEM)."""
+    key = Ed25519PrivateKey.generate()
+    private = key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
+                                serialization.NoEncryption())
+    public = key.public_key().public_bytes(serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo)
+    return private, public
+
+
+def sign(text: str, private_pem: bytes) -> str:
+    key = serialization.load_pem_private_key(private_pem, password=None)
+    if not isinstance(key, Ed25519PrivateKey):
+        raise PolicyError("the signing key is not an Ed25519 private key")
+    return base64.b64encode(key.sign(text.encode())).decode()
+
+
+def public_key(public_pem: bytes) -> Ed25519PublicKey:
+    key = serialization.load_pem_public_key(public_pem)
+    if not isinstance(key, Ed25519PublicKey):
+        raise PolicyError("the verify key is not an Ed25519 public key")
+    return key
+
+
+def verify(text: str, signature: str | None, key: Ed25519PublicKey) -> None:
+    """PolicyError unless `signature` is the key's signature of `text`."""
+    if not signature:
+        raise PolicyError("unsigned policy record (a verify key is set)")
+    try:
+        key.verify(base64.b64decode(signature, validate=True), text.encode())
+    except (InvalidSignature, ValueError):
+        raise PolicyError("policy record signature does not verify") from None
