@@ -54,9 +54,10 @@ def _signature(args: argparse.Namespace, text: str) -> str | None:
 
 
 def _topic(settings: Settings) -> PolicyTopic:
-    from stream_filter.kafka.policy_feed import read_topic
+    """The topic as the workers see it (with the verify key they use, if set: forged records do not count)."""
+    from stream_filter.kafka.policy_feed import read_topic, verify_key
 
-    return asyncio.run(read_topic(settings))
+    return asyncio.run(read_topic(settings, verify_key(settings)))
 
 
 def _publish(settings: Settings, records: list[tuple[str, Mode, str, str | None]]) -> None:
@@ -68,11 +69,9 @@ def _publish(settings: Settings, records: list[tuple[str, Mode, str, str | None]
 def _preview(settings: Settings, before: PolicyBook | None, after: PolicyBook, listings: str | None) -> None:
     """The impact on the active listings (the workers' states), and on a file of listings if given."""
     from stream_filter.core.impact import preview
-    from stream_filter.core.listing_state import ListingState
-    from stream_filter.kafka.reading import read_latest_values
+    from stream_filter.kafka.held_states import read_held_states
 
-    values = asyncio.run(read_latest_values(settings, settings.topic_state()))
-    impact = preview((ListingState.from_bytes(v) for v in values.values()), after, datetime.now(UTC))
+    impact = preview(asyncio.run(read_held_states(settings)), after, datetime.now(UTC))
     print(f"impact on the listings the workers hold ({settings.topic_state()}):")
     print("\n".join(impact.lines()))
     if listings:

@@ -58,21 +58,3 @@ async def end_offsets(settings: Settings, topic: str, partitions: list[int]) -> 
         ends = await consumer.end_offsets([TopicPartition(topic, p) for p in partitions])
     return {tp.partition: offset for tp, offset in ends.items()}
 
-
-async def read_latest_values(settings: Settings, topic: str) -> dict[bytes, bytes]:
-    """The latest value per key of a compacted topic, every partition, as of now (tombstones drop
-    the key): what a consumer of the whole topic would hold."""
-    async with reader(settings) as consumer:
-        partitions = consumer.partitions_for_topic(topic) or set()
-    latest: dict[bytes, bytes] = {}
-
-    def keep(_: TopicPartition, record: ConsumerRecord[bytes, bytes]) -> None:
-        if record.key is None:
-            return
-        if record.value is None:
-            latest.pop(record.key, None)
-        else:
-            latest[record.key] = record.value
-
-    await read_from_start(settings, [TopicPartition(topic, p) for p in sorted(partitions)], keep)
-    return latest

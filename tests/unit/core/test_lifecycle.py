@@ -194,3 +194,17 @@ def test_a_state_written_before_digests_reads_with_an_empty_one() -> None:
     data = orjson.loads(_state(V1).to_bytes())
     data["policy"] = data["policy"][:2]
     assert ListingState.from_bytes(orjson.dumps(data)).policy.digest == ""
+
+
+def test_a_future_version_changes_nothing_today_and_takes_over_on_its_date() -> None:
+    """The live book holds both versions: today's pass leaves the listing, the pass on the new
+    version's date (the day-change pass, clock injected here) moves it."""
+    future = parse_policy(POLICY.format(version="2", clusters="textile_fashion, food_beverage")
+                          .replace("effective_from: 2021-01-01", "effective_from: 2026-12-01"))
+    book = PolicyBook([*V1.policies, future])
+    food = _state(book, title=FOOD)
+    assert food.outcome is Outcome.APPROVED and food.policy.version == "1"
+    assert reevaluate(food, book, NOW) is None
+    on_the_date = reevaluate(food, book, datetime(2026, 11, 30, 17, 0, tzinfo=UTC))  # 00:00 WIB, Dec 1
+    assert on_the_date is not None and on_the_date.state is not None
+    assert on_the_date.state.outcome is Outcome.REJECTED and on_the_date.state.policy.version == "2"
