@@ -48,8 +48,14 @@ def check_template(message: str) -> str:
     return message
 
 
-def render(message: str, fields: dict[str, str]) -> str:
-    return _FIELD.sub(lambda m: fields.get(m.group(1), "?"), message)
+def parts(message: str) -> tuple[tuple[str, str | None], ...]:
+    """A checked template as (text, field) pairs: rendering is then a join, on the hot path."""
+    pieces = _FIELD.split(message)  # text, field, text, field, ..., text
+    return tuple((pieces[i], pieces[i + 1] if i + 1 < len(pieces) else None) for i in range(0, len(pieces), 2))
+
+
+def render(template: tuple[tuple[str, str | None], ...], fields: dict[str, str]) -> str:
+    return "".join(text + (fields.get(name, "?") if name else "") for text, name in template)
 
 
 class ReasonText(_Strict):
@@ -62,10 +68,14 @@ class ReasonText(_Strict):
     def _template(cls, value: str) -> str:
         return check_template(value)
 
+    @cached_property
+    def template(self) -> tuple[tuple[str, str | None], ...]:
+        return parts(self.message)
+
     def reason(self, **fields: str) -> Reason:
         # model_construct: code and basis were validated with the policy; the message is rendered here
         return Reason.model_construct(code=self.code, legal_basis=self.legal_basis,
-                                      message=render(self.message, fields))
+                                      message=render(self.template, fields))
 
 
 def _reason(code: str, basis: str, message: str) -> ReasonText:

@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 
 from stream_filter.core.policy.files import PolicyError, parse_policy
-from stream_filter.core.policy.model import ReasonText, render
+from stream_filter.core.policy.model import ReasonText, parts, render
 
 POLICY = """id: t
 version: "1"
@@ -32,7 +32,8 @@ def test_named_fields_render_and_nothing_else_is_interpreted() -> None:
     text = ReasonText(code="CLOSED", legal_basis="b", message="{cluster} closed to {origin}")
     assert text.reason(cluster="{origin}", origin="cross_border").message == "{origin} closed to cross_border"
     assert text.reason().message == "? closed to ?"
-    assert render("{day}: {detail}", {"day": "2024-01-01"}) == "2024-01-01: ?"
+    assert render(parts("{day}: {detail}"), {"day": "2024-01-01"}) == "2024-01-01: ?"
+    assert render(parts("no fields"), {}) == "no fields" and render(parts("{day}"), {"day": "d"}) == "d"
 
 
 def test_a_huge_message_is_refused() -> None:
