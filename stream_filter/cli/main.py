@@ -67,6 +67,7 @@ def parser() -> argparse.ArgumentParser:
     pub.add_argument("--clear", action="store_true", help="publish an empty shadow (stop shadow evaluation)")
     pub.add_argument("--dry-run", action="store_true", help="print the impact on the active listings; publish nothing")
     pub.add_argument("--listings", help="also print the impact on this JSONL file of listing events")
+    pub.add_argument("--show", type=int, default=10, help="listings named in the impact (default 10)")
     _signing(pub, signature=True)
     pub.set_defaults(func=policy.cmd_publish)
     ret = pol_sub.add_parser("retire", help="retire a live version (ID@VERSION) from the policy topic")

@@ -66,12 +66,13 @@ def _publish(settings: Settings, records: list[tuple[str, Mode, str, str | None]
     asyncio.run(publish_records(settings, [record(key, mode, text, sig) for key, mode, text, sig in records]))
 
 
-def _preview(settings: Settings, before: PolicyBook | None, after: PolicyBook, listings: str | None) -> None:
+def _preview(settings: Settings, before: PolicyBook | None, after: PolicyBook, listings: str | None,
+             show: int) -> None:
     """The impact on the active listings (the workers' states), and on a file of listings if given."""
     from stream_filter.core.impact import preview
     from stream_filter.kafka.held_states import read_held_states
 
-    impact = preview(asyncio.run(read_held_states(settings)), after, datetime.now(UTC))
+    impact = preview(asyncio.run(read_held_states(settings)), after, datetime.now(UTC), examples=show)
     print(f"impact on the listings the workers hold ({settings.topic_state()}):")
     print("\n".join(impact.lines()))
     if listings:
@@ -111,7 +112,7 @@ def cmd_publish(args: argparse.Namespace) -> int:
     book = candidate.history.book()
     assert book is not None
     if args.dry_run or args.listings:
-        _preview(settings, before, book, args.listings)
+        _preview(settings, before, book, args.listings, args.show)
         if args.dry_run:
             print("dry run: nothing published", file=sys.stderr)
             return 0
