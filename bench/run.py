@@ -36,7 +36,7 @@ from stream_filter.dev import local_kafka
 from stream_filter.dev.samples import MALFORMED, generate
 
 RESULTS = Path(__file__).resolve().parent / "results"
-VARIANTS = ("raw", "core", "worker", "quix", "quix-core")
+VARIANTS = ("raw", "core", "worker", "quix", "quix-core", "faust", "confluent")
 OUTPUTS = ("approved", "rejected", "review", "dead-letter")  # the worker's and the peer's output topics
 PADDING = ("Bahan berkualitas, jahitan rapi, dikirim dari gudang kami setiap hari kerja. Garansi tukar "
            "ukuran tujuh hari. Cocok untuk hadiah dan pemakaian sehari-hari. ")
@@ -251,7 +251,7 @@ def chart(results: dict[str, Any], path: Path) -> None:
     kinds = [k for k in results["variants"] if k in results["throughput"]]
     fig, (left, right) = plt.subplots(1, 2, figsize=(11, 4))
     rates = [statistics.median(results["throughput"][k]["rates"]) for k in kinds]
-    left.bar(kinds, rates, color=["#888", "#5a8", "#d62", "#58c", "#9bd"][: len(kinds)])
+    left.bar(kinds, rates, color=["#888", "#5a8", "#d62", "#58c", "#9bd", "#b8a", "#cb6"][: len(kinds)])
     left.set_title(f"throughput (listings/s, median of {results['repeats']})")
     for i, r in enumerate(rates):
         left.text(i, r, f"{r:,.0f}", ha="center", va="bottom")

@@ -9,8 +9,12 @@
   store (RocksDB, with its changelog topic), keyed by the record key (the listing id).
 - `quix-core`: Quix Streams with the core only: every decision to one topic, no state, no headers
   (what the peer measured before it did the same work as the worker).
+- `faust`: a Faust agent that forwards raw bytes, no logic, with the worker's own Faust options and
+  transport (its fetch wait included): the ceiling of Faust's per-record path on this machine.
+- `confluent`: confluent-kafka (librdkafka) passthrough, no logic: consume 500, produce all, flush
+  (every acknowledgement, acks=all), commit.
 
-Usage: python -m bench.variants raw|core|quix-core BOOTSTRAP INPUT_TOPIC OUTPUT_TOPIC GROUP
+Usage: python -m bench.variants raw|core|quix-core|faust|confluent BOOTSTRAP INPUT_TOPIC OUTPUT_TOPIC GROUP
        python -m bench.variants quix BOOTSTRAP INPUT_TOPIC OUTPUT_PREFIX GROUP   (PREFIX.approved, ...)
 """
 
@@ -119,12 +123,66 @@ def run_quix(bootstrap: str, topic_in: str, out_prefix: str, group: str) -> None
     app.run()
 
 
+def run_faust(bootstrap: str, topic_in: str, topic_out: str, group: str) -> None:
+    import faust
+    import uvloop
+
+    from stream_filter.settings import Settings
+    from stream_filter.worker.faust_options import faust_options
+    from stream_filter.worker.transport import App
+
+    uvloop.install()  # as the worker does (before Faust creates its loop)
+    settings = Settings(kafka_bootstrap_servers=bootstrap, app_id=group,
+                        data_dir=str(Path(tempfile.gettempdir()) / group))
+    app = App(group, fetch_max_wait_ms=settings.fetch_max_wait_ms, **{**faust_options(settings), "web_enabled": False})
+    source = app.topic(topic_in, key_type=bytes, value_type=bytes, key_serializer="raw", value_serializer="raw")
+    sink = app.topic(topic_out, key_type=bytes, value_type=bytes, key_serializer="raw", value_serializer="raw")
+
+    async def forward(stream: Any) -> None:
+        async for events in stream.take_events(BATCH, within=settings.batch_within_s):
+            sent = [await sink.send(key=e.message.key, value=e.message.value) for e in events]
+            await asyncio.gather(*sent)  # acknowledged before the batch's offsets may be committed
+
+    app.agent(source, concurrency=1, name="forward")(forward)
+    faust.Worker(app, loglevel="warning", quiet=True).execute_from_commandline()
+
+
+def run_confluent(bootstrap: str, topic_in: str, topic_out: str, group: str) -> None:
+    from confluent_kafka import Consumer, Producer
+
+    consumer = Consumer({"bootstrap.servers": bootstrap, "group.id": group, "enable.auto.commit": False,
+                         "auto.offset.reset": "earliest"})
+    producer = Producer({"bootstrap.servers": bootstrap, "acks": "all", "linger.ms": 5})
+    stop = False
+
+    def on_term(*_: Any) -> None:
+        nonlocal stop
+        stop = True
+
+    signal.signal(signal.SIGTERM, on_term)
+    consumer.subscribe([topic_in])
+    try:
+        while not stop:
+            messages = [m for m in consumer.consume(BATCH, timeout=0.2) if not m.error()]
+            for m in messages:
+                producer.produce(topic_out, m.value(), m.key())
+            if messages:
+                producer.flush()
+                consumer.commit(asynchronous=False)
+    finally:
+        consumer.close()
+
+
 def main(argv: list[str]) -> int:
     kind, bootstrap, topic_in, topic_out, group = argv
     if kind == "quix":
         run_quix(bootstrap, topic_in, topic_out, group)
     elif kind == "quix-core":
         run_quix_core(bootstrap, topic_in, topic_out, group)
+    elif kind == "faust":
+        run_faust(bootstrap, topic_in, topic_out, group)
+    elif kind == "confluent":
+        run_confluent(bootstrap, topic_in, topic_out, group)
     else:
         asyncio.run(run_raw(bootstrap, topic_in, topic_out, group, with_core=(kind == "core")))
     return 0

@@ -22,7 +22,6 @@ import logging
 from datetime import timedelta
 from typing import Any
 
-import faust
 from prometheus_client import CollectorRegistry
 
 from stream_filter import __version__
@@ -47,6 +46,7 @@ from stream_filter.worker.pages import add_pages
 from stream_filter.worker.producer_topic import ProducerTopic
 from stream_filter.worker.readiness import Readiness
 from stream_filter.worker.shutdown import EXIT_BATCH_ABANDONED, EXIT_OUTPUT_BLOCKED, hard_exit
+from stream_filter.worker.transport import App
 
 log = logging.getLogger("stream_filter.worker")
 POLICY_RETRY_S = 10.0
@@ -61,7 +61,7 @@ class Worker:
         self.registry = registry or CollectorRegistry()
         self.metrics = Metrics(self.registry, __version__)
         self.metrics.set_policies(book)
-        self.app = faust.App(settings.app_id, **faust_options(settings))
+        self.app = App(settings.app_id, fetch_max_wait_ms=settings.fetch_max_wait_ms, **faust_options(settings))
         self.holder = PolicyHolder(book)
         self.policy_ready = asyncio.Event()
         self.follower = PolicyFollower(settings, self.holder, self.policy_changed,
