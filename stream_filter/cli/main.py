@@ -68,7 +68,8 @@ def parser() -> argparse.ArgumentParser:
     pub.add_argument("--dry-run", action="store_true", help="print the impact on the active listings; publish nothing")
     pub.add_argument("--listings", help="also print the impact on this JSONL file of listing events")
     pub.add_argument("--show", type=int, default=10, help="listings named in the impact (default 10)")
-    _signing(pub, signature=True)
+    pub.add_argument("--signed", help="publish this record made by `policy sign` (FILE is not read)")
+    _signing(pub)
     pub.set_defaults(func=policy.cmd_publish)
     ret = pol_sub.add_parser("retire", help="retire a live version (ID@VERSION) from the policy topic")
     ret.add_argument("ref", help="ID@VERSION")
@@ -80,17 +81,16 @@ def parser() -> argparse.ArgumentParser:
     key = pol_sub.add_parser("keygen", help="make an Ed25519 key pair for signing policies")
     key.add_argument("dir", help="folder for policy-signing.key and policy-signing.pub")
     key.set_defaults(func=policy.cmd_keygen)
-    sig = pol_sub.add_parser("sign", help="print the signature of a policy file (for publish --signature)")
+    sig = pol_sub.add_parser("sign", help="write a signed live record of a policy file (for publish --signed)")
     sig.add_argument("file")
     sig.add_argument("--key", required=True, help="the private key (policy-signing.key)")
+    sig.add_argument("-o", "--output", required=True, help="the signed record (JSON)")
     sig.set_defaults(func=policy.cmd_sign)
     return p
 
 
-def _signing(parser: argparse.ArgumentParser, signature: bool = False) -> None:
+def _signing(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--key", help="sign with this private key (workers with a verify key need it)")
-    if signature:
-        parser.add_argument("--signature", help="a signature file made by `policy sign`")
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -1,7 +1,7 @@
 """`stream-filter policy ...`: validate, keygen and sign (offline); publish, retire and promote (the
-policy topic), each checked against what the topic holds before anything is written.
-
-A refused change exits 2 with the reason; nothing is published.
+policy topic). Each change is first taken by a copy of the topic as the workers hold it, with the
+code they run (`PolicyTopic.take`): what the CLI publishes, the workers take. A refused change exits
+2 with the reason; nothing is published.
 """
 
 from __future__ import annotations
@@ -14,14 +14,14 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from stream_filter.core.policy.book import PolicyBook
-from stream_filter.core.policy.day import today
 from stream_filter.core.policy.files import PolicyError, policy_from_text, read_policy_text
-from stream_filter.core.policy.history import Refused, version_key
-from stream_filter.core.policy.signing import keygen, sign
-from stream_filter.core.policy.topic import SHADOW_KEY, Mode, PolicyTopic
+from stream_filter.core.policy.history import version_key
+from stream_filter.core.policy.signing import keygen
+from stream_filter.core.policy.topic import SHADOW_KEY, Mode, PolicyMessage, PolicyTopic
 from stream_filter.settings import Settings
 
 PRIVATE, PUBLIC = "policy-signing.key", "policy-signing.pub"
+Record = tuple[str, PolicyMessage]
 
 
 def cmd_keygen(args: argparse.Namespace) -> int:
@@ -41,46 +41,81 @@ def cmd_keygen(args: argparse.Namespace) -> int:
     return 0
 
 
+def _record(key: str, mode: Mode, text: str, args: argparse.Namespace) -> Record:
+    from stream_filter.kafka.policy_feed import record
+
+    return record(key, mode, text, Path(args.key).read_bytes() if args.key else None)
+
+
+def _live_record(args: argparse.Namespace) -> Record:
+    text = read_policy_text(args.file)
+    return _record(version_key(policy_from_text(text, args.file)), "live", text, args)
+
+
 def cmd_sign(args: argparse.Namespace) -> int:
-    """The signature of a policy file's text, for `publish --signature` (signing apart from publishing)."""
-    print(sign(read_policy_text(args.file), Path(args.key).read_bytes()))
+    """A signed record of a policy file, published later with `publish --signed FILE` (signing apart
+    from publishing: the private key need not be where the broker is)."""
+    key, message = _live_record(args)
+    Path(args.output).write_text(f'{{"key": "{key}", "message": {message.model_dump_json()}}}\n')
+    print(f"wrote {args.output}: {key}, published at {message.published_at.isoformat()} when published",
+          file=sys.stderr)
     return 0
 
 
-def _signature(args: argparse.Namespace, text: str) -> str | None:
-    if getattr(args, "signature", None):
-        return Path(args.signature).read_text().strip()
-    return sign(text, Path(args.key).read_bytes()) if args.key else None
+def _signed(path: str) -> Record:
+    import orjson
+
+    raw = orjson.loads(Path(path).read_bytes())
+    return str(raw["key"]), PolicyMessage.model_validate(raw["message"])
 
 
 def _topic(settings: Settings) -> PolicyTopic:
-    """The topic as the workers see it (with the verify key they use, if set: forged records do not count)."""
-    from stream_filter.kafka.policy_feed import read_topic, verify_key
+    """The topic as the workers hold it (their verify key included); what they ignored, said."""
+    from stream_filter.kafka.policy_feed import read_topic
 
-    return asyncio.run(read_topic(settings, verify_key(settings)))
-
-
-def _publish(settings: Settings, records: list[tuple[str, Mode, str, str | None]]) -> None:
-    from stream_filter.kafka.policy_feed import publish_records, record
-
-    asyncio.run(publish_records(settings, [record(key, mode, text, sig) for key, mode, text, sig in records]))
+    ignored: list[str] = []
+    topic = asyncio.run(read_topic(settings, ignored.append))
+    for why in ignored:
+        print(f"note: the workers ignore a record on the topic: {why}", file=sys.stderr)
+    return topic
 
 
-def _preview(settings: Settings, before: PolicyBook | None, after: PolicyBook, listings: str | None,
-             show: int) -> None:
+def _check(settings: Settings, topic: PolicyTopic, records: list[Record]) -> PolicyTopic | None:
+    """The topic after `records`, taken as a worker takes them; None (and why, printed) if refused."""
+    if settings.policy_verify_key and any(message.signature is None for _, message in records):
+        print("refused: the workers verify signatures (STREAM_FILTER_POLICY_VERIFY_KEY): sign with --key or "
+              "publish a record made by `policy sign`", file=sys.stderr)
+        return None
+    after = topic.copy()
+    for key, message in records:
+        try:
+            after.take(key.encode(), message.model_dump_json().encode())
+        except PolicyError as exc:
+            print(f"refused: {exc}", file=sys.stderr)
+            return None
+    return after
+
+
+def _publish(settings: Settings, records: list[Record]) -> None:
+    from stream_filter.kafka.policy_feed import publish_records
+
+    asyncio.run(publish_records(settings, records))
+
+
+def _preview(settings: Settings, before: PolicyBook, after: PolicyBook, args: argparse.Namespace) -> None:
     """The impact on the active listings (the workers' states), and on a file of listings if given."""
     from stream_filter.core.impact import preview
     from stream_filter.kafka.held_states import read_held_states
 
-    impact = preview(asyncio.run(read_held_states(settings)), after, datetime.now(UTC), examples=show)
+    impact = preview(asyncio.run(read_held_states(settings)), after, datetime.now(UTC), examples=args.show)
     print(f"impact on the listings the workers hold ({settings.topic_state()}):")
     print("\n".join(impact.lines()))
-    if listings:
+    if args.listings:
         from stream_filter.cli.offline import lines
         from stream_filter.core.backtest import run_backtest
 
-        result = run_backtest(lines(listings), after, before)
-        print(f"impact on {listings} (decided under the live book, then under the new one):")
+        result = run_backtest(lines(args.listings), before, after)  # changes read: live -> new
+        print(f"impact on {args.listings} (each listing under the live book, then under the new one):")
         for change, n in result.change_counts().most_common():
             print(f"  {change}: {n}")
 
@@ -89,36 +124,29 @@ def cmd_publish(args: argparse.Namespace) -> int:
     settings = Settings()
     if args.clear or args.shadow:
         text = "" if args.clear else read_policy_text(args.file)
-        if text:
-            policy_from_text(text, args.file)  # as workers read it: includes of shipped packs only
-        _publish(settings, [(SHADOW_KEY, "shadow", text, _signature(args, text))])
-        print(f"published {'an empty shadow (cleared)' if args.clear else args.file} as shadow to "
-              f"{settings.topic_policy}", file=sys.stderr)
-        return 0
-    text = read_policy_text(args.file)
-    policy = policy_from_text(text, args.file)
+        records = [_record(SHADOW_KEY, "shadow", text, args)]
+    else:
+        records = [_signed(args.signed) if args.signed else _live_record(args)]
     topic = _topic(settings)
-    before = topic.history.book()
-    candidate = topic.copy()
-    key = version_key(policy)
-    try:
-        added = candidate.history.add(key, policy, today())
-    except Refused as exc:
-        print(f"refused: {exc}", file=sys.stderr)
-        return 2
-    if not added:
-        print(f"{policy.id}@{policy.version} (digest {policy.digest}) is published already", file=sys.stderr)
+    if records[0][1].mode == "live" and records[0][0] in topic.history.versions:
+        print(f"{records[0][0]} is published already: nothing to do", file=sys.stderr)
         return 0
-    book = candidate.history.book()
-    assert book is not None
-    if args.dry_run or args.listings:
-        _preview(settings, before, book, args.listings, args.show)
+    before = topic.history.book() or PolicyBook.load(settings.policy)
+    after = _check(settings, topic, records)
+    if after is None:
+        return 2
+    if records[0][1].mode == "live" and after.history.versions == topic.history.versions:
+        print(f"{records[0][0]} is published already: nothing to do", file=sys.stderr)
+        return 0
+    if records[0][1].mode == "live" and (args.dry_run or args.listings):
+        book = after.history.book()
+        assert book is not None
+        _preview(settings, before, book, args)
         if args.dry_run:
             print("dry run: nothing published", file=sys.stderr)
             return 0
-    _publish(settings, [(key, "live", text, _signature(args, text))])
-    print(f"published {policy.id}@{policy.version} (digest {policy.digest}, in force from {policy.effective_from}) "
-          f"to {settings.topic_policy}", file=sys.stderr)
+    _publish(settings, records)
+    print(f"published {records[0][0]} ({records[0][1].mode}) to {settings.topic_policy}", file=sys.stderr)
     return 0
 
 
@@ -129,14 +157,10 @@ def cmd_retire(args: argparse.Namespace) -> int:
     if not keys:
         print(f"refused: {args.ref} is not on {settings.topic_policy}", file=sys.stderr)
         return 2
-    candidate = topic.copy()
-    try:
-        for key in keys:
-            candidate.history.retire(key, today())
-    except Refused as exc:
-        print(f"refused: {exc}", file=sys.stderr)
+    records = [_record(key, "retire", key, args) for key in keys]
+    if _check(settings, topic, records) is None:
         return 2
-    _publish(settings, [(key, "retire", key, _signature(args, key)) for key in keys])
+    _publish(settings, records)
     print(f"retired {args.ref}", file=sys.stderr)
     return 0
 
@@ -148,17 +172,10 @@ def cmd_promote(args: argparse.Namespace) -> int:
     if not topic.shadow_text.strip():
         print("no shadow policy to promote", file=sys.stderr)
         return 1
-    policy = policy_from_text(topic.shadow_text, "shadow policy")
-    key = version_key(policy)
-    try:
-        topic.copy().history.add(key, policy, today())
-    except Refused as exc:
-        print(f"refused: {exc}", file=sys.stderr)
+    key = version_key(policy_from_text(topic.shadow_text, "shadow policy"))
+    records = [_record(key, "live", topic.shadow_text, args), _record(SHADOW_KEY, "shadow", "", args)]
+    if _check(settings, topic, records) is None:
         return 2
-    _publish(settings, [(key, "live", topic.shadow_text, _signature(args, topic.shadow_text)),
-                        (SHADOW_KEY, "shadow", "", _signature(args, ""))])
+    _publish(settings, records)
     print("shadow policy promoted to live; shadow cleared", file=sys.stderr)
     return 0
-
-
-__all__ = ["PolicyError", "cmd_keygen", "cmd_promote", "cmd_publish", "cmd_retire", "cmd_sign"]

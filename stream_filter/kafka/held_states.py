@@ -7,25 +7,29 @@ from aiokafka import ConsumerRecord, TopicPartition
 
 from stream_filter.core.listing_state import ListingState
 from stream_filter.kafka.clients import admin_client
+from stream_filter.kafka.partitioning import partition_for
 from stream_filter.kafka.reading import read_from_start
 from stream_filter.kafka.topics import partition_count
 from stream_filter.settings import Settings
 
 
 async def read_held_states(settings: Settings) -> list[ListingState]:
-    """The latest state per listing on every changelog partition as of now (tombstones drop it)."""
+    """The latest state per listing as of now (tombstones drop it). After partitions were added a
+    listing may have a copy on its old partition too: the one on its current partition wins."""
     topic = settings.topic_state()
     async with admin_client(settings) as admin:
-        partitions = range(await partition_count(admin, topic) or 0)
-    latest: dict[bytes, bytes] = {}
+        count = await partition_count(admin, topic) or 0
+    home: dict[bytes, bytes] = {}  # states on the partition their listing belongs to now
+    stray: dict[bytes, bytes] = {}  # copies on an older partition (not adopted yet, or stale)
 
-    def keep(_: TopicPartition, record: ConsumerRecord[bytes, bytes]) -> None:
+    def keep(tp: TopicPartition, record: ConsumerRecord[bytes, bytes]) -> None:
         if record.key is None:
             return
+        held = home if partition_for(record.key, count) == tp.partition else stray
         if record.value is None:
-            latest.pop(record.key, None)
+            held.pop(record.key, None)
         else:
-            latest[record.key] = record.value
+            held[record.key] = record.value
 
-    await read_from_start(settings, [TopicPartition(topic, p) for p in partitions], keep)
-    return [ListingState.from_bytes(value) for value in latest.values()]
+    await read_from_start(settings, [TopicPartition(topic, p) for p in range(count)], keep)
+    return [ListingState.from_bytes(value) for value in {**stray, **home}.values()]

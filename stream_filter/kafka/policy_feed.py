@@ -13,16 +13,15 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Callable
-from datetime import UTC, date, datetime
+from datetime import UTC, datetime
 from pathlib import Path
 
 from aiokafka import AIOKafkaConsumer, ConsumerRecord, TopicPartition
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
 from stream_filter.core.policy.book import PolicyBook, PolicyHolder
-from stream_filter.core.policy.day import today as policy_today
-from stream_filter.core.policy.signing import public_key
-from stream_filter.core.policy.topic import SHADOW_KEY, Mode, PolicyMessage, PolicyTopic
+from stream_filter.core.policy.signing import public_key, sign
+from stream_filter.core.policy.topic import SHADOW_KEY, Mode, PolicyMessage, PolicyTopic, signed_bytes
 from stream_filter.kafka.clients import client_options
 from stream_filter.kafka.publish import publish
 from stream_filter.kafka.reading import read_to_end
@@ -38,8 +37,12 @@ def verify_key(settings: Settings) -> Ed25519PublicKey | None:
     return public_key(Path(path).read_bytes()) if path else None
 
 
-def record(key: str, mode: Mode, text: str, signature: str | None = None) -> Record:
-    return key, PolicyMessage(mode=mode, policy=text, published_at=datetime.now(UTC), signature=signature)
+def record(key: str, mode: Mode, text: str, private_pem: bytes | None = None) -> Record:
+    """A record published now, signed with the private key if one is given."""
+    message = PolicyMessage(mode=mode, policy=text, published_at=datetime.now(UTC))
+    if private_pem is not None:
+        message = message.model_copy(update={"signature": sign(signed_bytes(key, message), private_pem)})
+    return key, message
 
 
 async def publish_records(settings: Settings, records: list[Record]) -> None:
@@ -61,22 +64,37 @@ async def _open_at_beginning(settings: Settings) -> AIOKafkaConsumer:
     return consumer
 
 
-async def read_topic(settings: Settings, verify: Ed25519PublicKey | None = None,
-                     on_invalid: Callable[[str], None] | None = None) -> PolicyTopic:
-    """What the policy topic holds now (records a worker would ignore are ignored here too)."""
-    topic = PolicyTopic(verify)
+async def read_records(settings: Settings) -> list[ConsumerRecord[bytes, bytes]]:
+    """Every record on the policy topic now, in order."""
     consumer = await _open_at_beginning(settings)
     try:
         records: list[ConsumerRecord[bytes, bytes]] = []
         await read_to_end(consumer, consumer.assignment(), lambda _, r: records.append(r))
     finally:
         await consumer.stop()
+    return records
+
+
+def take_all(topic: PolicyTopic, records: list[ConsumerRecord[bytes, bytes]],
+             on_invalid: Callable[[str], None]) -> set[Mode]:
+    """Take records in order, as a worker does; what changed. Refused ones go to `on_invalid`."""
+    changed: set[Mode] = set()
     for r in records:
         try:
-            topic.take(r.key, r.value, None)
-        except Exception as exc:  # noqa: BLE001 - PolicyError, or a policy that cannot be read here
-            if on_invalid:
-                on_invalid(str(exc))
+            mode = topic.take(r.key, r.value)
+        except Exception as exc:  # noqa: BLE001 - PolicyError, Refused, or a policy that cannot be read here
+            log.warning("ignored a policy record: %s", exc)
+            on_invalid(str(exc))
+            continue
+        if mode:
+            changed.add(mode)
+    return changed
+
+
+async def read_topic(settings: Settings, on_invalid: Callable[[str], None]) -> PolicyTopic:
+    """What the policy topic holds now, as the workers see it (with their verify key, if set)."""
+    topic = PolicyTopic(verify_key(settings))
+    take_all(topic, await read_records(settings), on_invalid)
     return topic
 
 
@@ -86,9 +104,9 @@ class PolicyFollower:
 
     def __init__(self, settings: Settings, holder: PolicyHolder,
                  on_change: Callable[[Mode, PolicyBook | None], None], on_invalid: Callable[[str], None],
-                 today: Callable[[], date] = policy_today) -> None:
+                 on_valid: Callable[[], None] = lambda: None) -> None:
         self.settings, self.holder = settings, holder
-        self.on_change, self.on_invalid, self.today = on_change, on_invalid, today
+        self.on_change, self.on_invalid, self.on_valid = on_change, on_invalid, on_valid
         self.configured = holder.live
         self.verify = verify_key(settings)
         self.topic = PolicyTopic(self.verify)
@@ -109,23 +127,17 @@ class PolicyFollower:
         consumer = self._started()
         records: list[ConsumerRecord[bytes, bytes]] = []
         await read_to_end(consumer, consumer.assignment(), lambda _, r: records.append(r))
-        self._apply({mode for r in records if (mode := self._take(r, None))})
+        self._apply(take_all(self.topic, records, self.on_invalid))
 
     async def poll(self, timeout_ms: int = 500) -> None:
-        changed = set()
+        changed: set[Mode] = set()
         for records in (await self._started().getmany(timeout_ms=timeout_ms)).values():
-            changed |= {mode for r in records if (mode := self._take(r, self.today()))}
+            changed |= take_all(self.topic, records, self.on_invalid)
         self._apply(changed)
 
-    def _take(self, r: ConsumerRecord[bytes, bytes], today: date | None) -> Mode | None:
-        try:
-            return self.topic.take(r.key, r.value, today)
-        except Exception as exc:  # noqa: BLE001 - PolicyError, Refused, or an include that cannot be read here
-            log.warning("ignored a policy record: %s", exc)
-            self.on_invalid(str(exc))
-            return None
-
     def _apply(self, changed: set[Mode]) -> None:
+        if changed:
+            self.on_valid()
         if "live" in changed:
             book = self.topic.history.book() or self.configured
             if book.describe() != self.holder.live.describe():  # the same versions again: nothing to redo
@@ -150,4 +162,4 @@ class PolicyFollower:
             self._consumer = None
 
 
-__all__ = ["SHADOW_KEY", "Mode", "PolicyFollower", "publish_records", "read_topic", "record", "verify_key"]
+__all__ = ["SHADOW_KEY", "Mode", "PolicyFollower", "publish_records", "read_topic", "record", "take_all", "verify_key"]

@@ -68,6 +68,7 @@ class ListingStates:
         adopting makes wait in `pending` for the caller to send."""
         async with self._loading:
             if self.closed:
+                log.warning("listing states asked for after they were sealed for shutdown: not loaded")
                 return
             wanted = sorted(set(partitions) - set(self._parts))
             if self.count is None or (wanted and max(wanted) >= self.count):  # a new assignment, or new partitions

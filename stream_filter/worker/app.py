@@ -65,7 +65,7 @@ class Worker:
         self.holder = PolicyHolder(book)
         self.policy_ready = asyncio.Event()
         self.follower = PolicyFollower(settings, self.holder, self.policy_changed,
-                                       self.policy_refused)
+                                       self.policy_refused, on_valid=self.policy_taken)
         self.states = ListingStates(settings)
         topics = {Output(kind): ProducerTopic(self.app, name) for kind, name in settings.output_topics().items()}
         topics[Output.SHADOW_DIFF] = ProducerTopic(self.app, settings.topic_shadow_diff)
@@ -193,6 +193,9 @@ class Worker:
     def policy_refused(self, why: str) -> None:
         self.metrics.policy_invalid.inc()
         self.readiness.policy_refused = why
+
+    def policy_taken(self) -> None:
+        self.readiness.policy_refused = None  # a later record was taken: the refusal is history
 
     def policy_changed(self, mode: Mode, changed: PolicyBook | None) -> None:
         self.metrics.policy_updates.labels(mode).inc()

@@ -45,30 +45,37 @@ class PolicyHistory:
         """The keys of the versions `ref` (`ID@VERSION`) names."""
         return [key for key, p in self.versions.items() if f"{p.id}@{p.version}" == ref]
 
-    def add(self, key: str, policy: Policy, today: date | None) -> bool:
-        """Take a published version; False if it is there already. `today` None: no in-force check
-        (reading the topic's past, where versions may have expired since)."""
-        if key in self.versions:
+    def add(self, key: str, policy: Policy, day: date) -> bool:
+        """Take a published version; False if it is there already. `day`: the day of publication,
+        on which something must be in force afterwards (the record's own day, so every worker decides
+        the same whenever it reads the record). The single record written before histories were kept
+        (key `live`) is replaced by a newer one, as it used to be."""
+        if key in self.versions and key != "live":
             return False
-        for other in self.versions.values():
-            if (other.id, other.version) == (policy.id, policy.version) and other.digest != policy.digest:
+        if self.versions.get(key) == policy:
+            return False
+        rest = {k: p for k, p in self.versions.items() if k != key}
+        for other in rest.values():
+            if (other.id, other.version, other.digest) == (policy.id, policy.version, policy.digest):
+                return False  # the same version under another key (the record before histories)
+            if (other.id, other.version) == (policy.id, policy.version):
                 raise Refused(f"{policy.id}@{policy.version} is published already with other content "
                               f"(digest {other.digest}, this one {policy.digest}): publish it as a new version")
-        self._check({**self.versions, key: policy}, today, f"publishing {policy.id}@{policy.version}")
-        self.versions[key] = policy
+        self._check({**rest, key: policy}, day, f"publishing {policy.id}@{policy.version}")
+        self.versions = {**rest, key: policy}
         return True
 
-    def retire(self, key: str, today: date | None) -> bool:
+    def retire(self, key: str, day: date) -> bool:
         if key not in self.versions:
             return False
         policy = self.versions[key]
         rest = {k: p for k, p in self.versions.items() if k != key}
-        self._check(rest, today, f"retiring {policy.id}@{policy.version}")
+        self._check(rest, day, f"retiring {policy.id}@{policy.version}")
         self.versions = rest
         return True
 
     @staticmethod
-    def _check(versions: dict[str, Policy], today: date | None, change: str) -> None:
-        if today is not None and not (versions and PolicyBook(versions.values()).active(today)):
-            raise Refused(f"{change} would leave no policy in force on {today} (every listing would go to "
-                          "review): publish a version in force today first")
+    def _check(versions: dict[str, Policy], day: date, change: str) -> None:
+        if not (versions and PolicyBook(versions.values()).active(day)):
+            raise Refused(f"{change} would leave no policy in force on {day} (every listing would go to "
+                          "review): publish a version in force that day first")

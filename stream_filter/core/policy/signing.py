@@ -1,6 +1,8 @@
 """Ed25519 signatures over policy records, so that writing to the policy topic is not enough to
 change what workers enforce: a worker given a verify key applies only records signed by the key's
-private half (`stream-filter policy keygen`, `policy sign`, `policy publish --key`)."""
+private half (`stream-filter policy keygen`, `policy sign`, `policy publish --key`). What is signed
+is the whole record (`topic.signed_bytes`: key, mode, publication time and text), so a signature
+cannot be replayed under another key, mode or time."""
 
 from __future__ import annotations
 
@@ -22,11 +24,11 @@ def keygen() -> tuple[bytes, bytes]:
     return private, public
 
 
-def sign(text: str, private_pem: bytes) -> str:
+def sign(data: bytes, private_pem: bytes) -> str:
     key = serialization.load_pem_private_key(private_pem, password=None)
     if not isinstance(key, Ed25519PrivateKey):
         raise PolicyError("the signing key is not an Ed25519 private key")
-    return base64.b64encode(key.sign(text.encode())).decode()
+    return base64.b64encode(key.sign(data)).decode()
 
 
 def public_key(public_pem: bytes) -> Ed25519PublicKey:
@@ -36,11 +38,11 @@ def public_key(public_pem: bytes) -> Ed25519PublicKey:
     return key
 
 
-def verify(text: str, signature: str | None, key: Ed25519PublicKey) -> None:
-    """PolicyError unless `signature` is the key's signature of `text`."""
+def verify(data: bytes, signature: str | None, key: Ed25519PublicKey) -> None:
+    """PolicyError unless `signature` is the key's signature of `data`."""
     if not signature:
         raise PolicyError("unsigned policy record (a verify key is set)")
     try:
-        key.verify(base64.b64decode(signature, validate=True), text.encode())
+        key.verify(base64.b64decode(signature, validate=True), data)
     except (InvalidSignature, ValueError):
         raise PolicyError("policy record signature does not verify") from None

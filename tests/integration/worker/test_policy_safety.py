@@ -19,7 +19,7 @@ import orjson
 from stream_filter.core.policy.day import today
 from stream_filter.core.policy.files import parse_policy
 from stream_filter.core.policy.history import version_key
-from stream_filter.core.policy.signing import keygen, sign
+from stream_filter.core.policy.signing import keygen
 from stream_filter.kafka.policy_feed import publish_records, record
 from stream_filter.kafka.publish import publish
 from tests.support import Names, WorkerProcess, drain, metric_value
@@ -83,26 +83,36 @@ def test_history_future_versions_refusals_and_the_impact_preview(kafka_bootstrap
         assert len(health(worker)["versions"]) == 10  # type: ignore[arg-type]
         assert metric(worker, "stream_filter_policy_updates_total", mode="live") == 1  # applied once
 
-        # next version, food closed from tomorrow (Jakarta): nothing changes today
+        # a listing decided today under v9, before the next version is published
+        now = datetime.now(UTC)
+        today_id, later_id = f"{names.suffix}-today", f"{names.suffix}-later"
+        outputs = [names.topic("approved"), names.topic("rejected"), names.topic("review")]
+        wait(lambda: metric(worker, "stream_filter_reevaluation_passes_total") >= 1, "the pass at assignment")
+        asyncio.run(publish(names.settings(kafka_bootstrap), [food_event(today_id, now)]))
+        drain(kafka_bootstrap, outputs, 1)
+        passes = metric(worker, "stream_filter_reevaluation_passes_total")
+
+        # next version, food closed from tomorrow (Jakarta): the pass it starts changes nothing today
         tomorrow = today() + timedelta(days=1)
         (tmp_path / "v10.yaml").write_text(text("10", tomorrow.isoformat(), "textile_fashion, food_beverage"))
         published = cli(env, "publish", str(tmp_path / "v10.yaml"))
         assert published.returncode == 0, published.stderr
         wait(lambda: metric(worker, "stream_filter_policy_updates_total", mode="live") == 2, "v10 applied")
+        wait(lambda: metric(worker, "stream_filter_reevaluation_passes_total") > passes, "the pass after v10")
         assert in_force(worker) == ["9"]
-        now = datetime.now(UTC)
-        today_id, later_id = f"{names.suffix}-today", f"{names.suffix}-later"
-        events = [food_event(today_id, now), food_event(later_id, now + timedelta(days=2))]
-        asyncio.run(publish(names.settings(kafka_bootstrap), events))
-        out = drain(kafka_bootstrap, [names.topic("approved"), names.topic("rejected"), names.topic("review")], 2)
+        assert metric(worker, "stream_filter_reevaluation_changes_total", before="approved", after="rejected") == 0
+
+        # an event of v10's date is decided under v10, by itself
+        asyncio.run(publish(names.settings(kafka_bootstrap), [food_event(later_id, now + timedelta(days=2))]))
+        out = drain(kafka_bootstrap, outputs, 2)
         first: dict[str, tuple[str, str]] = {}  # each event's own decision (re-evaluations come after)
         for r in out:
             body = orjson.loads(r.value or b"")
             first.setdefault(body["listing_id"], (r.topic, body["policy"]["version"]))
         assert first[today_id] == (names.topic("approved"), "9")  # today: v9, food open
-        assert first[later_id] == (names.topic("rejected"), "10")  # on its day: v10, by itself
-        wait(lambda: metric(worker, "stream_filter_reevaluation_passes_total") >= 1, "a pass with v10 in the book")
-        assert metric(worker, "stream_filter_reevaluation_changes_total", before="approved", after="rejected") == 0
+        assert first[later_id] == (names.topic("rejected"), "10")  # on its day: v10
+        assert not any(orjson.loads(r.value or b"")["reasons"][0]["code"].startswith("POLICY_CHANGE")
+                       for r in out if orjson.loads(r.value or b"")["listing_id"] == today_id)
 
         # the same version with other rules: refused by the CLI; forged onto the topic, ignored
         (tmp_path / "v9-edited.yaml").write_text(text("9", "2024-01-01", "textile_fashion, food_beverage"))
@@ -118,13 +128,14 @@ def test_history_future_versions_refusals_and_the_impact_preview(kafka_bootstrap
         bad = cli(env, "validate", str(tmp_path / "bad.yaml"))
         assert bad.returncode == 2 and "line 6: blocked_clusters.0.reason.message" in bad.stderr
 
-        # the impact of closing food today, before publishing it. Re-evaluation decides every active
-        # listing under today's policy (README): both food listings are approved now, and would move
+        # the impact of closing food today, before publishing it: the listing approved today would move
+        # (the one of v10's date is rejected already)
         (tmp_path / "v11.yaml").write_text(text("11", "2025-01-01", "textile_fashion, food_beverage"))
         preview = cli(env, "publish", "--dry-run", str(tmp_path / "v11.yaml"))
         assert preview.returncode == 0, preview.stderr
-        assert "active listings: 2; would change outcome: 2" in preview.stdout, preview.stdout
-        assert f"{today_id}: approved -> rejected" in preview.stdout and "approved -> rejected: 2" in preview.stdout
+        assert "active listings: 2; would change outcome: 1" in preview.stdout, preview.stdout
+        assert f"{today_id}: approved -> rejected" in preview.stdout and "approved -> rejected: 1" in preview.stdout
+        assert "the workers ignore a record on the topic" in preview.stderr  # the forged edit, said
         assert metric(worker, "stream_filter_policy_updates_total", mode="live") == 2  # nothing published
     finally:
         assert worker.stop() == 0
@@ -164,11 +175,19 @@ def test_with_a_verify_key_unsigned_and_forged_records_are_ignored(kafka_bootstr
         asyncio.run(publish_records(settings, [record(key, "live", v2)]))
         wait(lambda: metric(worker, "stream_filter_policy_records_invalid_total") == 1, "the unsigned record ignored")
         assert "unsigned" in str(health(worker)["policy_refused"])
-        asyncio.run(publish_records(settings, [record(key, "live", v2, sign(v2, other))]))
+        asyncio.run(publish_records(settings, [record(key, "live", v2, other)]))
         wait(lambda: metric(worker, "stream_filter_policy_records_invalid_total") == 2, "the forged record ignored")
         assert "does not verify" in str(health(worker)["policy_refused"]) and in_force(worker) == ["1"]
         (tmp_path / "v2.yaml").write_text(v2)
-        assert cli(env, "publish", str(tmp_path / "v2.yaml"), "--key", str(keys / "policy-signing.key")).returncode == 0
+        unsigned = cli(env, "publish", str(tmp_path / "v2.yaml"))  # the CLI knows the workers verify
+        assert unsigned.returncode == 2 and "sign with --key" in unsigned.stderr
+        made = cli(env, "sign", str(tmp_path / "v2.yaml"), "--key", str(keys / "policy-signing.key"),
+                   "-o", str(tmp_path / "v2.record.json"))  # signed apart from publishing
+        assert made.returncode == 0, made.stderr
+        published = cli(env, "publish", "--signed", str(tmp_path / "v2.record.json"))
+        assert published.returncode == 0, published.stderr
         wait(lambda: in_force(worker) == ["2"], "the signed v2")
+        assert cli(env, "publish", "--signed", str(tmp_path / "v2.record.json")).returncode == 0  # no change
+        assert metric(worker, "stream_filter_policy_records_invalid_total") == 2
     finally:
         assert worker.stop() == 0

@@ -7,6 +7,7 @@ import asyncio
 from pathlib import Path
 
 import orjson
+import pytest
 from prometheus_client import CollectorRegistry
 
 from stream_filter.core.contracts.decision import Outcome
@@ -164,8 +165,6 @@ def test_a_day_pass_cut_short_is_not_lost(tmp_path: Path) -> None:
         raise RuntimeError("changelog unreadable")
 
     enforcer.load = failing
-    try:
+    with pytest.raises(RuntimeError):
         asyncio.run(enforcer.run_pass())
-    except RuntimeError:
-        pass
     assert enforcer.full
