@@ -62,6 +62,8 @@ class Settings(BaseSettings):
         "was not acknowledged is replayed by the next owner.")
     stall_after_s: float = Field(default=60.0, gt=0, description="/readyz fails when records wait and no "
                                  "batch was delivered for this long.")
+    cluster_model: str = Field(default="shipped", description="The learned cluster layer: `shipped` (the model "
+                               "in the package), `none` (lexicon only), or a model file from `stream-filter train`.")
     policy_verify_key: str | None = Field(
         default=None, description="Ed25519 public key (PEM file) policy records must be signed with; unset: "
         "records are not checked (guard the topic with ACLs either way).")

@@ -10,7 +10,7 @@ from __future__ import annotations
 import argparse
 import sys
 
-from stream_filter.cli import offline, online, policy
+from stream_filter.cli import learn, offline, online, policy
 from stream_filter.core.policy.files import PolicyError
 
 
@@ -41,10 +41,17 @@ def parser() -> argparse.ArgumentParser:
     sub.add_parser("demo", help="make run: local broker, worker, sample data, live counts").set_defaults(
         func=online.cmd_demo)
     sub.add_parser("topics", help="create missing input and output topics").set_defaults(func=online.cmd_topics)
-    e = sub.add_parser("eval", help="measure the classifiers on a labelled CSV (PRDECT-ID columns)")
-    e.add_argument("csv", nargs="?", default="../shared/data/prdect-id/products.csv")
+    e = sub.add_parser("eval", help="measure the cluster classifiers on labelled listings (PRDECT-ID CSV, crafts TSV)")
+    e.add_argument("files", nargs="*", default=["../shared/data/prdect-id/products.csv"])
+    e.add_argument("--kfold", type=int, default=0, help="cross-validate the model: train on the other K-1 folds")
+    e.add_argument("--model", default="shipped", help="the model to measure without --kfold (shipped, none, a file)")
     e.add_argument("--errors", type=int, default=0, help="show up to N misclassified rows per cluster")
-    e.set_defaults(func=offline.cmd_eval)
+    e.set_defaults(func=learn.cmd_eval)
+    t = sub.add_parser("train", help="train the cluster model on labelled listings (needs the train extra)")
+    t.add_argument("files", nargs="+", help="PRDECT-ID-style CSV and/or crafts-style TSV files")
+    t.add_argument("-o", "--output", required=True, help="the model file (JSON)")
+    t.add_argument("--version", required=True, help="the model's version, written into the file")
+    t.set_defaults(func=learn.cmd_train)
     s = sub.add_parser("schemas", help="write (or --check) the JSON Schemas in schemas/")
     s.add_argument("--dir", default="schemas")
     s.add_argument("--check", action="store_true")

@@ -115,13 +115,6 @@ def cmd_backtest(args: argparse.Namespace) -> int:
     return 0
 
 
-def cmd_eval(args: argparse.Namespace) -> int:
-    from stream_filter.core.classify.evaluation import measure, report
-
-    print(report(measure(Path(args.csv)), args.errors))
-    return 0
-
-
 def cmd_schemas(args: argparse.Namespace) -> int:
     from stream_filter.core.contracts.schemas import render, write
 

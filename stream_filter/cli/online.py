@@ -60,6 +60,7 @@ def settle_heap(book: PolicyBook) -> None:
 
 
 def cmd_worker(args: argparse.Namespace) -> int:
+    from stream_filter.core.classify.model import default_model, use_model
     from stream_filter.worker.app import Worker
     from stream_filter.worker.faust_options import event_loop
     from stream_filter.worker.preflight import PreflightError, preflight
@@ -73,6 +74,12 @@ def cmd_worker(args: argparse.Namespace) -> int:
 
         uvloop.install()  # before Faust creates its loop
     book = PolicyBook.load(settings.policy)  # a bad policy stops the worker here, before it consumes
+    use_model(settings.cluster_model)
+    try:
+        default_model()  # a missing or unreadable model stops the worker here too
+    except (OSError, ValueError) as exc:
+        print(f"not starting: cluster model '{settings.cluster_model}': {exc}", file=sys.stderr)
+        return 2
     try:
         checked = asyncio.run(preflight(settings))
     except PreflightError as exc:

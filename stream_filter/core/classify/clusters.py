@@ -7,6 +7,9 @@
 3. Lexicon: weighted Indonesian/English terms over title, brand and description. Product nouns of
    other domains and context phrases ("mesin kopi", "garpu makan") weigh against a cluster, so a
    word like "kopi" or "batik" alone does not decide.
+4. Model (`model.py`): a linear model over the title's words, trained on labelled listings. Per
+   cluster its rule says whether it may find a cluster alone and when it vetoes a lexicon-only hit;
+   it never overrides the HS code or the category.
 
 Multi-label: every cluster any layer finds is returned, with the layers that found it as evidence.
 When layers disagree the evidence says so and the confidence drops.
@@ -15,6 +18,7 @@ When layers disagree the evidence says so and the confidence drops.
 from __future__ import annotations
 
 from stream_filter.core.classify.lexicon import NONE, Lexicon, default_lexicon
+from stream_filter.core.classify.model import Model, default_model
 from stream_filter.core.classify.text import find_phrases, short_tokens, tokens
 from stream_filter.core.contracts.decision import ClusterMatch
 from stream_filter.core.contracts.listing import ListingEvent
@@ -51,8 +55,10 @@ def category_layer(event: ListingEvent, lex: Lexicon) -> tuple[str, str] | None:
     return None
 
 
-def lexicon_layer(event: ListingEvent, lex: Lexicon) -> tuple[dict[str, float], list[tuple[str, dict[str, float]]]]:
-    """Per-cluster scores and the distinct terms matched, over title, brand, variant and description."""
+def lexicon_layer(event: ListingEvent, lex: Lexicon, title_tokens: list[str] | None = None
+                  ) -> tuple[dict[str, float], list[tuple[str, dict[str, float]]]]:
+    """Per-cluster scores and the distinct terms matched, over title, brand, variant and description
+    (`title_tokens`: the title's tokens when the caller has them, without its variant)."""
     scores: dict[str, float] = {}
     matched: list[tuple[str, dict[str, float]]] = []
     seen: set[str] = set()
@@ -63,7 +69,11 @@ def lexicon_layer(event: ListingEvent, lex: Lexicon) -> tuple[dict[str, float], 
         if not text:
             continue
         factor = weight * HEAD_BOOST if text is title else weight
-        toks = tokens(text) if text is title or text is description else short_tokens(text)
+        toks: list[str] | tuple[str, ...]
+        if text is title:
+            toks = title_tokens if title_tokens is not None else tokens(text)
+        else:
+            toks = tokens(text) if text is description else short_tokens(text)
         for _, phrase, entry in find_phrases(toks, lex.term_index, lex.terms):
             if phrase in seen:
                 continue
@@ -94,12 +104,18 @@ def split_variant(title: str) -> tuple[str, str]:
     return title, ""
 
 
-def classify_clusters(event: ListingEvent, lex: Lexicon | None = None) -> list[ClusterMatch]:
+_DEFAULT_MODEL = object()  # "the configured model" (None means no model)
+
+
+def classify_clusters(event: ListingEvent, lex: Lexicon | None = None,
+                      model: Model | object | None = _DEFAULT_MODEL) -> list[ClusterMatch]:
     lex = lex or default_lexicon()
+    learned = default_model() if model is _DEFAULT_MODEL else model
     found: dict[str, tuple[float, list[str]]] = {}
     hs = hs_layer(event, lex) if event.hs_code else None
     category = category_layer(event, lex) if event.category_path else None
-    scores, matched = lexicon_layer(event, lex)
+    title_tokens = tokens(split_variant(event.title or "")[0])
+    scores, matched = lexicon_layer(event, lex, title_tokens)
     if hs and hs[0] != NONE:
         found[hs[0]] = (0.97, [f"hs_code {hs[1]}* -> {hs[0]}"])
     if category and category[0] != NONE:
@@ -120,5 +136,24 @@ def classify_clusters(event: ListingEvent, lex: Lexicon | None = None) -> list[C
                 ev.append(f"disagreement: {name} '{layer[1]}' says {layer[0] if layer[0] != NONE else 'no cluster'}")
                 lexical *= 0.6
         found[cluster] = (lexical, ev)
+    if isinstance(learned, Model) and title_tokens:
+        model_layer(learned, title_tokens, found, {layer[0] for layer in (hs, category) if layer})
     return [ClusterMatch(cluster=c, confidence=round(conf, 2), evidence=ev)
             for c, (conf, ev) in sorted(found.items())]
+
+
+def model_layer(model: Model, title_tokens: list[str], found: dict[str, tuple[float, list[str]]],
+                named: set[str]) -> None:
+    """Apply the model's rule per cluster to what the other layers found. `named`: what the HS code
+    and the category said (a cluster, or NONE): the model never removes those, and a cluster only
+    the model finds against them gets less confidence, as the lexicon's does."""
+    fixed = named - {NONE}
+    for cluster, p in model.probabilities_of(title_tokens).items():
+        rule = model.clusters[cluster].rule
+        if cluster in found:
+            if cluster not in fixed and p < rule.with_lexicon:
+                del found[cluster]  # the lexicon's words, in company the model has learnt is not this cluster
+            continue
+        if p >= rule.alone:
+            confidence = min(0.9, p) * (0.6 if named else 1.0)
+            found[cluster] = (confidence, [f"model p={p:.2f} ({', '.join(model.explain(title_tokens, cluster))})"])

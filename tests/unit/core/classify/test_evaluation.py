@@ -30,3 +30,20 @@ def test_food_beverage_f1(result) -> None:  # type: ignore[no-untyped-def]
 def test_no_domestic_location_is_called_cross_border(result) -> None:  # type: ignore[no-untyped-def]
     assert result.rows == 1323
     assert result.cross_border_locations == []
+
+
+CRAFTS_SET = Path(__file__).resolve().parents[3] / "data" / "crafts" / "listings.tsv"
+
+
+def test_lexicon_and_model_cross_validated() -> None:
+    """Five folds over PRDECT-ID and the crafts set: each row decided by a model that never saw it."""
+    from stream_filter.core.classify.labelled import read_labelled
+    from stream_filter.core.classify.training import cross_validate, scores
+
+    prdect, crafts = read_labelled(DATA), read_labelled(CRAFTS_SET)
+    predicted = cross_validate(prdect + crafts)
+    on_prdect, on_crafts = scores(prdect, predicted[:len(prdect)]), scores(crafts, predicted[len(prdect):])
+    assert on_prdect["textile_fashion"].f1 >= 0.97
+    assert on_prdect["food_beverage"].f1 >= 0.94
+    assert on_prdect["crafts"].fp == 0
+    assert on_crafts["crafts"].f1 >= 0.93

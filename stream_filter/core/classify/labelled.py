@@ -1,0 +1,54 @@
+"""Labelled listings for training and measuring the cluster classifiers.
+
+Two layouts: the PRDECT-ID CSV (`Category`, `Product Name`; labels from Tokopedia's categories as
+`../shared/data/README.md` maps them, and, for crafts, every category that is clearly not one as a
+negative) and the project's crafts set (`tests/data/crafts/listings.tsv`: clusters, kind, title;
+it labels crafts and food on every row). A cluster a row does not label is unknown for that row, never negative.
+"""
+
+from __future__ import annotations
+
+import csv
+from dataclasses import dataclass
+from pathlib import Path
+
+from stream_filter.core.classify.evaluation import GROUND_TRUTH
+
+CRAFTS = "crafts"
+CRAFTS_SET_LABELS = (CRAFTS, "food_beverage")  # what the crafts set labels on every row
+# PRDECT-ID categories that hold no crafts: the scored categories of the other two clusters
+NOT_CRAFTS = frozenset().union(*(positives | negatives for positives, negatives in GROUND_TRUTH.values()))
+
+
+@dataclass(frozen=True)
+class Labelled:
+    title: str
+    labels: dict[str, bool]  # cluster -> whether the listing is in it; unknown clusters absent
+    category: str  # where the labels came from (category or kind), for error lists
+
+
+def read_labelled(path: Path) -> list[Labelled]:
+    if path.suffix == ".tsv":
+        return _crafts_set(path)
+    with path.open(encoding="utf-8", errors="replace", newline="") as fh:
+        return [_prdect_row(row) for row in csv.DictReader(fh)]
+
+
+def _prdect_row(row: dict[str, str]) -> Labelled:
+    category = row["Category"]
+    labels = {cluster: category in positives for cluster, (positives, negatives) in GROUND_TRUTH.items()
+              if category in positives or category in negatives}
+    if category in NOT_CRAFTS:
+        labels[CRAFTS] = False
+    return Labelled(row["Product Name"], labels, category)
+
+
+def _crafts_set(path: Path) -> list[Labelled]:
+    rows = []
+    for line in path.read_text(encoding="utf-8").splitlines():
+        if not line.strip() or line.startswith("#"):
+            continue
+        clusters, kind, title = line.split("\t")
+        named = set(clusters.split(","))
+        rows.append(Labelled(title, {cluster: cluster in named for cluster in CRAFTS_SET_LABELS}, kind))
+    return rows
