@@ -89,7 +89,7 @@ bench-reevaluation: venv
 	$(PY) -m bench.reevaluation --n $(or $(REEVAL_N),1000000)
 
 eval: venv
-	$(PY) -m stream_filter eval ../shared/data/prdect-id/products.csv
+	$(PY) -m stream_filter eval ../shared/data/prdect-id/products.csv tests/data/crafts/listings.tsv --kfold 5
 
 clean:
 	rm -rf $(VENV) $(BENCH_VENV) .stream-filter .pytest_cache .mypy_cache .ruff_cache

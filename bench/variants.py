@@ -159,17 +159,26 @@ def run_confluent(bootstrap: str, topic_in: str, topic_out: str, group: str) -> 
         nonlocal stop
         stop = True
 
+    failed: list[Any] = []
+
+    def delivered(error: Any, _: Any) -> None:
+        if error is not None:
+            failed.append(error)
+
     signal.signal(signal.SIGTERM, on_term)
     consumer.subscribe([topic_in])
     try:
         while not stop:
             messages = [m for m in consumer.consume(BATCH, timeout=0.2) if not m.error()]
             for m in messages:
-                producer.produce(topic_out, m.value(), m.key())
+                producer.produce(topic_out, m.value(), m.key(), on_delivery=delivered)
             if messages:
                 producer.flush()
+                if failed:  # never commit what was not acknowledged
+                    raise SystemExit(f"delivery failed: {failed[0]}")
                 consumer.commit(asynchronous=False)
     finally:
+        producer.flush(10)
         consumer.close()
 
 

@@ -36,7 +36,8 @@ def transport_with(fetch_max_wait_ms: int) -> type[driver.Transport]:
 
 
 class App(faust.App):
-    """A Faust app whose consumer transport is `transport_with(...)`."""
+    """A Faust app whose consumer transport is `transport_with(...)`: the aiokafka driver always (the
+    broker URL's scheme, which Faust would look up, is `kafka://` in `faust_options`)."""
 
     def __init__(self, *args: Any, fetch_max_wait_ms: int, **kwargs: Any) -> None:
         self._transport_class = transport_with(fetch_max_wait_ms)
