@@ -60,21 +60,31 @@ class Model:
     clusters: dict[str, ClusterModel]
 
     @cached_property
-    def _table(self) -> tuple[list[str], list[float], dict[str, tuple[float, ...]]]:
-        """Every feature's weights for all clusters at once: one lookup per feature, not per cluster."""
+    def _tables(self) -> tuple[list[str], list[float], dict[str, dict[str, tuple[float, ...]]]]:
+        """Per feature kind (w, b, p), each feature's weights for all clusters at once, keyed by the
+        raw token, pair ("a b") or prefix: one lookup per feature, and no feature strings to build."""
         names = list(self.clusters)
-        table: dict[str, list[float]] = {}
+        tables: dict[str, dict[str, list[float]]] = {"w": {}, "b": {}, "p": {}}
         for i, name in enumerate(names):
             for feature, weight in self.clusters[name].weights.items():
-                table.setdefault(feature, [0.0] * len(names))[i] = weight
-        return names, [self.clusters[n].bias for n in names], {f: tuple(w) for f, w in table.items()}
+                kind, _, key = feature.partition(":")
+                row = tables[kind].setdefault(key.replace("_", " ") if kind == "b" else key, [0.0] * len(names))
+                row[i] = weight
+        frozen = {kind: {k: tuple(w) for k, w in table.items()} for kind, table in tables.items()}
+        return names, [self.clusters[n].bias for n in names], frozen
 
     def probabilities(self, title: str) -> dict[str, float]:
         return self.probabilities_of(tokens(title))
 
     def probabilities_of(self, toks: list[str]) -> dict[str, float]:
-        names, biases, table = self._table
-        hits = [w for f in set(features_of(toks)) if (w := table.get(f)) is not None]
+        """The same sums as over `features_of(toks)` (each distinct feature once), without building them."""
+        names, biases, tables = self._tables
+        words, pairs, prefixes = tables["w"], tables["b"], tables["p"]
+        distinct = set(toks)
+        hits = [w for t in distinct if (w := words.get(t)) is not None]
+        hits += [w for pair in {a + " " + b for a, b in pairwise(toks)} if (w := pairs.get(pair)) is not None]
+        hits += [w for prefix in {t[:PREFIX_CHARS] for t in distinct if len(t) > PREFIX_CHARS}
+                 if (w := prefixes.get(prefix)) is not None]
         sums = [sum(column) for column in zip(*hits, strict=True)] if hits else [0.0] * len(names)
         return {name: 1 / (1 + math.exp(-max(-30.0, min(30.0, b + z)))) for name, b, z in zip(names, biases, sums,
                                                                                                 strict=True)}

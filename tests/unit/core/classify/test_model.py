@@ -85,3 +85,17 @@ def test_labelled_files_and_the_cli(tmp_path: Path) -> None:
     evaluated = subprocess.run([*cli, "eval", str(tsv), "--kfold", "3", "--errors", "2"], capture_output=True,
                                text=True, check=False)
     assert evaluated.returncode == 0 and "lexicon + model, 3-fold" in evaluated.stdout, evaluated.stderr
+
+
+def test_the_fast_sum_equals_the_sum_over_features() -> None:
+    import math
+
+    from stream_filter.core.classify.model import default_model, features
+
+    model = default_model()
+    assert model is not None
+    for title in ("Tas Anyaman Rotan Handmade Bali Bali", "Kaos Polos Cotton Combed 30s", "Keripik Pedas Level 10"):
+        fast = model.probabilities(title)
+        for name, cluster in model.clusters.items():
+            z = cluster.bias + sum(cluster.weights.get(f, 0.0) for f in set(features(title)))
+            assert math.isclose(fast[name], 1 / (1 + math.exp(-z)), rel_tol=1e-9)
