@@ -80,10 +80,13 @@ class Model:
         """The same sums as over `features_of(toks)` (each distinct feature once), without building them."""
         names, biases, tables = self._tables
         words, pairs, prefixes = tables["w"], tables["b"], tables["p"]
-        distinct = set(toks)
+        # dict.fromkeys, not set: the same order in every process (str hashes are salted per process),
+        # so the float sums, and the worker's and the offline command's decisions, are identical
+        distinct = dict.fromkeys(toks)
         hits = [w for t in distinct if (w := words.get(t)) is not None]
-        hits += [w for pair in {a + " " + b for a, b in pairwise(toks)} if (w := pairs.get(pair)) is not None]
-        hits += [w for prefix in {t[:PREFIX_CHARS] for t in distinct if len(t) > PREFIX_CHARS}
+        hits += [w for pair in dict.fromkeys(a + " " + b for a, b in pairwise(toks))
+                 if (w := pairs.get(pair)) is not None]
+        hits += [w for prefix in dict.fromkeys(t[:PREFIX_CHARS] for t in distinct if len(t) > PREFIX_CHARS)
                  if (w := prefixes.get(prefix)) is not None]
         sums = [sum(column) for column in zip(*hits, strict=True)] if hits else [0.0] * len(names)
         return {name: 1 / (1 + math.exp(-max(-30.0, min(30.0, b + z)))) for name, b, z in zip(names, biases, sums,
@@ -92,8 +95,9 @@ class Model:
     def explain(self, toks: list[str], cluster: str, n: int = 4) -> list[str]:
         """The features of a title's tokens that weighed most for `cluster`: "+tenun", "-printing"."""
         weights = self.clusters[cluster].weights
-        parts = [(f, weights[f]) for f in set(features_of(toks)) if f in weights]
-        return [("+" if w > 0 else "-") + f.split(":", 1)[1] for f, w in sorted(parts, key=lambda p: -abs(p[1]))[:n]]
+        parts = [(f, weights[f]) for f in dict.fromkeys(features_of(toks)) if f in weights]
+        ranked = sorted(parts, key=lambda p: (-abs(p[1]), p[0]))
+        return [("+" if w > 0 else "-") + f.split(":", 1)[1] for f, w in ranked[:n]]
 
     def to_json(self) -> bytes:
         return orjson.dumps({"features_version": FEATURES_VERSION, "version": self.version, "clusters": {

@@ -3,6 +3,7 @@ the lexicon (it adds, it vetoes lexicon-only hits, it never overrides the catego
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -99,3 +100,13 @@ def test_the_fast_sum_equals_the_sum_over_features() -> None:
         for name, cluster in model.clusters.items():
             z = cluster.bias + sum(cluster.weights.get(f, 0.0) for f in set(features(title)))
             assert math.isclose(fast[name], 1 / (1 + math.exp(-z)), rel_tol=1e-9)
+
+
+def test_the_evidence_is_the_same_in_every_process() -> None:
+    """str hashes are salted per process: the worker and the offline command must still agree."""
+    code = ("from stream_filter.core.classify.model import default_model; from stream_filter.core.classify.text "
+            "import tokens; m = default_model(); t = tokens('Kain Tenun Tangan Songket Palembang Asli'); "
+            "print(m.explain(t, 'crafts'), m.probabilities_of(t))")
+    runs = {subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True,
+                           env={**os.environ, "PYTHONHASHSEED": str(seed)}).stdout for seed in range(4)}
+    assert len(runs) == 1, runs
