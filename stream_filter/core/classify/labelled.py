@@ -1,9 +1,12 @@
 """Labelled listings for training and measuring the cluster classifiers.
 
-Two layouts: the PRDECT-ID CSV (`Category`, `Product Name`; labels from Tokopedia's categories as
-`../shared/data/README.md` maps them, and, for crafts, every category that is clearly not one as a
-negative) and the project's crafts set (`tests/data/crafts/listings.tsv`: clusters, kind, title;
-it labels crafts and food on every row). A cluster a row does not label is unknown for that row, never negative.
+Three layouts: a catalogue of listing events (JSONL, the input contract) labelled by its own
+category paths through the category map, so an operator retrains on their own catalogue (the
+model then catches listings filed under the wrong category); the PRDECT-ID CSV (`Category`,
+`Product Name`; labels from Tokopedia's categories as `../shared/data/README.md` maps them, and,
+for crafts, every category that is clearly not one as a negative); and the project's crafts set
+(`tests/data/crafts/listings.tsv`: clusters, kind, title; it labels crafts and food on every row).
+A cluster a row does not label is unknown for that row, never negative.
 """
 
 from __future__ import annotations
@@ -30,6 +33,8 @@ class Labelled:
 def read_labelled(path: Path) -> list[Labelled]:
     if path.suffix == ".tsv":
         return _crafts_set(path)
+    if path.suffix == ".jsonl":
+        return _catalogue(path)
     with path.open(encoding="utf-8", errors="replace", newline="") as fh:
         return [_prdect_row(row) for row in csv.DictReader(fh)]
 
@@ -51,4 +56,35 @@ def _crafts_set(path: Path) -> list[Labelled]:
         clusters, kind, title = line.split("\t")
         named = set(clusters.split(","))
         rows.append(Labelled(title, {cluster: cluster in named for cluster in CRAFTS_SET_LABELS}, kind))
+    return rows
+
+
+# A category names one cluster; fashion and food exclude each other and food excludes crafts, but a
+# fashion category says nothing about crafts (a rattan bag is both) nor a crafts one about fashion.
+_EXCLUDES = {"textile_fashion": ("food_beverage",), "food_beverage": ("textile_fashion", CRAFTS),
+             CRAFTS: ("food_beverage",)}
+
+
+def _catalogue(path: Path) -> list[Labelled]:
+    from pydantic import ValidationError
+
+    from stream_filter.core.classify.clusters import category_layer
+    from stream_filter.core.classify.lexicon import NONE, default_lexicon
+    from stream_filter.core.contracts.listing import ListingEvent
+
+    lexicon, rows = default_lexicon(), []
+    for line in path.read_bytes().splitlines():
+        try:
+            event = ListingEvent.model_validate_json(line)
+        except ValidationError:
+            continue  # not a listing event: nothing to learn from
+        found = category_layer(event, lexicon) if event.category_path and event.title else None
+        if found is None:
+            continue  # no category the map knows: unlabelled
+        cluster, element = found
+        if cluster == NONE:
+            labels = dict.fromkeys(_EXCLUDES, False)
+        else:
+            labels = {cluster: True, **dict.fromkeys(_EXCLUDES.get(cluster, ()), False)}
+        rows.append(Labelled(event.title or "", labels, element))
     return rows

@@ -110,3 +110,24 @@ def test_the_evidence_is_the_same_in_every_process() -> None:
     runs = {subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True,
                            env={**os.environ, "PYTHONHASHSEED": str(seed)}).stdout for seed in range(4)}
     assert len(runs) == 1, runs
+
+
+def test_a_catalogue_labels_itself_through_its_category_paths(tmp_path: Path) -> None:
+    import orjson
+
+    def line(i: int, title: str, path: list[str] | None) -> bytes:
+        event = {"schema_version": 1, "event_id": f"e{i}", "event_type": "listing.created",
+                 "occurred_at": "2026-11-01T00:00:00Z", "listing_id": f"l{i}", "title": title}
+        return orjson.dumps({**event, "category_path": path} if path else event)
+
+    catalogue = tmp_path / "catalogue.jsonl"
+    catalogue.write_bytes(b"\n".join([
+        line(0, "Dress Wanita Brokat", ["Fashion Wanita", "Dress"]),
+        line(1, "Keripik Pedas", ["Makanan & Minuman", "Camilan"]),
+        line(2, "Laptop Bekas Murah", ["Komputer & Laptop", "Laptop"]),
+        line(3, "Tanpa Kategori", None), b"not json"]))
+    rows = {row.title: row.labels for row in read_labelled(catalogue)}
+    assert rows["Dress Wanita Brokat"] == {"textile_fashion": True, "food_beverage": False}  # crafts unknown
+    assert rows["Keripik Pedas"] == {"food_beverage": True, "textile_fashion": False, "crafts": False}
+    assert rows["Laptop Bekas Murah"] == {"textile_fashion": False, "food_beverage": False, "crafts": False}
+    assert "Tanpa Kategori" not in rows
