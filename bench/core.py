@@ -17,6 +17,7 @@ from pathlib import Path
 from stream_filter.core.classify.clusters import classify_clusters
 from stream_filter.core.classify.evaluation import row_to_event
 from stream_filter.core.classify.lexicon import Lexicon, default_lexicon, parse_lexicon
+from stream_filter.core.classify.model import Model, default_model
 from stream_filter.core.classify.origin import classify_origin
 from stream_filter.core.contracts.listing import ListingEvent
 
@@ -51,19 +52,20 @@ def main(argv: list[str]) -> int:
     events = load_events(Path(argv[0]) if argv else DEFAULT_CSV)
     lex = default_lexicon()
 
-    def classify_step() -> None:
+    def classify_step(model: Model | None) -> None:
         for e in events:
             classify_origin(e)
-            classify_clusters(e, lex)
+            classify_clusters(e, lex, model)
 
     print(f"listings: {len(events)} (real titles), best of {REPEAT} runs")
     print(f"classify step (origin + clusters), shipped lexicon ({len(lex.terms)} terms): "
-          f"{per_listing_us(events, classify_step):.1f} us/listing")
+          f"{per_listing_us(events, lambda: classify_step(None)):.1f} us/listing; with the shipped model: "
+          f"{per_listing_us(events, lambda: classify_step(default_model())):.1f} us/listing")
     print(f"  origin only: {per_listing_us(events, lambda: [classify_origin(e) for e in events]):.1f} us/listing")
     sizes = {}
     for size in (100, 2000):
         small = sized_lexicon(size)
-        sizes[size] = per_listing_us(events, lambda small=small: [classify_clusters(e, small) for e in events])
+        sizes[size] = per_listing_us(events, lambda small=small: [classify_clusters(e, small, None) for e in events])
         print(f"  clusters, {size:>5}-term lexicon: {sizes[size]:.1f} us/listing")
     print(f"  growth 100 -> 2000 terms: {sizes[2000] / sizes[100]:.2f}x")
     return 0

@@ -26,24 +26,20 @@ def _table(title: str, columns: dict[str, dict[str, ClusterScore]]) -> list[str]
 def cmd_eval(args: argparse.Namespace) -> int:
     """Per file: precision, recall and F1 per cluster, lexicon alone and with the model; with --kfold
     the model is trained on the other folds of all files' rows, never on the row it decides."""
-    from stream_filter.core.classify.evaluation import measure
+    from stream_filter.core.classify.evaluation import measure, predictions, scores
     from stream_filter.core.classify.labelled import read_labelled
     from stream_filter.core.classify.model import use_model
-    from stream_filter.core.classify.training import cross_validate, lexicon_only, scores
+    from stream_filter.core.classify.training import cross_validate
 
     use_model(args.model)
     files = [Path(f) for f in args.files]
     rows_of = {f: read_labelled(f) for f in files}
     rows = [row for f in files for row in rows_of[f]]
-    lexicon = lexicon_only(rows)
+    lexicon = predictions(rows, None)
     if args.kfold:
         learned, name = cross_validate(rows, args.kfold), f"lexicon + model, {args.kfold}-fold"
     else:
-        from stream_filter.core.classify.clusters import classify_clusters
-        from stream_filter.core.classify.training import title_event
-
-        learned = [{m.cluster for m in classify_clusters(title_event(i, r.title))} for i, r in enumerate(rows)]
-        name = f"lexicon + model {args.model}"
+        learned, name = predictions(rows), f"lexicon + model {args.model}"
     start = 0
     for f in files:
         end = start + len(rows_of[f])

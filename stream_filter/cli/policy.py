@@ -96,10 +96,12 @@ def _check(settings: Settings, topic: PolicyTopic, records: list[Record]) -> Pol
     return after
 
 
-def _publish(settings: Settings, records: list[Record]) -> None:
+def _publish(settings: Settings, records: list[Record], done: str) -> int:
     from stream_filter.kafka.policy_feed import publish_records
 
     asyncio.run(publish_records(settings, records))
+    print(done, file=sys.stderr)
+    return 0
 
 
 def _preview(settings: Settings, before: PolicyBook, after: PolicyBook, args: argparse.Namespace) -> None:
@@ -120,6 +122,11 @@ def _preview(settings: Settings, before: PolicyBook, after: PolicyBook, args: ar
             print(f"  {change}: {n}")
 
 
+def _already(key: str) -> int:
+    print(f"{key} is published already: nothing to do", file=sys.stderr)
+    return 0
+
+
 def cmd_publish(args: argparse.Namespace) -> int:
     settings = Settings()
     if args.clear or args.shadow:
@@ -127,27 +134,25 @@ def cmd_publish(args: argparse.Namespace) -> int:
         records = [_record(SHADOW_KEY, "shadow", text, args)]
     else:
         records = [_signed(args.signed) if args.signed else _live_record(args)]
+    key, message = records[0]
+    live = message.mode == "live"
     topic = _topic(settings)
-    if records[0][1].mode == "live" and records[0][0] in topic.history.versions:
-        print(f"{records[0][0]} is published already: nothing to do", file=sys.stderr)
-        return 0
-    before = topic.history.book() or PolicyBook.load(settings.policy)
+    held = topic.history.versions
+    if live and key in held:  # checked first: taking the same record again would be refused as a replay
+        return _already(key)
     after = _check(settings, topic, records)
     if after is None:
         return 2
-    if records[0][1].mode == "live" and after.history.versions == topic.history.versions:
-        print(f"{records[0][0]} is published already: nothing to do", file=sys.stderr)
-        return 0
-    if records[0][1].mode == "live" and (args.dry_run or args.listings):
-        book = after.history.book()
-        assert book is not None
+    if live and after.history.versions == held:  # the same version under the key from before histories
+        return _already(key)
+    before = topic.history.book() or PolicyBook.load(settings.policy)
+    book = after.history.book()
+    if live and book is not None and (args.dry_run or args.listings):
         _preview(settings, before, book, args)
         if args.dry_run:
             print("dry run: nothing published", file=sys.stderr)
             return 0
-    _publish(settings, records)
-    print(f"published {records[0][0]} ({records[0][1].mode}) to {settings.topic_policy}", file=sys.stderr)
-    return 0
+    return _publish(settings, records, f"published {key} ({message.mode}) to {settings.topic_policy}")
 
 
 def cmd_retire(args: argparse.Namespace) -> int:
@@ -160,9 +165,7 @@ def cmd_retire(args: argparse.Namespace) -> int:
     records = [_record(key, "retire", key, args) for key in keys]
     if _check(settings, topic, records) is None:
         return 2
-    _publish(settings, records)
-    print(f"retired {args.ref}", file=sys.stderr)
-    return 0
+    return _publish(settings, records, f"retired {args.ref}")
 
 
 def cmd_promote(args: argparse.Namespace) -> int:
@@ -176,6 +179,4 @@ def cmd_promote(args: argparse.Namespace) -> int:
     records = [_record(key, "live", topic.shadow_text, args), _record(SHADOW_KEY, "shadow", "", args)]
     if _check(settings, topic, records) is None:
         return 2
-    _publish(settings, records)
-    print("shadow policy promoted to live; shadow cleared", file=sys.stderr)
-    return 0
+    return _publish(settings, records, "shadow policy promoted to live; shadow cleared")

@@ -24,7 +24,7 @@ from stream_filter.core.policy.signing import public_key, sign
 from stream_filter.core.policy.topic import SHADOW_KEY, Mode, PolicyMessage, PolicyTopic, signed_bytes
 from stream_filter.kafka.clients import client_options
 from stream_filter.kafka.publish import publish
-from stream_filter.kafka.reading import read_to_end
+from stream_filter.kafka.reading import read_from_start, read_to_end
 from stream_filter.kafka.topics import ensure_policy_topic
 from stream_filter.settings import Settings
 
@@ -65,13 +65,10 @@ async def _open_at_beginning(settings: Settings) -> AIOKafkaConsumer:
 
 
 async def read_records(settings: Settings) -> list[ConsumerRecord[bytes, bytes]]:
-    """Every record on the policy topic now, in order."""
-    consumer = await _open_at_beginning(settings)
-    try:
-        records: list[ConsumerRecord[bytes, bytes]] = []
-        await read_to_end(consumer, consumer.assignment(), lambda _, r: records.append(r))
-    finally:
-        await consumer.stop()
+    """Every record on the policy topic now, in order (it has one partition: `ensure_policy_topic`)."""
+    await ensure_policy_topic(settings)
+    records: list[ConsumerRecord[bytes, bytes]] = []
+    await read_from_start(settings, [TopicPartition(settings.topic_policy, 0)], lambda _, r: records.append(r))
     return records
 
 

@@ -1,31 +1,26 @@
 """Measure the classifiers on labelled real listings (PRDECT-ID layout: Category, Product Name, Location_raw).
 
-Why title only: the events carry no category path and no HS code, so what is measured is the
-lexicon layer, the one that has to work when a seller miscategorises. The shipped model was trained
-on these rows, so it is measured by cross-validation instead (`training.cross_validate`). Ground truth follows
-shared/data/README.md: per cluster, positive and negative Tokopedia categories; mixed ones are
-not scored. Pure: reads rows, returns numbers; the CLI prints them and a test asserts thresholds.
+Why title only: the events carry no category path and no HS code, so what is measured is what has
+to work when a seller miscategorises. `measure` scores the lexicon alone: the shipped model was
+trained on these rows, so it is measured by cross-validation (`training.cross_validate`). Labels
+come from `labelled.py`. Pure: reads rows, returns numbers; the CLI prints them and tests assert
+thresholds.
 """
 
 from __future__ import annotations
 
 import csv
 from collections import Counter
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 
 from stream_filter.core.classify.clusters import classify_clusters
+from stream_filter.core.classify.labelled import GROUND_TRUTH, Labelled, prdect_row
+from stream_filter.core.classify.model import Model, default_model
 from stream_filter.core.classify.origin import classify_origin
 from stream_filter.core.contracts.listing import ListingEvent
-
-_NON_CLUSTER = ["Computers and Laptops", "Gaming", "Electronics", "Books", "Camera", "Office & Stationery", "Kitchen",
-                "Automotive", "Phones and Tablets", "Movies and Music", "Tour and Travel", "Property", "Carpentry"]
-_FASHION = ["Men's Fashion", "Women's Fashion", "Muslim Fashion", "Kids and Baby Fashion"]
-GROUND_TRUTH: dict[str, tuple[frozenset[str], frozenset[str]]] = {
-    "textile_fashion": (frozenset(_FASHION), frozenset([*_NON_CLUSTER, "Food and Drink"])),
-    "food_beverage": (frozenset(["Food and Drink"]), frozenset([*_NON_CLUSTER, *_FASHION])),
-}
 
 
 @dataclass
@@ -58,39 +53,56 @@ class Evaluation:
     cross_border_locations: list[str]
 
 
-def row_to_event(index: int, row: dict[str, str]) -> ListingEvent:
+def title_event(index: int, title: str, location: str | None = None) -> ListingEvent:
+    """A listing with only its title (and the seller's location, if known): what is measured is what
+    works when the category is wrong or missing."""
     return ListingEvent.model_validate({
         "schema_version": 1, "event_id": f"eval-{index}", "event_type": "listing.created",
-        "occurred_at": datetime(2022, 1, 1, tzinfo=UTC), "listing_id": f"eval-{index}",
-        "title": row["Product Name"], "ship_from": {"location": row.get("Location_raw") or row.get("Location_norm")},
-    })
+        "occurred_at": datetime(2022, 1, 1, tzinfo=UTC), "listing_id": f"eval-{index}", "title": title,
+        **({"ship_from": {"location": location}} if location else {})})
+
+
+def row_to_event(index: int, row: dict[str, str]) -> ListingEvent:
+    return title_event(index, row["Product Name"], row.get("Location_raw") or row.get("Location_norm"))
+
+
+_DEFAULT = object()
+
+
+def predictions(rows: Sequence[Labelled], model: Model | object | None = _DEFAULT) -> list[set[str]]:
+    """Each row's clusters from its title: the lexicon alone (`model=None`), or with a model (default:
+    the configured one)."""
+    chosen = default_model() if model is _DEFAULT else model
+    return [{m.cluster for m in classify_clusters(title_event(i, row.title), model=chosen)}
+            for i, row in enumerate(rows)]
+
+
+def scores(rows: Sequence[Labelled], predicted: Sequence[set[str]]) -> dict[str, ClusterScore]:
+    """Precision and recall per cluster over the rows that label it, with the errors listed."""
+    out: dict[str, ClusterScore] = {}
+    for row, found in zip(rows, predicted, strict=True):
+        for cluster, truth in row.labels.items():
+            s = out.setdefault(cluster, ClusterScore())
+            hit = cluster in found
+            s.tp, s.fp = s.tp + (hit and truth), s.fp + (hit and not truth)
+            s.fn, s.tn = s.fn + (truth and not hit), s.tn + (not truth and not hit)
+            if hit != truth:
+                s.errors.append(f"{'FN' if truth else 'FP'} [{row.category}] {row.title}")
+    return dict(sorted(out.items()))
 
 
 def measure(path: Path) -> Evaluation:
+    """The lexicon alone on a PRDECT-ID file, and the origin of every row (the shipped model learnt
+    these rows: it is measured by cross-validation, `training.cross_validate`)."""
     with path.open(encoding="utf-8", errors="replace", newline="") as fh:
-        rows = list(csv.DictReader(fh))
-    scores = {cluster: ClusterScore() for cluster in GROUND_TRUTH}
-    origins: Counter[str] = Counter()
-    cross: list[str] = []
-    for i, row in enumerate(rows):
-        event = row_to_event(i, row)
-        predicted = {m.cluster for m in classify_clusters(event, model=None)}  # the model learnt these rows
-        origin = classify_origin(event)
-        origins[origin.origin_class.value] += 1
-        if origin.origin_class.value.startswith("cross_border"):
-            cross.append(row.get("Location_raw", ""))
-        for cluster, (positives, negatives) in GROUND_TRUTH.items():
-            category, hit = row["Category"], cluster in predicted
-            s = scores[cluster]
-            if category in positives:
-                s.tp, s.fn = s.tp + hit, s.fn + (not hit)
-                if not hit:
-                    s.errors.append(f"FN [{category}] {row['Product Name']}")
-            elif category in negatives:
-                s.fp, s.tn = s.fp + hit, s.tn + (not hit)
-                if hit:
-                    s.errors.append(f"FP [{category}] {row['Product Name']}")
-    return Evaluation(len(rows), scores, origins, cross)
+        raw = list(csv.DictReader(fh))
+    events = [row_to_event(i, row) for i, row in enumerate(raw)]
+    classes = [classify_origin(event).origin_class.value for event in events]
+    cross = [row.get("Location_raw", "") for row, origin in zip(raw, classes, strict=True)
+             if origin.startswith("cross_border")]
+    predicted = [{m.cluster for m in classify_clusters(event, model=None)} for event in events]
+    clusters = scores([prdect_row(row) for row in raw], predicted)
+    return Evaluation(len(raw), {c: s for c, s in clusters.items() if c in GROUND_TRUTH}, Counter(classes), cross)
 
 
 def report(result: Evaluation, show_errors: int = 0) -> str:

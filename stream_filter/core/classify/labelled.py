@@ -15,9 +15,16 @@ import csv
 from dataclasses import dataclass
 from pathlib import Path
 
-from stream_filter.core.classify.evaluation import GROUND_TRUTH
-
 CRAFTS = "crafts"
+_NON_CLUSTER = ["Computers and Laptops", "Gaming", "Electronics", "Books", "Camera", "Office & Stationery", "Kitchen",
+                "Automotive", "Phones and Tablets", "Movies and Music", "Tour and Travel", "Property", "Carpentry"]
+_FASHION = ["Men's Fashion", "Women's Fashion", "Muslim Fashion", "Kids and Baby Fashion"]
+# PRDECT-ID ground truth (shared/data/README.md): per cluster, its positive and negative Tokopedia
+# categories; mixed ones are not scored.
+GROUND_TRUTH: dict[str, tuple[frozenset[str], frozenset[str]]] = {
+    "textile_fashion": (frozenset(_FASHION), frozenset([*_NON_CLUSTER, "Food and Drink"])),
+    "food_beverage": (frozenset(["Food and Drink"]), frozenset([*_NON_CLUSTER, *_FASHION])),
+}
 CRAFTS_SET_LABELS = (CRAFTS, "food_beverage")  # what the crafts set labels on every row
 # PRDECT-ID categories that hold no crafts: the scored categories of the other two clusters
 NOT_CRAFTS = frozenset().union(*(positives | negatives for positives, negatives in GROUND_TRUTH.values()))
@@ -36,10 +43,10 @@ def read_labelled(path: Path) -> list[Labelled]:
     if path.suffix == ".jsonl":
         return _catalogue(path)
     with path.open(encoding="utf-8", errors="replace", newline="") as fh:
-        return [_prdect_row(row) for row in csv.DictReader(fh)]
+        return [prdect_row(row) for row in csv.DictReader(fh)]
 
 
-def _prdect_row(row: dict[str, str]) -> Labelled:
+def prdect_row(row: dict[str, str]) -> Labelled:
     category = row["Category"]
     labels = {cluster: category in positives for cluster, (positives, negatives) in GROUND_TRUTH.items()
               if category in positives or category in negatives}

@@ -11,11 +11,9 @@ from __future__ import annotations
 import random
 from collections.abc import Sequence
 
-from stream_filter.core.classify.clusters import classify_clusters
-from stream_filter.core.classify.evaluation import ClusterScore
+from stream_filter.core.classify.evaluation import predictions
 from stream_filter.core.classify.labelled import Labelled
 from stream_filter.core.classify.model import ClusterModel, Model, Rule, features
-from stream_filter.core.contracts.listing import ListingEvent
 
 # How each cluster combines model and lexicon, chosen by 5-fold cross-validation on PRDECT-ID and the
 # crafts set (README, Classification): crafts by the model, vetoing weak lexicon hits; fashion by
@@ -45,27 +43,6 @@ def train(rows: Sequence[Labelled], version: str, c: float = 4.0) -> Model:
     return Model(version, clusters)
 
 
-def title_event(index: int, title: str) -> ListingEvent:
-    """A listing with only its title: what is measured is what works when the category is wrong."""
-    return ListingEvent.model_validate({"schema_version": 1, "event_id": f"row-{index}",
-                                        "event_type": "listing.created", "occurred_at": "2022-01-01T00:00:00Z",
-                                        "listing_id": f"row-{index}", "title": title})
-
-
-def scores(rows: Sequence[Labelled], predicted: Sequence[set[str]]) -> dict[str, ClusterScore]:
-    """Precision and recall per cluster over the rows that label it, with the errors listed."""
-    out: dict[str, ClusterScore] = {}
-    for row, found in zip(rows, predicted, strict=True):
-        for cluster, truth in row.labels.items():
-            s = out.setdefault(cluster, ClusterScore())
-            hit = cluster in found
-            s.tp, s.fp = s.tp + (hit and truth), s.fp + (hit and not truth)
-            s.fn, s.tn = s.fn + (truth and not hit), s.tn + (not truth and not hit)
-            if hit != truth:
-                s.errors.append(f"{'FN' if truth else 'FP'} [{row.category}] {row.title}")
-    return dict(sorted(out.items()))
-
-
 def cross_validate(rows: Sequence[Labelled], k: int = 5, seed: int = 0) -> list[set[str]]:
     """Every row's clusters as the worker would find them (lexicon and model, title only) with a model
     trained on the other k-1 folds: a model is never scored on rows it was trained on."""
@@ -75,12 +52,7 @@ def cross_validate(rows: Sequence[Labelled], k: int = 5, seed: int = 0) -> list[
     predicted: list[set[str]] = [set() for _ in rows]
     for f in range(k):
         model = train([row for i, row in enumerate(rows) if fold[i] != f], f"fold-{f}")
-        for i, row in enumerate(rows):
-            if fold[i] == f:
-                predicted[i] = {m.cluster for m in classify_clusters(title_event(i, row.title), model=model)}
+        held_out = [i for i in range(len(rows)) if fold[i] == f]
+        for i, found in zip(held_out, predictions([rows[i] for i in held_out], model), strict=True):
+            predicted[i] = found
     return predicted
-
-
-def lexicon_only(rows: Sequence[Labelled]) -> list[set[str]]:
-    return [{m.cluster for m in classify_clusters(title_event(i, row.title), model=None)}
-            for i, row in enumerate(rows)]

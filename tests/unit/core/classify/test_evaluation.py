@@ -37,8 +37,9 @@ CRAFTS_SET = Path(__file__).resolve().parents[3] / "data" / "crafts" / "listings
 
 def test_lexicon_and_model_cross_validated() -> None:
     """Five folds over PRDECT-ID and the crafts set: each row decided by a model that never saw it."""
+    from stream_filter.core.classify.evaluation import scores
     from stream_filter.core.classify.labelled import read_labelled
-    from stream_filter.core.classify.training import cross_validate, scores
+    from stream_filter.core.classify.training import cross_validate
 
     prdect, crafts = read_labelled(DATA), read_labelled(CRAFTS_SET)
     predicted = cross_validate(prdect + crafts)
