@@ -158,12 +158,11 @@ class Worker:
     async def load_states(self, partitions: set[int]) -> None:
         """For the agent, under the lock. Never raises (an exception would ack the batch): retries
         until the changelog can be read."""
-        self.readiness.loading = set(partitions)
         while True:
             try:
                 await self.states.load(partitions)
                 await self.deliver_adopted()
-                self.readiness.loading, self.readiness.load_error = set(), None
+                self.readiness.load_error = None
                 return
             except Exception as exc:  # noqa: BLE001 - see docstring
                 self.readiness.load_error = type(exc).__name__

@@ -29,8 +29,7 @@ class Readiness:
         self.beat = self.last_progress = clock()
         self.policy_caught_up = False
         self.policy_refused: str | None = None  # why the latest refused policy record was ignored
-        self.loading: set[int] = set()  # partitions whose listing states are being loaded
-        self.load_error: str | None = None
+        self.load_error: str | None = None  # why the last load of listing states failed (it is retried)
         self.waiting = 0  # records behind on owned partitions, at the last lag measurement
 
     def tick(self) -> None:
@@ -51,9 +50,9 @@ class Readiness:
         unloaded = self.unloaded()
         if unloaded is None:
             reasons.append("no partition assignment from the consumer group yet")
-        elif self.loading or unloaded:
+        elif unloaded:
             error = f" ({self.load_error}; retrying)" if self.load_error else ""
-            reasons.append(f"listing states of partitions {sorted(self.loading | set(unloaded))} loading{error}")
+            reasons.append(f"listing states of partitions {sorted(unloaded)} loading{error}")
         idle = self.clock() - self.last_progress
         if self.waiting > 0 and idle > self.stall_after_s:
             reasons.append(f"no batch delivered for {idle:.0f} s while {self.waiting} records wait")

@@ -30,7 +30,7 @@ def test_ready_when_nothing_is_wrong() -> None:
 def test_policy_not_caught_up_and_states_loading_are_reasons() -> None:
     readiness, _ = _ready()
     readiness.policy_caught_up = False
-    readiness.loading, readiness.load_error = {3, 1}, "KafkaTimeoutError"
+    readiness.unloaded, readiness.load_error = lambda: [3, 1], "KafkaTimeoutError"
     reasons = readiness.not_ready()
     assert any("policy" in r for r in reasons)
     assert any("[1, 3]" in r and "KafkaTimeoutError" in r for r in reasons)
