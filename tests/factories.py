@@ -115,3 +115,12 @@ class RecordingTopic:
         done: asyncio.Future[None] = asyncio.get_running_loop().create_future()
         done.set_result(None)
         return done
+
+
+def policy_text(version: str, clusters: str = "textile_fashion", *, policy_id: str = "t", start: str = "2021-01-01",
+                until: str | None = None, code: str = "CLUSTER_BLOCKED_CROSS_BORDER", verb: str = "blocked") -> str:
+    """A policy file closing `clusters` (comma-separated) to cross-border sellers: the one tests use."""
+    ends = f"effective_until: {until}\n" if until else ""
+    return (f'id: {policy_id}\nversion: "{version}"\neffective_from: {start}\n{ends}blocked_clusters:\n'
+            f'  - clusters: [{clusters}]\n'
+            f'    reason: {{code: {code}, legal_basis: test, message: "{{cluster}} {verb}"}}\n')

@@ -16,17 +16,11 @@ import orjson
 
 from stream_filter.kafka.publish import publish
 from stream_filter.settings import Settings
+from tests.factories import policy_text
 from tests.support import Names, WorkerProcess, drain, metric_value, wait_until_shared
 
 SWITCH_GOAL_S = 5.0  # the issue's goal: live on every worker within 5 s of publishing
 WAIT_S = 60.0
-POLICY = """id: live-test
-version: "{version}"
-effective_from: 2021-01-01
-blocked_clusters:
-  - clusters: [{clusters}]
-    reason: {{code: CLUSTER_BLOCKED_CROSS_BORDER, legal_basis: test, message: "{{cluster}} blocked"}}
-"""
 FOOD = "Keripik Pedas Level 10 Khas Bandung 250gr"
 CRAFT = "Patung Kayu Ukiran Jepara Pajangan"
 
@@ -81,7 +75,7 @@ def test_policy_switch_shadow_and_promotion(kafka_bootstrap: str, tmp_path: Path
     for version, clusters in (("1", "textile_fashion"), ("2", "textile_fashion, food_beverage"),
                               ("3", "textile_fashion, food_beverage, crafts")):
         files[version] = tmp_path / f"v{version}.yaml"
-        files[version].write_text(POLICY.format(version=version, clusters=clusters))
+        files[version].write_text(policy_text(version, clusters, policy_id="live-test"))
     workers = [WorkerProcess(env, tmp_path / f"w{i}.log") for i in range(2)]
     cli_env = {**workers[0].env}
     _cli(cli_env, "publish", str(files["1"]))

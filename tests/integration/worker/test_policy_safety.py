@@ -22,21 +22,15 @@ from stream_filter.core.policy.history import version_key
 from stream_filter.core.policy.signing import keygen
 from stream_filter.kafka.policy_feed import publish_records, record
 from stream_filter.kafka.publish import publish
+from tests.factories import policy_text
 from tests.support import Names, WorkerProcess, drain, metric_value
 
 WAIT_S = 60.0
-POLICY = """id: safety
-version: "{version}"
-effective_from: {start}
-blocked_clusters:
-  - clusters: [{clusters}]
-    reason: {{code: CLUSTER_BLOCKED_CROSS_BORDER, legal_basis: test, message: "{{cluster}} closed"}}
-"""
 FOOD = "Keripik Pedas Level 10 Khas Bandung 250gr"
 
 
 def text(version: str, start: str, clusters: str = "textile_fashion") -> str:
-    return POLICY.format(version=version, start=start, clusters=clusters)
+    return policy_text(version, clusters, policy_id="safety", start=start, verb="closed")
 
 
 def cli(env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:

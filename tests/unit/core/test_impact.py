@@ -12,18 +12,11 @@ from stream_filter.core.listing_state import ListingState
 from stream_filter.core.policy.book import PolicyBook
 from stream_filter.core.policy.files import parse_policy
 from stream_filter.core.route import route
-from tests.factories import event_dict
+from tests.factories import event_dict, policy_text
 
 NOW = datetime(2026, 11, 29, 5, 0, tzinfo=UTC)
-POLICY = """id: t
-version: "{version}"
-effective_from: 2021-01-01
-blocked_clusters:
-  - clusters: [{clusters}]
-    reason: {{code: CLOSED, legal_basis: test, message: "{{cluster}} closed"}}
-"""
-V1 = PolicyBook([parse_policy(POLICY.format(version="1", clusters="textile_fashion"))])
-V2 = PolicyBook([parse_policy(POLICY.format(version="2", clusters="textile_fashion, food_beverage"))])
+V1 = PolicyBook([parse_policy(policy_text("1", code="CLOSED", verb="closed"))])
+V2 = PolicyBook([parse_policy(policy_text("2", "textile_fashion, food_beverage", code="CLOSED", verb="closed"))])
 CROSS_BORDER = {"seller": {"country": "CN"}, "ship_from": {"location": "Shenzhen"}}
 
 

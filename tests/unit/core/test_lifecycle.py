@@ -12,18 +12,11 @@ from stream_filter.core.listing_state import ListingState
 from stream_filter.core.policy.book import PolicyBook
 from stream_filter.core.policy.files import parse_policy
 from stream_filter.core.route import Output, Routed, route
-from tests.factories import event_dict
+from tests.factories import event_dict, policy_text
 
 NOW = datetime(2026, 11, 28, 5, 0, tzinfo=UTC)
-POLICY = """id: t
-version: "{version}"
-effective_from: 2021-01-01
-blocked_clusters:
-  - clusters: [{clusters}]
-    reason: {{code: CLUSTER_BLOCKED_CROSS_BORDER, legal_basis: test, message: "{{cluster}} blocked"}}
-"""
-V1 = PolicyBook([parse_policy(POLICY.format(version="1", clusters="textile_fashion"))])
-V2 = PolicyBook([parse_policy(POLICY.format(version="2", clusters="textile_fashion, food_beverage"))])
+V1 = PolicyBook([parse_policy(policy_text(version="1", clusters="textile_fashion"))])
+V2 = PolicyBook([parse_policy(policy_text(version="2", clusters="textile_fashion, food_beverage"))])
 FOOD = "Keripik Pedas Level 10 Khas Bandung 250gr"
 CROSS_BORDER = {"seller": {"country": "CN"}, "ship_from": {"location": "Shenzhen"}}
 
@@ -112,7 +105,7 @@ def test_reevaluation_of_an_unaffected_listing_sends_nothing() -> None:
 
 def test_a_full_pass_catches_what_a_new_day_changes() -> None:
     """Same policy version, but the seller's exemption ended: only a forced (daily) pass sees it."""
-    exempt = PolicyBook([parse_policy(POLICY.format(version="1", clusters="textile_fashion")
+    exempt = PolicyBook([parse_policy(policy_text(version="1", clusters="textile_fashion")
                                       + "exemptions:\n  sellers: [{value: S-1, until: 2026-11-27}]\n")])
     body = event_dict(**{**CROSS_BORDER, "seller": {"country": "CN", "id": "S-1"}}, occurred_at="2026-11-27T01:00:00Z")
     routed = route(b"L-1", orjson.dumps(body), exempt, now=datetime(2026, 11, 27, 1, 0, tzinfo=UTC))
@@ -166,7 +159,7 @@ def test_reevaluation_sends_the_latest_batchs_records_again_first() -> None:
     assert phone.state is not None and phone.state.sent == ()  # a new listing: nothing else was sent
     shirt = advance(_route(V1, event_id="ev-2"), phone.state, 3, offset=2)  # approved -> rejected
     assert shirt.state is not None and [s.output for s in shirt.state.sent] == [Output.APPROVED]
-    step = reevaluate(shirt.state, PolicyBook([parse_policy(POLICY.format(version="9", clusters="crafts"))]), NOW)
+    step = reevaluate(shirt.state, PolicyBook([parse_policy(policy_text(version="9", clusters="crafts"))]), NOW)
     assert step is not None and step.state is not None
     assert [r.value for r in step.records[:2]] == [r.value for r in shirt.records]  # the latest batch, same bytes
     assert [(r.output, r.decision.action) for r in step.records if r.decision] == [
@@ -178,7 +171,7 @@ def test_reevaluation_sends_the_latest_batchs_records_again_first() -> None:
 def test_the_same_version_with_other_rules_is_another_policy() -> None:
     """Content-addressed: a re-evaluation does not take an edited version for the one it decided
     under, and a decision under it gets another id."""
-    edited = PolicyBook([parse_policy(POLICY.format(version="1", clusters="textile_fashion, food_beverage"))])
+    edited = PolicyBook([parse_policy(policy_text(version="1", clusters="textile_fashion, food_beverage"))])
     [v1], [v1_edited] = V1.policies, edited.policies
     assert v1.ref.version == v1_edited.ref.version and v1.digest != v1_edited.digest
     food = _state(V1, title=FOOD)
@@ -199,8 +192,7 @@ def test_a_state_written_before_digests_reads_with_an_empty_one() -> None:
 def test_a_future_version_changes_nothing_today_and_takes_over_on_its_date() -> None:
     """The live book holds both versions: today's pass leaves the listing, the pass on the new
     version's date (the day-change pass, clock injected here) moves it."""
-    future = parse_policy(POLICY.format(version="2", clusters="textile_fashion, food_beverage")
-                          .replace("effective_from: 2021-01-01", "effective_from: 2026-12-01"))
+    future = parse_policy(policy_text(version="2", clusters="textile_fashion, food_beverage", start="2026-12-01"))
     book = PolicyBook([*V1.policies, future])
     food = _state(book, title=FOOD)
     assert food.outcome is Outcome.APPROVED and food.policy.version == "1"

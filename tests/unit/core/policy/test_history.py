@@ -10,21 +10,15 @@ from stream_filter.core.policy.files import PolicyError, parse_policy
 from stream_filter.core.policy.history import PolicyHistory, Refused, version_key
 from stream_filter.core.policy.signing import keygen, public_key, sign
 from stream_filter.core.policy.topic import SHADOW_KEY, PolicyMessage, PolicyTopic, signed_bytes
+from tests.factories import policy_text
 
 TODAY = date(2026, 11, 29)
 NOW = datetime(2026, 11, 29, 3, 0, tzinfo=UTC)
 LATER = datetime(2026, 11, 29, 4, 0, tzinfo=UTC)
-POLICY = """id: p
-version: "{version}"
-effective_from: {start}
-blocked_clusters:
-  - clusters: [{clusters}]
-    reason: {{code: CLOSED, legal_basis: test, message: "{{cluster}} closed"}}
-"""
 
 
-def text(version: str, start: str = "2021-01-01", clusters: str = "textile_fashion") -> str:
-    return POLICY.format(version=version, start=start, clusters=clusters)
+def text(version: str, start: str = "2021-01-01", clusters: str = "textile_fashion", until: str | None = None) -> str:
+    return policy_text(version, clusters, policy_id="p", start=start, until=until, code="CLOSED", verb="closed")
 
 
 def add(history: PolicyHistory, body: str, today: date = TODAY) -> bool:
@@ -160,8 +154,7 @@ def test_checks_use_the_records_own_day_so_every_reader_agrees() -> None:
     """A version published in 2019, in force then and expired since, is taken by a worker reading the
     topic today as by one that followed it in 2019."""
     topic = PolicyTopic()
-    old = text("1", start="2019-01-01").replace("effective_from: 2019-01-01", "effective_from: 2019-01-01\n"
-                                               "effective_until: 2020-01-01")
+    old = text("1", start="2019-01-01", until="2020-01-01")
     assert _take(topic, "live", old, at=datetime(2019, 6, 1, tzinfo=UTC)) == "live"
     with pytest.raises(PolicyError, match="no policy in force on 2026-11-29"):  # first version, future-dated
         _take(PolicyTopic(), "live", text("2", start="2027-01-01"))
