@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import json
 import os
 import subprocess
 import sys
@@ -27,7 +26,7 @@ from pathlib import Path
 
 from aiokafka import AIOKafkaProducer
 
-from bench.run import free_port, peak_rss_mb, stop
+from bench.run import free_port, peak_rss_mb, stop, write_result
 from stream_filter.core.lifecycle import advance
 from stream_filter.core.listing_state import ListingState
 from stream_filter.core.policy.book import PolicyBook
@@ -49,6 +48,14 @@ blocked_clusters:
 PARTITIONS = 4
 POOL = 5_000
 RESULTS = Path(__file__).parent / "results" / "reevaluation.json"
+
+
+def deployment_env(bootstrap: str, app_id: str) -> dict[str, str]:
+    names = {"INPUT": "new", "APPROVED": "approved", "REJECTED": "rejected", "REVIEW": "review",
+             "DEAD_LETTER": "dead-letter", "POLICY": "policy", "SHADOW_DIFF": "shadow-diff"}
+    return {**os.environ, "STREAM_FILTER_KAFKA_BOOTSTRAP_SERVERS": bootstrap, "STREAM_FILTER_APP_ID": app_id,
+            "STREAM_FILTER_TOPIC_PARTITIONS": str(PARTITIONS),
+            **{f"STREAM_FILTER_TOPIC_{key}": f"{app_id}.{name}" for key, name in names.items()}}
 
 
 def pool_states(book: PolicyBook) -> list[ListingState]:
@@ -117,12 +124,8 @@ def main(argv: list[str] | None = None) -> int:
     (work / "v2.yaml").write_text(v2)
     pool = pool_states(PolicyBook([parse_policy(v1)]))
     port = free_port()
-    env = {**os.environ, "STREAM_FILTER_KAFKA_BOOTSTRAP_SERVERS": bootstrap, "STREAM_FILTER_APP_ID": app_id,
-           "STREAM_FILTER_TOPIC_INPUT": f"{app_id}.new", "STREAM_FILTER_TOPIC_APPROVED": f"{app_id}.approved",
-           "STREAM_FILTER_TOPIC_REJECTED": f"{app_id}.rejected", "STREAM_FILTER_TOPIC_REVIEW": f"{app_id}.review",
-           "STREAM_FILTER_TOPIC_DEAD_LETTER": f"{app_id}.dead-letter", "STREAM_FILTER_TOPIC_POLICY": f"{app_id}.policy",
-           "STREAM_FILTER_TOPIC_SHADOW_DIFF": f"{app_id}.shadow-diff", "STREAM_FILTER_WEB_PORT": str(port),
-           "STREAM_FILTER_DATA_DIR": str(work / "data"), "STREAM_FILTER_TOPIC_PARTITIONS": str(PARTITIONS)}
+    env = {**deployment_env(bootstrap, app_id), "STREAM_FILTER_WEB_PORT": str(port),
+           "STREAM_FILTER_DATA_DIR": str(work / "data")}
     settings = Settings(kafka_bootstrap_servers=bootstrap, app_id=app_id, topic_input=f"{app_id}.new",
                         topic_partitions=PARTITIONS)
     asyncio.run(ensure_topics(settings, [settings.topic_input, settings.topic_state()]))  # the changelog compacted
@@ -152,9 +155,7 @@ def main(argv: list[str] | None = None) -> int:
     finally:
         stop(proc)
     result["listings_per_s"] = round(result["reevaluated"] / max(result["policy_change_pass_s"], 1e-9))
-    print(json.dumps(result, indent=2))
-    RESULTS.parent.mkdir(parents=True, exist_ok=True)
-    RESULTS.write_text(json.dumps(result, indent=2) + "\n")
+    write_result(result, RESULTS)
     return 0
 
 

@@ -218,6 +218,13 @@ async def arrivals(bootstrap: str, topic_in: str, outputs: list[str], records: l
     return arrived
 
 
+def write_result(result: dict[str, Any], path: Path) -> None:
+    """Print a benchmark's figures and keep them in `bench/results/`."""
+    print(json.dumps(result, indent=2))
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(result, indent=2) + "\n")
+
+
 def pick(values: list[float], q: float) -> float:
     """The q-quantile of sorted values (nan when there are none)."""
     return values[min(len(values) - 1, int(q * len(values)))] if values else float("nan")

@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import json
 import os
 import shutil
 import subprocess
@@ -28,8 +27,8 @@ import uuid
 from pathlib import Path
 from typing import Any
 
-from bench.reevaluation import PARTITIONS, POLICY, metric, pool_states, write_states
-from bench.run import free_port, peak_rss_mb
+from bench.reevaluation import PARTITIONS, POLICY, deployment_env, metric, pool_states, write_states
+from bench.run import free_port, peak_rss_mb, write_result
 from stream_filter.core.policy.book import PolicyBook
 from stream_filter.core.policy.files import parse_policy
 from stream_filter.dev import local_kafka
@@ -37,14 +36,6 @@ from stream_filter.kafka.topics import ensure_topics
 from stream_filter.settings import Settings
 
 RESULTS = Path(__file__).parent / "results" / "sizing.json"
-
-
-def deployment_env(bootstrap: str, app_id: str) -> dict[str, str]:
-    names = {"INPUT": "new", "APPROVED": "approved", "REJECTED": "rejected", "REVIEW": "review",
-             "DEAD_LETTER": "dead-letter", "POLICY": "policy", "SHADOW_DIFF": "shadow-diff"}
-    return {**os.environ, "STREAM_FILTER_KAFKA_BOOTSTRAP_SERVERS": bootstrap, "STREAM_FILTER_APP_ID": app_id,
-            "STREAM_FILTER_TOPIC_PARTITIONS": str(PARTITIONS),
-            **{f"STREAM_FILTER_TOPIC_{key}": f"{app_id}.{name}" for key, name in names.items()}}
 
 
 class Worker:
@@ -132,9 +123,7 @@ def main(argv: list[str] | None = None) -> int:
                 worker.stop()
         shutil.copyfile(log, Path(tempfile.gettempdir()) / "sizing-workers.log")
         shutil.rmtree(work, ignore_errors=True)
-    print(json.dumps(result, indent=2))
-    RESULTS.parent.mkdir(parents=True, exist_ok=True)
-    RESULTS.write_text(json.dumps(result, indent=2) + "\n")
+    write_result(result, RESULTS)
     return 0
 
 
