@@ -181,6 +181,7 @@ def test_with_a_verify_key_unsigned_and_forged_records_are_ignored(kafka_bootstr
         published = cli(env, "publish", "--signed", str(tmp_path / "v2.record.json"))
         assert published.returncode == 0, published.stderr
         wait(lambda: in_force(worker) == ["2"], "the signed v2")
+        assert health(worker)["policy_refused"] is None  # a later record was taken: the refusal is history
         assert cli(env, "publish", "--signed", str(tmp_path / "v2.record.json")).returncode == 0  # no change
         assert metric(worker, "stream_filter_policy_records_invalid_total") == 2
     finally:
