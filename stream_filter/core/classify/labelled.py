@@ -15,6 +15,12 @@ import csv
 from dataclasses import dataclass
 from pathlib import Path
 
+from pydantic import ValidationError
+
+from stream_filter.core.classify.clusters import category_layer
+from stream_filter.core.classify.lexicon import NONE, default_lexicon
+from stream_filter.core.contracts.listing import ListingEvent
+
 CRAFTS = "crafts"
 _NON_CLUSTER = ["Computers and Laptops", "Gaming", "Electronics", "Books", "Camera", "Office & Stationery", "Kitchen",
                 "Automotive", "Phones and Tablets", "Movies and Music", "Tour and Travel", "Property", "Carpentry"]
@@ -73,12 +79,6 @@ _EXCLUDES = {"textile_fashion": ("food_beverage",), "food_beverage": ("textile_f
 
 
 def _catalogue(path: Path) -> list[Labelled]:
-    from pydantic import ValidationError
-
-    from stream_filter.core.classify.clusters import category_layer
-    from stream_filter.core.classify.lexicon import NONE, default_lexicon
-    from stream_filter.core.contracts.listing import ListingEvent
-
     lexicon, rows = default_lexicon(), []
     for line in path.read_bytes().splitlines():
         try:
