@@ -16,11 +16,12 @@ from time import perf_counter
 
 from stream_filter.core.contracts.dead_letter import ErrorCode, Failure
 from stream_filter.core.dedupe import RecentEvents
-from stream_filter.core.lifecycle import advance
+from stream_filter.core.lifecycle import advance, apply_verdict
 from stream_filter.core.listing_state import ListingState, Sent
 from stream_filter.core.policy.book import PolicyBook, PolicyHolder
 from stream_filter.core.policy.day import Clock
 from stream_filter.core.ports import SourceRecord, StateView
+from stream_filter.core.review import decode_verdict
 from stream_filter.core.route import Routed, dead_letter, route
 from stream_filter.core.shadow import shadow_diff
 
@@ -46,6 +47,9 @@ class DecidedBatch:
     withdrawals: list[str] = field(default_factory=list)  # the first reason code of each withdrawal
     shadow_diffs: list[tuple[str, str]] = field(default_factory=list)  # (live outcome, shadow outcome)
     replays: list[bool] = field(default_factory=list)  # per event the state had applied: sent records again?
+    states: dict[tuple[int, str], ListingState | None] = field(default_factory=dict)  # the listings it changed
+    verdicts: list[tuple[str, float | None]] = field(default_factory=list)  # (outcome or dead-letter code,
+    # seconds the listing was in review) per verdict decided
 
 
 def put_within(states: StateView, listing_id: str, partition: int, state: ListingState | None,
@@ -96,7 +100,7 @@ class BatchDecider:
                 emitted = [routed]
                 try:  # the listing's state: a move or a deletion also withdraws it from its previous topic
                     if routed.decision is not None and states is not None and readable:
-                        routed, emitted = self._fold(states, where, routed, previous, rec, sent, changed)
+                        routed, emitted = self._fold(out, states, where, routed, previous, rec, sent, changed)
                 except Exception as exc:  # noqa: BLE001 - state trouble must not lose the decision
                     log.warning("listing state update failed: %s", type(exc).__name__)
             out.outputs += [(r, rec) for r in emitted]
@@ -114,6 +118,63 @@ class BatchDecider:
             states.flush()  # never raises: a partition not written is loaded again from the changelog
         return out
 
+    def decide_verdicts(self, records: Sequence[SourceRecord], open_view: OpenView) -> DecidedBatch:
+        """A batch of review verdicts (a batch reads one topic: verdicts never share one with events, so
+        a replay of either sends its own batch's records again, in order). Never raises."""
+        out = DecidedBatch()
+        now = datetime.now(UTC)
+        keyed = [(rec, _listing_id(rec.key)) for rec in records]
+        try:
+            states: StateView | None = open_view((rec.partition, lid) for rec, lid in keyed if lid is not None)
+        except Exception as exc:  # noqa: BLE001 - see decide()
+            log.warning("listing states not read: %s", type(exc).__name__)
+            states = None
+        sent: dict[tuple[int, str], tuple[Sent, ...]] = {}
+        changed: dict[tuple[int, str], Pair] = {}
+        for rec, lid in keyed:
+            source = (rec.topic, rec.partition, rec.offset)
+            where = (rec.partition, lid or "")
+            try:
+                emitted = self._verdict(out, rec, where, states, sent, changed, now)
+            except Exception as exc:  # noqa: BLE001 - a bug on one verdict must not stop the stream
+                failure = Failure(ErrorCode.PROCESSING_ERROR, f"{type(exc).__name__}: {exc}")
+                emitted = [dead_letter(rec.key, rec.value, failure, source)]
+            out.outputs += [(r, rec) for r in emitted]
+            for r in emitted:
+                if r.error is not None:
+                    out.verdicts.append((r.error.code.value, None))
+        out.changelog = list(changed.values())
+        if states is not None:
+            states.flush()
+        return out
+
+    def _verdict(self, out: DecidedBatch, rec: SourceRecord, where: tuple[int, str], states: StateView | None,
+                 sent: dict[tuple[int, str], tuple[Sent, ...]], changed: dict[tuple[int, str], Pair],
+                 now: datetime) -> list[Routed]:
+        source = (rec.topic, rec.partition, rec.offset)
+        verdict = decode_verdict(rec.key, rec.value)
+        if isinstance(verdict, Failure):
+            return [dead_letter(rec.key, rec.value, verdict, source)]
+        if states is None:  # never applied without the listing's state
+            raise LookupError("listing states not readable")
+        previous = states.get(where[1], where[0])
+        if previous is not None and previous.verdict_applied(rec.partition, rec.offset):
+            return previous.replay(rec.offset or 0, verdict=True)  # what it sent the first time
+        step = apply_verdict(verdict, previous, rec.offset, sent.get(where, ()), now)
+        if isinstance(step, Failure):
+            return [dead_letter(rec.key, rec.value, step, source)]
+        record, size = put_within(states, where[1], rec.partition, step.state, previous, step.records,
+                                  self.max_output_bytes)
+        if record is None:
+            return [self._too_large(rec, f"a record of the listing would be {size} bytes")]
+        changed.pop(where, None)
+        changed[where] = (record, rec)
+        out.states[where] = step.state
+        sent[where] = step.state.sent if step.state is not None else ()
+        since = step.state.verdict.since if step.state is not None and step.state.verdict else None
+        out.verdicts.append((verdict.verdict.value, (now - since).total_seconds() if since else None))
+        return step.records
+
     @staticmethod
     def _state(states: StateView | None, where: tuple[int, str]) -> tuple[bool, ListingState | None]:
         """(readable, the listing's state). An unreadable partition's events are decided without state."""
@@ -125,8 +186,8 @@ class BatchDecider:
             log.warning("listing state not read: %s", type(exc).__name__)
             return False, None
 
-    def _fold(self, states: StateView, where: tuple[int, str], routed: Routed, previous: ListingState | None,
-              rec: SourceRecord, sent: dict[tuple[int, str], tuple[Sent, ...]],
+    def _fold(self, out: DecidedBatch, states: StateView, where: tuple[int, str], routed: Routed,
+              previous: ListingState | None, rec: SourceRecord, sent: dict[tuple[int, str], tuple[Sent, ...]],
               changed: dict[tuple[int, str], Pair]) -> tuple[Routed, list[Routed]]:
         """Fold a decided event into its listing's state; a record or state too large to send makes the
         event a dead letter and leaves the state as it was (outputs and state must agree)."""
@@ -138,7 +199,10 @@ class BatchDecider:
             return dead, [dead]
         changed.pop(where, None)  # re-inserted: the changelog keeps the order of last writes
         changed[where] = (record, rec)
-        return routed, step.records
+        out.states[where] = step.state
+        first = step.records[0].decision if step.records else None
+        decided = step.records[0] if first is not None and first.action == "upsert" else routed
+        return decided, step.records  # a verdict in force may have changed the event's decision
 
     def _shadow(self, out: DecidedBatch, routed: Routed, rec: SourceRecord, shadow: PolicyBook) -> None:
         diff = shadow_diff(routed, shadow, self.clock)

@@ -16,13 +16,16 @@ from __future__ import annotations
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 
+from stream_filter.core.contracts.dead_letter import ErrorCode, Failure
 from stream_filter.core.contracts.decision import DecisionRecord, Outcome, PolicyRef, Reason, decision_id
 from stream_filter.core.contracts.listing import ListingEvent
-from stream_filter.core.listing_state import ListingState, Sent
+from stream_filter.core.contracts.verdict import ReviewVerdict, VerdictRef
+from stream_filter.core.listing_state import AppliedVerdict, ListingState, Sent
 from stream_filter.core.policy.book import PolicyBook
 from stream_filter.core.policy.day import day_of
 from stream_filter.core.policy.model import ReasonText
 from stream_filter.core.policy.rules import apply_policies, combined_ref
+from stream_filter.core.review import fingerprint, lapse, lapsed_reason, policy_reasons, verdict_reason
 from stream_filter.core.route import Routed, decision_routed
 
 _BASIS = "Policy {policy} is in force and applies to listings already live"
@@ -74,13 +77,72 @@ def advance(routed: Routed, previous: ListingState | None, partition: int, offse
         if previous is None:  # unknown listing: the removal goes to the approved topic, as decided
             return Step([routed], None, remove=True)
         return Step([withdrawal(previous, record.event_id, record.reasons[0], record.decided_at)], None, remove=True)
+    verdict = None
+    if previous is not None and previous.verdict is not None:
+        routed, verdict = under_verdict(routed, previous.verdict)
+        record = routed.decision or record
     records = [routed]
     if previous is not None and previous.outcome is not record.outcome:
         why = ",".join(r.code for r in record.reasons)
         moved = MOVED.reason(before=previous.outcome.value, after=record.outcome.value, why=why)
         records.append(withdrawal(previous, record.event_id, moved, record.decided_at))
     kept = earlier + tuple(Sent(offset, r.output, r.value or b"") for r in records[1:]) if offset is not None else ()
-    return Step(records, ListingState.of(record, partition, offset, kept))
+    return Step(records, ListingState.of(record, partition, offset, kept, previous, verdict))
+
+
+def under_verdict(routed: Routed, verdict: AppliedVerdict) -> tuple[Routed, AppliedVerdict | None]:
+    """An event's decision for a listing with a verdict in force: the verdict's outcome while it holds
+    (the policy's reasons kept beside it), else the policy's, saying why the verdict lapsed."""
+    record = routed.decision
+    assert record is not None
+    why = lapse(verdict, record.listing, record.outcome, record.reasons, record.decided_at)
+    if why is None:
+        held = record.model_copy(update={"outcome": Outcome(verdict.ref.verdict.value), "verdict": verdict.ref,
+                                         "reasons": [verdict_reason(verdict.ref), *record.reasons]})
+        return decision_routed(held, decoded=routed.decoded), verdict
+    lapsed = record.model_copy(update={"reasons": [lapsed_reason(verdict, why), *record.reasons]})
+    return decision_routed(lapsed, decoded=routed.decoded), None
+
+
+def apply_verdict(verdict: ReviewVerdict, state: ListingState | None, offset: int | None,
+                  earlier: tuple[Sent, ...], now: datetime) -> Step | Failure:
+    """A reviewer's verdict on the listing's latest decision: its outcome, the listing withdrawn from
+    review, the verdict kept in the state. `offset`: the verdict's position on the verdict topic
+    (the state's partition); `earlier`: what this batch's earlier verdicts of the listing sent."""
+    if state is None:
+        return Failure(ErrorCode.STALE_VERDICT, "the listing has no active decision here (deleted, never seen, or "
+                       "the verdict was not keyed and partitioned like the listing's events)")
+    if verdict.decision_id != state.decision_id:
+        return Failure(ErrorCode.STALE_VERDICT, f"answers decision {verdict.decision_id}; the listing's latest is "
+                       f"{state.decision_id} ({state.outcome.value})")
+    if state.outcome is not Outcome.REVIEW and not state.by_verdict:
+        return Failure(ErrorCode.VERDICT_NOT_FOR_REVIEW, f"answers a decision that is {state.outcome.value} by policy, "
+                       "not one that sent the listing to review")
+    if verdict.expires_at is not None and verdict.expires_at <= now:
+        return Failure(ErrorCode.EXPIRED_VERDICT, f"expired at {verdict.expires_at.isoformat()} before it arrived")
+    ref = VerdictRef(verdict_id=verdict.verdict_id, answers=verdict.decision_id, verdict=verdict.verdict,
+                     reviewer_id=verdict.reviewer_id, reason_code=verdict.reason_code, note=verdict.note,
+                     reviewed_at=verdict.reviewed_at, expires_at=verdict.expires_at)
+    outcome = Outcome(verdict.verdict.value)
+    record = DecisionRecord.built(
+        decision_id=decision_id(state.listing_id, f"{state.event_id}#verdict#{verdict.verdict_id}", state.policy),
+        listing_id=state.listing_id, event_id=state.event_id, outcome=outcome, action="upsert", origin=state.origin,
+        clusters=state.clusters, reasons=[verdict_reason(ref), *policy_reasons(state.reasons)], policy=state.policy,
+        decided_at=now, listing=state.listing, verdict=ref)
+    records = [decision_routed(record)]
+    if state.outcome is not outcome:
+        moved = MOVED.reason(before=state.outcome.value, after=outcome.value, why=record.reasons[0].code)
+        records.append(withdrawal(state, state.event_id, moved, now))
+    answered = state.verdict if state.by_verdict else None  # a verdict on a verdict: the review it answered
+    applied = AppliedVerdict(ref, record.decision_id,
+                             answered.seen if answered else tuple(r.code for r in policy_reasons(state.reasons)),
+                             answered.fingerprint if answered else fingerprint(state.listing),
+                             answered.since if answered else (state.decided_at or now))
+    kept = earlier + tuple(Sent(offset, r.output, r.value or b"", verdict=True) for r in records[1:]) \
+        if offset is not None else ()
+    return Step(records, replace(state, outcome=outcome, decision_id=record.decision_id, reasons=tuple(record.reasons),
+                                 decided_at=now, sent=kept, verdict=applied, verdict_offset=offset,
+                                 history=state.pushed()))
 
 
 def policy_in_force(book: PolicyBook, now: datetime) -> PolicyRef:
@@ -94,27 +156,40 @@ def reevaluate(state: ListingState, book: PolicyBook, now: datetime | None = Non
     left alone: writing a million unchanged states would cost more than deciding them again).
     `force`: decide it even under the same policy (a new day may change what the policy says)."""
     now = now or datetime.now(UTC)
-    if not force and state.policy == policy_in_force(book, now):
+    verdict = state.verdict
+    expired = verdict is not None and verdict.ref.expires_at is not None and now >= verdict.ref.expires_at
+    if not force and not expired and state.policy == policy_in_force(book, now):
         return None
     day = day_of(now)
     event = ListingEvent.model_validate(state.listing)
     outcome, reasons, ref = apply_policies(book.active(day), event, state.origin, state.clusters, day)
-    if outcome is state.outcome:
+    head: list[Reason] = []
+    if verdict is not None:  # a verdict that holds keeps the outcome; one that lapsed is said so
+        why = lapse(verdict, state.listing, outcome, reasons, now)
+        if why is None:
+            return Step([], None)
+        head.append(lapsed_reason(verdict, why))
+    elif outcome is state.outcome:
         return Step([], None)
     fields = {"before": state.outcome.value, "old": f"{state.policy.id}@{state.policy.version}",
               "policy": f"{ref.id}@{ref.version}"}
-    change = CHANGE_REASONS[outcome].reason(**fields)
+    if outcome is not state.outcome:
+        head.append(CHANGE_REASONS[outcome].reason(**fields))
     record = DecisionRecord.built(
         decision_id=decision_id(state.listing_id, f"{state.event_id}#{state.decision_id}", ref),
         listing_id=state.listing_id, event_id=state.event_id, outcome=outcome, action="upsert",
-        origin=state.origin, clusters=state.clusters, reasons=[change, *reasons], policy=ref, decided_at=now,
+        origin=state.origin, clusters=state.clusters, reasons=[*head, *reasons], policy=ref, decided_at=now,
         listing=state.listing)
-    moved = MOVED.reason(before=state.outcome.value, after=outcome.value, why=change.code)
-    gone = withdrawal(state, state.event_id, moved, now)
     # The latest batch's records go again first (the same ids: consumers drop them): should that batch's
     # decisions have been lost after its state was written, this pass may run before the replay, and a
     # crash before this pass's state would let the replay send them after this pass's withdrawal.
-    records = [*state.last_batch(), decision_routed(record), gone]
-    kept = (Sent(state.offset, gone.output, gone.value or b""),) if state.offset is not None else ()
+    records = [*state.last_batch(), decision_routed(record)]
+    kept: tuple[Sent, ...] = ()
+    if outcome is not state.outcome:
+        moved = MOVED.reason(before=state.outcome.value, after=outcome.value, why=head[-1].code)
+        gone = withdrawal(state, state.event_id, moved, now)
+        records.append(gone)
+        kept = (Sent(state.offset, gone.output, gone.value or b""),) if state.offset is not None else ()
     return Step(records, replace(state, outcome=outcome, policy=ref, decision_id=record.decision_id,
-                                 reasons=tuple(record.reasons), decided_at=now, sent=kept))
+                                 reasons=tuple(record.reasons), decided_at=now, sent=kept, verdict=None,
+                                 history=state.pushed()))

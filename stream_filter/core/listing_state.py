@@ -26,15 +26,50 @@ from stream_filter.core.contracts.decision import (
     PolicyRef,
     Reason,
 )
+from stream_filter.core.contracts.verdict import VerdictRef
 from stream_filter.core.route import Output, Routed, decision_headers, decision_routed
 
 
 class Sent(NamedTuple):
-    """A record sent for a listing's event: kept so that a replay of the event sends it again."""
+    """A record sent for a listing's event (or verdict): kept so that a replay of it sends it again."""
 
     offset: int
     output: Output
     value: bytes
+    verdict: bool = False  # sent for the verdict at `offset` of the verdict topic, not the input's
+
+
+@dataclass(frozen=True)
+class AppliedVerdict:
+    """A verdict in force on the listing, and what it answered (`core/review.py` decides whether it holds)."""
+
+    ref: VerdictRef
+    decision_id: str  # the decision the verdict made
+    seen: tuple[str, ...]  # the reason codes of the decision the reviewer answered
+    fingerprint: str  # the listing content the reviewer saw (the fields a decision reads)
+    since: datetime  # when the listing went to review: time in review ends at the verdict
+
+    def to_json(self) -> list[Any]:
+        return [self.ref.model_dump(mode="json"), self.decision_id, list(self.seen), self.fingerprint,
+                self.since.isoformat()]
+
+    @classmethod
+    def from_json(cls, data: list[Any]) -> AppliedVerdict:
+        ref, decision, seen, fingerprint, since = data
+        return cls(VerdictRef.model_validate(ref), decision, tuple(seen), fingerprint, datetime.fromisoformat(since))
+
+
+class Past(NamedTuple):
+    """An earlier decision of the listing, in brief (the lookup shows the last few)."""
+
+    decision_id: str
+    outcome: str
+    reason_codes: tuple[str, ...]
+    policy: str  # id@version
+    decided_at: str | None
+
+
+HISTORY = 4  # earlier decisions kept per listing besides the latest
 
 
 @dataclass(frozen=True)
@@ -55,6 +90,9 @@ class ListingState:
     reasons: tuple[Reason, ...] = ()
     decided_at: datetime | None = None
     sent: tuple[Sent, ...] = ()  # the latest batch's other records for this listing
+    verdict: AppliedVerdict | None = None  # a review verdict in force
+    verdict_offset: int | None = None  # verdict-topic offset (same partition) of the latest verdict applied
+    history: tuple[Past, ...] = ()  # earlier decisions, most recent first
 
     def to_bytes(self) -> bytes:
         return orjson.dumps({"v": 2, "id": self.listing_id, "p": self.partition, "e": self.event_id,
@@ -65,7 +103,10 @@ class ListingState:
                              "listing": self.listing, "off": self.offset,
                              "rs": [[r.code, r.legal_basis, r.message] for r in self.reasons],
                              "at": self.decided_at.isoformat() if self.decided_at else None,
-                             "sent": [[s.offset, s.output.value, s.value.decode()] for s in self.sent]})
+                             "sent": [[s.offset, s.output.value, s.value.decode(), *([1] if s.verdict else [])]
+                                      for s in self.sent],
+                             "vd": self.verdict.to_json() if self.verdict else None, "voff": self.verdict_offset,
+                             "h": [list(p) for p in self.history]})
 
     @classmethod
     def from_bytes(cls, data: bytes) -> ListingState:
@@ -84,36 +125,65 @@ class ListingState:
                    reasons=tuple(Reason.model_construct(code=c, legal_basis=b, message=m)
                                  for c, b, m in d.get("rs", ())),
                    decided_at=datetime.fromisoformat(d["at"]) if d.get("at") else None,
-                   sent=tuple(Sent(o, Output(out), v.encode()) for o, out, v in d.get("sent", ())))
+                   sent=tuple(Sent(s[0], Output(s[1]), s[2].encode(), len(s) > 3) for s in d.get("sent", ())),
+                   verdict=AppliedVerdict.from_json(d["vd"]) if d.get("vd") else None,
+                   verdict_offset=d.get("voff"),
+                   history=tuple(Past(i, o, tuple(c), p, at) for i, o, c, p, at in d.get("h", ())))
 
     @classmethod
     def of(cls, record: DecisionRecord, partition: int, offset: int | None = None,
-           sent: tuple[Sent, ...] = ()) -> ListingState:
+           sent: tuple[Sent, ...] = (), previous: ListingState | None = None,
+           verdict: AppliedVerdict | None = None) -> ListingState:
+        """The state after `record`; `previous` (the state before) gives the verdict offset and the history."""
         return cls(listing_id=record.listing_id, partition=partition, event_id=record.event_id,
                    decision_id=record.decision_id, outcome=record.outcome, policy=record.policy, origin=record.origin,
                    clusters=list(record.clusters), listing=record.listing, offset=offset,
-                   reasons=tuple(record.reasons), decided_at=record.decided_at, sent=sent)
+                   reasons=tuple(record.reasons), decided_at=record.decided_at, sent=sent, verdict=verdict,
+                   verdict_offset=previous.verdict_offset if previous else None,
+                   history=previous.pushed() if previous else ())
+
+    def pushed(self) -> tuple[Past, ...]:
+        """The history once the latest decision is replaced by another."""
+        codes = tuple(r.code for r in self.reasons)
+        past = Past(self.decision_id, self.outcome.value, codes, f"{self.policy.id}@{self.policy.version}",
+                    self.decided_at.isoformat() if self.decided_at else None)
+        return (past, *self.history)[:HISTORY]
+
+    @property
+    def by_verdict(self) -> bool:
+        """Whether the latest decision is the one a verdict made (not an event's decision it kept)."""
+        return self.verdict is not None and self.verdict.decision_id == self.decision_id
 
     def applied(self, partition: int, offset: int | None) -> bool:
         """Whether the event at this input position was already folded into the state (a replay)."""
         return offset is not None and self.offset is not None and partition == self.partition and offset <= self.offset
 
+    def verdict_applied(self, partition: int, offset: int | None) -> bool:
+        """Whether the verdict at this verdict-topic position was already applied (a replay)."""
+        return (offset is not None and self.verdict_offset is not None and partition == self.partition
+                and offset <= self.verdict_offset)
+
     def latest(self) -> Routed:
         """The listing's latest decision, as it was sent: rebuilt from the state's own fields."""
+        kept = self.verdict.ref if self.verdict is not None else None  # a verdict in force made or kept it
         return decision_routed(DecisionRecord.built(
             decision_id=self.decision_id, listing_id=self.listing_id, event_id=self.event_id, outcome=self.outcome,
             action="upsert", origin=self.origin, clusters=self.clusters, reasons=list(self.reasons),
-            policy=self.policy, decided_at=self.decided_at, listing=self.listing))
+            policy=self.policy, decided_at=self.decided_at, listing=self.listing, verdict=kept))
 
     def last_batch(self) -> list[Routed]:
-        """Every record the listing's latest batch sent, in order (what a re-evaluation sends again)."""
-        earlier = [resent(s) for s in self.sent if s.offset != self.offset]
-        return earlier + (self.replay(self.offset) if self.offset is not None else [])
+        """Every record the listing's latest batch sent, in order (what a re-evaluation sends again).
+        A batch reads one topic, events or verdicts: the latest decision tells which."""
+        verdicts = self.by_verdict
+        position = self.verdict_offset if verdicts else self.offset
+        earlier = [resent(s) for s in self.sent if s.verdict == verdicts and s.offset != position]
+        return earlier + (self.replay(position, verdicts) if position is not None else [])
 
-    def replay(self, offset: int) -> list[Routed]:
-        """What the first decision of the event at `offset` sent; nothing for an earlier batch's event."""
-        records = [resent(s) for s in self.sent if s.offset == offset]
-        if offset == self.offset and self.decided_at is not None:
+    def replay(self, offset: int, verdict: bool = False) -> list[Routed]:
+        """What the first decision of the event (or verdict) at `offset` sent; nothing for an earlier batch's."""
+        records = [resent(s) for s in self.sent if s.offset == offset and s.verdict == verdict]
+        latest_at = self.verdict_offset if self.by_verdict else self.offset
+        if offset == latest_at and verdict == self.by_verdict and self.decided_at is not None:
             records.insert(0, self.latest())
         return records
 

@@ -29,6 +29,9 @@ class ErrorCode(StrEnum):
     DUPLICATE_EVENT = "DUPLICATE_EVENT"
     OUTPUT_TOO_LARGE = "OUTPUT_TOO_LARGE"
     PROCESSING_ERROR = "PROCESSING_ERROR"
+    STALE_VERDICT = "STALE_VERDICT"  # answers a decision that is not the listing's latest (or no active listing)
+    VERDICT_NOT_FOR_REVIEW = "VERDICT_NOT_FOR_REVIEW"  # answers a decision that neither review nor a verdict made
+    EXPIRED_VERDICT = "EXPIRED_VERDICT"  # its expiry had passed when it arrived
 
 
 @dataclass(frozen=True)

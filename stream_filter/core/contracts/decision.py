@@ -16,6 +16,8 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from stream_filter.core.contracts.verdict import VerdictRef
+
 DECISION_NAMESPACE = uuid.UUID("6f1c52d4-3a8e-5b7a-9c1e-2d4f6a8b0c13")
 
 
@@ -89,6 +91,8 @@ class DecisionRecord(BaseModel):
     policy: PolicyRef
     decided_at: datetime
     listing: dict[str, Any] = Field(description="The input event as received (extra fields kept).")
+    verdict: VerdictRef | None = Field(default=None, description="The review verdict that made or kept this "
+                                       "outcome (reasons REVIEW_VERDICT_*); null: decided by the policy alone.")
 
     @classmethod
     def built(cls, **fields: Any) -> DecisionRecord:

@@ -12,12 +12,14 @@ from typing import Any
 
 from stream_filter.core.contracts.decision import DecisionRecord
 from stream_filter.core.contracts.listing import ListingEvent
+from stream_filter.core.contracts.verdict import ReviewVerdict
 from stream_filter.core.policy.model import Policy
 
 SCHEMAS: dict[str, Any] = {
     "listing-event.v1.json": ListingEvent,
     "decision-record.v1.json": DecisionRecord,
     "policy.v1.json": Policy,
+    "review-verdict.v1.json": ReviewVerdict,
 }
 
 

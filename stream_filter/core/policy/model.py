@@ -29,7 +29,7 @@ class _Strict(BaseModel):
 # replaced by its text and nothing else is interpreted, so no template can fail or allocate at
 # decision time. A field a rule does not supply renders as "?".
 TEMPLATE_FIELDS = frozenset({"origin", "day", "cluster", "term", "until", "hs", "unit_price", "floor", "detail",
-                             "before", "after", "old", "policy", "why"})
+                             "before", "after", "old", "policy", "why", "reviewer", "reason_code", "note"})
 _FIELD = re.compile(r"\{([a-z_]+)\}")
 MAX_MESSAGE_CHARS = 500
 
