@@ -7,6 +7,8 @@ Built by `Settings()` at start-up, never at import time, so tests build their ow
 
 from __future__ import annotations
 
+import ipaddress
+import socket
 from typing import Literal
 
 from pydantic import Field, SecretStr
@@ -26,10 +28,18 @@ class Settings(BaseSettings):
     topic_dead_letter: str = "listings.dead-letter"
     topic_policy: str = Field(default="stream-filter.policy", description="Compacted topic of live/shadow policies.")
     topic_shadow_diff: str = "listings.shadow-diff"
+    topic_review_verdicts: str = Field(default="listings.review-verdicts", description="Reviewers' verdicts "
+                                       "(ReviewVerdict v1), keyed by listing id, co-partitioned with the input.")
     topic_partitions: int = Field(default=4, ge=1, description="Partitions for topics created when missing.")
     topic_replication: int = Field(default=1, ge=1)
     web_host: str = Field(default="127.0.0.1", description="Bind address of /metrics (0.0.0.0 in containers).")
     web_port: int = Field(default=6066, ge=1, le=65535)
+    advertised_url: str | None = Field(
+        default=None, description="The URL other workers reach this one's web server at, to route listing "
+        "lookups to the partition's owner; default http://WEB_HOST:WEB_PORT (the host name for 0.0.0.0).")
+    api_token: SecretStr | None = Field(
+        default=None, description="Bearer token the listing lookup requires when the web server binds beyond "
+        "loopback (it holds seller data); /metrics and the health pages stay open.")
     lag_interval_s: float = Field(default=10.0, gt=0, description="How often consumer lag is measured.")
     policy: str = Field(default="default", description="Policy packs and/or YAML files, comma-separated.")
     policy_clock: Literal["event", "processing"] = Field(
@@ -89,6 +99,23 @@ class Settings(BaseSettings):
         """The history of the changelog's partition counts (a partition change leaves states to adopt)."""
         return f"{self.app_id}-listing-state-layout"
 
+    def canonical_url(self) -> str:
+        if self.advertised_url:
+            return self.advertised_url
+        host = socket.gethostname() if self.web_host in ("0.0.0.0", "::") else self.web_host
+        return f"http://{host}:{self.web_port}"
+
+    def loopback_only(self) -> bool:
+        """Whether the web server answers only this machine (the lookup then needs no token)."""
+        return self.web_host == "localhost" or ip_address_is_loopback(self.web_host)
+
     def output_topics(self) -> dict[str, str]:
         return {"approved": self.topic_approved, "rejected": self.topic_rejected, "review": self.topic_review,
                 "dead_letter": self.topic_dead_letter}
+
+
+def ip_address_is_loopback(host: str) -> bool:
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:  # a host name: not known to be loopback
+        return False

@@ -67,6 +67,7 @@ class Names:
             "STREAM_FILTER_TOPIC_DEAD_LETTER": self.topic("dead-letter"),
             "STREAM_FILTER_TOPIC_POLICY": self.topic("policy"),
             "STREAM_FILTER_TOPIC_SHADOW_DIFF": self.topic("shadow-diff"),
+            "STREAM_FILTER_TOPIC_REVIEW_VERDICTS": self.topic("review-verdicts"),
         }
         env.update(extra)
         return env

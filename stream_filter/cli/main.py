@@ -10,7 +10,7 @@ from __future__ import annotations
 import argparse
 import sys
 
-from stream_filter.cli import learn, offline, online, policy
+from stream_filter.cli import learn, offline, online, policy, review
 from stream_filter.core.policy.files import PolicyError
 
 
@@ -63,6 +63,26 @@ def parser() -> argparse.ArgumentParser:
     cat.add_argument("--clock", choices=["event", "processing"], default="event")
     cat.add_argument("--show", type=int, default=20, help="print up to N listings that differ")
     cat.set_defaults(func=online.cmd_catalogue)
+    rev = sub.add_parser("review", help="the review queue: list it, approve or reject listings in it")
+    rev_sub = rev.add_subparsers(dest="review_command", required=True)
+    pend = rev_sub.add_parser("pending", help="listings in review, oldest first (from the review topic)")
+    pend.add_argument("--show", type=int, default=50)
+    pend.set_defaults(func=review.cmd_pending)
+    for verdict in ("approve", "reject"):
+        ver = rev_sub.add_parser(verdict, help=f"publish a verdict: {verdict} a listing in review")
+        ver.add_argument("listing_id")
+        ver.add_argument("--note", help="what the reviewer found (goes into the decision)")
+        ver.add_argument("--reason", default="MANUAL_REVIEW", help="the reviewer's reason code")
+        ver.add_argument("--reviewer", help="reviewer id (default: the login name)")
+        ver.add_argument("--expires", help="ISO time after which the listing is decided again as usual")
+        ver.add_argument("--decision", help="the decision answered (default: the listing's on the review topic)")
+        ver.set_defaults(func=review.cmd_verdict, verdict={"approve": "approved", "reject": "rejected"}[verdict])
+    exp = sub.add_parser("explain", help="why a listing is where it is: ask a worker's lookup")
+    exp.add_argument("listing_id")
+    exp.add_argument("--url", help="a worker's web address (default: this machine's worker)")
+    exp.add_argument("--token", help="the API token (default: STREAM_FILTER_API_TOKEN)")
+    exp.add_argument("--json", action="store_true", help="print the lookup's JSON")
+    exp.set_defaults(func=review.cmd_explain)
     pol = sub.add_parser("policy", help="policy tools")
     pol_sub = pol.add_subparsers(dest="policy_command", required=True)
     v = pol_sub.add_parser("validate", help="validate a policy file or pack")

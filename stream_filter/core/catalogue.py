@@ -13,6 +13,7 @@ from __future__ import annotations
 from collections import Counter
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
+from typing import Any
 
 import orjson
 
@@ -30,6 +31,8 @@ class Catalogue:
     applied: dict[str, set[str]] = field(default_factory=lambda: {k: set() for k in KINDS})
     listings: dict[str, set[str]] = field(default_factory=lambda: {k: set() for k in KINDS})
     duplicates: int = 0  # records dropped as already applied (replays)
+    keep: tuple[str, ...] = ()  # topics whose listings' latest records are kept (the review queue)
+    records: dict[str, dict[str, dict[str, Any]]] = field(default_factory=dict)  # kind -> listing id -> record
 
     def apply(self, kind: str, value: bytes | None) -> None:
         """One record of the `kind` topic, in that topic's order."""
@@ -38,7 +41,14 @@ class Catalogue:
             self.duplicates += 1
             return
         self.applied[kind].add(record["decision_id"])
-        (self.listings[kind].add if record["action"] == "upsert" else self.listings[kind].discard)(record["listing_id"])
+        listing_id, upsert = record["listing_id"], record["action"] == "upsert"
+        (self.listings[kind].add if upsert else self.listings[kind].discard)(listing_id)
+        if kind in self.keep:
+            kept = self.records.setdefault(kind, {})
+            if upsert:
+                kept[listing_id] = record
+            else:
+                kept.pop(listing_id, None)
 
     def topics_of(self) -> dict[str, set[str]]:
         """Listing id -> the topics it is on."""

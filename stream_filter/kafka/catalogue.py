@@ -11,11 +11,11 @@ from stream_filter.kafka.topics import partition_count
 from stream_filter.settings import Settings
 
 
-async def read_catalogue(settings: Settings) -> Catalogue:
-    """Every record of the approved, rejected and review topics up to their current ends, applied as
-    a consumer would."""
-    topics = {settings.output_topics()[kind]: kind for kind in KINDS}
-    catalogue = Catalogue()
+async def read_catalogue(settings: Settings, kinds: tuple[str, ...] = KINDS, keep: tuple[str, ...] = ()) -> Catalogue:
+    """Every record of the approved, rejected and review topics (or `kinds`) up to their current ends,
+    applied as a consumer would; the latest records of `keep` topics kept."""
+    topics = {settings.output_topics()[kind]: kind for kind in kinds}
+    catalogue = Catalogue(keep=keep)
     async with admin_client(settings) as admin:
         tps = [TopicPartition(topic, p) for topic in topics for p in range(await partition_count(admin, topic) or 0)]
 

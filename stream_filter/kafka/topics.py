@@ -61,13 +61,14 @@ async def ensure_topics(settings: Settings, names: Iterable[str] | None = None) 
     """Create the input, output and state topics that are missing; return the names created."""
     state = settings.topic_state()
     wanted = list(names or [settings.topic_input, *settings.output_topics().values(), settings.topic_shadow_diff,
-                            state])
+                            state, settings.topic_review_verdicts])
+    copartitioned = (state, settings.topic_review_verdicts)
     async with admin_client(settings) as admin:
         existing = set(await admin.list_topics())
         # the state changelog is co-partitioned with the input: as many partitions, whatever exists
         input_parts = await partition_count(admin, settings.topic_input) if settings.topic_input in existing else None
         created = await create_missing(admin, [
-            NewTopic(n, (input_parts or settings.topic_partitions) if n == state else settings.topic_partitions,
+            NewTopic(n, (input_parts or settings.topic_partitions) if n in copartitioned else settings.topic_partitions,
                      settings.topic_replication, topic_configs=COMPACT if n == state else {})
             for n in wanted if n not in existing])
     if state in wanted and settings.topic_input in [*existing, *created]:
@@ -105,7 +106,7 @@ async def output_limit(settings: Settings, wanted: int) -> int:
 
 
 async def grow_changelog(settings: Settings) -> list[int]:
-    """Give the changelog as many partitions as the input has now, and return the history of its
+    """Give the changelog (and the verdict topic) as many partitions as the input has now, and return the history of its
     partition counts (oldest first), kept on the layout topic: partitions added to the input move
     listings to other partitions, whose states are adopted from the old ones (`state/adopt.py`)."""
     state, layout = settings.topic_state(), settings.topic_state_layout()
@@ -116,6 +117,9 @@ async def grow_changelog(settings: Settings) -> list[int]:
         history = await _read_layout(settings)
         if 0 < states < inputs:  # 0: created a moment ago and not in the metadata yet (with the input's count)
             await admin.create_partitions({state: NewPartitions(inputs)})
+        verdicts = await partition_count(admin, settings.topic_review_verdicts) or 0
+        if 0 < verdicts < inputs:  # verdicts are keyed like the listings' events: the same partitions
+            await admin.create_partitions({settings.topic_review_verdicts: NewPartitions(inputs)})
         grown = next_layout(history, states, inputs)
         if grown != history:
             await publish(settings, [(LAYOUT_KEY, orjson.dumps({"counts": grown}))], layout)

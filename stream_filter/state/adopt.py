@@ -54,7 +54,7 @@ async def adopt(settings: Settings, stores: Mapping[int, PartitionStore], count:
         if value is None or stores[home].get(key) is not None:  # deleted there, or a newer state at home
             continue
         # offsets are per partition: nothing of the old one is a replay in the new one
-        moved = replace(ListingState.from_bytes(value), partition=home, offset=None, sent=())
+        moved = replace(ListingState.from_bytes(value), partition=home, offset=None, sent=(), verdict_offset=None)
         listing_id = key.decode()
         stores[home].write([(key, moved.to_bytes())])
         if source in stores:  # loaded in the same call: its copy goes now, not at its next load

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Callable, Sequence
 from datetime import timedelta
 from typing import Any
 
@@ -27,7 +28,7 @@ from prometheus_client import CollectorRegistry
 from stream_filter import __version__
 from stream_filter.core.batch import BatchDecider, DecidedBatch
 from stream_filter.core.policy.book import PolicyBook, PolicyHolder
-from stream_filter.core.ports import OutputTopic
+from stream_filter.core.ports import OutputTopic, SourceRecord
 from stream_filter.core.route import Output
 from stream_filter.kafka.clients import client_options
 from stream_filter.kafka.policy_feed import Mode, PolicyFollower
@@ -40,11 +41,13 @@ from stream_filter.worker.delivery import Deliverer
 from stream_filter.worker.enforcement import Enforcer, StateSource
 from stream_filter.worker.faust_options import faust_options
 from stream_filter.worker.lag import LagProbe
+from stream_filter.worker.lookup import ListingLookup
 from stream_filter.worker.metrics import Metrics
 from stream_filter.worker.output_health import Blocked, OutputHealth
 from stream_filter.worker.pages import add_pages
 from stream_filter.worker.producer_topic import ProducerTopic
 from stream_filter.worker.readiness import Readiness
+from stream_filter.worker.review_queue import ReviewQueue
 from stream_filter.worker.shutdown import EXIT_BATCH_ABANDONED, EXIT_OUTPUT_BLOCKED, hard_exit
 from stream_filter.worker.transport import App
 
@@ -79,17 +82,21 @@ class Worker:
                                    names=names, health=self.readiness.outputs,
                                    probe=lambda topic: write_problem(settings, topic),
                                    exit_after_s=settings.output_blocked_exit_s, on_blocked=self.exit_blocked)
-        self.lock = asyncio.Lock()  # a batch of events and a re-evaluation chunk never interleave
+        self.lock = asyncio.Lock()  # batches (of events, of verdicts) and re-evaluation chunks never interleave
+        self.review = ReviewQueue()
         self.enforcer = Enforcer(self.states, self.holder, self.deliverer, self.metrics, self.lock, self.owned,
                                  self.prepare_states,
                                  busy=lambda: bool(self.app.rebalancing or not self.policy_ready.is_set()),
-                                 max_output_bytes=settings.max_output_bytes)
+                                 max_output_bytes=settings.max_output_bytes, seen=self.review.note)
         max_age = timedelta(seconds=settings.max_event_age_s) if settings.max_event_age_s else None
         self.decider = BatchDecider(self.holder, max_value_bytes=settings.max_value_bytes,
                                     clock=settings.policy_clock, max_age=max_age,
                                     dedupe_window=settings.dedupe_window,
                                     max_output_bytes=settings.max_output_bytes)
         self.lag_probe = LagProbe(settings)
+        self.lookup = ListingLookup(settings, self.states,
+                                    self.app.assignor.external_topics_metadata,  # type: ignore[attr-defined]
+                                    lambda: self.app.http_client)
         self._wire()
 
     def _wire(self) -> None:
@@ -97,6 +104,9 @@ class Worker:
         source = app.topic(settings.topic_input, key_type=bytes, value_type=bytes, key_serializer="raw",
                            value_serializer="raw", partitions=settings.topic_partitions)
         app.agent(source, concurrency=1, name="decide-listings")(self.decide_listings)  # 1: module docstring
+        verdicts = app.topic(settings.topic_review_verdicts, key_type=bytes, value_type=bytes, key_serializer="raw",
+                             value_serializer="raw", partitions=settings.topic_partitions)
+        app.agent(verdicts, concurrency=1, name="apply-verdicts")(self.apply_verdicts)  # co-partitioned: README
         app.task(self.follow_policy)
         app.task(self.enforcer.run)  # retroactive enforcement on live policy changes
         app.task(self.enforcer.follow_days)
@@ -105,13 +115,22 @@ class Worker:
         app.on_partitions_assigned.connect(self.on_partitions_assigned)  # type: ignore[arg-type]  # mode's stub is narrower
         app.on_partitions_revoked.connect(self.on_partitions_revoked)  # type: ignore[arg-type]
         app.on_before_shutdown.connect(self.on_before_shutdown)  # type: ignore[arg-type]
-        add_pages(app, self.registry, self.readiness, self.holder)
+        add_pages(app, self.registry, self.readiness, self.holder, self.lookup)
 
     def owned(self) -> set[int]:
         return {tp.partition for tp in self.app.consumer.assignment() if tp.topic == self.settings.topic_input}
 
     async def decide_listings(self, stream: Any) -> None:
-        """The agent: one batch at a time, under the lock; its events are acked after delivery."""
+        """The agent of listing events."""
+        await self._batches(stream, self.decider.decide, self.count)
+
+    async def apply_verdicts(self, stream: Any) -> None:
+        """The agent of review verdicts: a verdict's partition is its listing's (co-partitioned topics)."""
+        await self._batches(stream, self.decider.decide_verdicts, lambda decided, _: self.count_verdicts(decided))
+
+    async def _batches(self, stream: Any, decide: Callable[[Sequence[SourceRecord], Any], DecidedBatch],
+                       count: Callable[[DecidedBatch, int], None]) -> None:
+        """One batch at a time, under the lock; its records are acked after delivery."""
         await self.policy_ready.wait()
         # take_events acks a batch's events only after this loop body returns, i.e. after delivery
         async for events in stream.take_events(self.settings.batch_max, within=self.settings.batch_within_s):
@@ -119,8 +138,8 @@ class Worker:
                 async with self.lock:
                     messages = [event.message for event in events]
                     await self.load_states({m.partition for m in messages})
-                    decided = self.decider.decide(messages, self.states.view)
-                    self.count(decided, len(messages))
+                    decided = decide(messages, self.states.view)
+                    count(decided, len(messages))
                     await self.deliverer.deliver_decided(decided.outputs, decided.changelog)
                     self.readiness.progressed()
             except asyncio.CancelledError:  # take_events would ack the batch on the way out: shutdown.py
@@ -135,8 +154,20 @@ class Worker:
     def count(self, decided: DecidedBatch, records: int) -> None:
         try:  # bookkeeping only: a failure here must not escape (Faust would ack the batch)
             self.metrics.decided(decided, records)
+            self.note_reviews(decided)
         except Exception as exc:  # noqa: BLE001 - see above
             log.warning("metrics failed: %s", type(exc).__name__)
+
+    def count_verdicts(self, decided: DecidedBatch) -> None:
+        try:  # see count()
+            self.metrics.verdicts_decided(decided)
+            self.note_reviews(decided)
+        except Exception as exc:  # noqa: BLE001 - see count()
+            log.warning("metrics failed: %s", type(exc).__name__)
+
+    def note_reviews(self, decided: DecidedBatch) -> None:
+        for (partition, listing_id), state in decided.states.items():
+            self.review.note(partition, listing_id, state)
 
     async def deliver_adopted(self) -> None:
         """Under the lock: states adopted after a partition change (loading made them) reach the
@@ -214,6 +245,8 @@ class Worker:
                 self.metrics.lag.labels(str(partition)).set(lag)
             owned = self.owned()
             self.readiness.waiting = sum(lag for partition, lag in lags.items() if partition in owned)
+            self.metrics.review_listings.set(self.review.count())
+            self.metrics.review_oldest.set(self.review.oldest_age_seconds())
         except Exception as exc:  # noqa: BLE001 - a failed probe must never stop the worker
             self.metrics.lag_errors.inc()
             log.warning("lag probe failed: %s", type(exc).__name__)
@@ -224,6 +257,7 @@ class Worker:
         mine = {tp.partition for tp in assigned if tp.topic == self.settings.topic_input}
         self.metrics.assigned.set(len(mine))
         self.states.assigned(mine)
+        self.review.keep(mine)
         self.enforcer.resume()
 
     async def on_partitions_revoked(self, sender: Any, *args: Any, signal: Any, **kwargs: Any) -> None:

@@ -26,6 +26,7 @@ from time import perf_counter
 
 from stream_filter.core.batch import Pair, put_within
 from stream_filter.core.lifecycle import reevaluate
+from stream_filter.core.listing_state import ListingState
 from stream_filter.core.policy.book import PolicyHolder
 from stream_filter.core.policy.day import today
 from stream_filter.state.listing_states import ListingStates
@@ -54,10 +55,12 @@ class StateSource:
 class Enforcer:
     def __init__(self, states: ListingStates, holder: PolicyHolder, deliverer: Deliverer, metrics: Metrics,
                  lock: asyncio.Lock, owned: Callable[[], set[int]], load: Callable[[set[int]], Awaitable[None]],
-                 busy: Callable[[], bool], max_output_bytes: int = 1_000_000) -> None:
+                 busy: Callable[[], bool], max_output_bytes: int = 1_000_000,
+                 seen: Callable[[int, str, ListingState | None], None] | None = None) -> None:
         self.states, self.holder, self.deliverer, self.metrics = states, holder, deliverer, metrics
         self.lock, self.owned, self.load, self.busy = lock, owned, load, busy
         self.max_output_bytes = max_output_bytes
+        self.seen = seen or (lambda partition, listing_id, state: None)  # every state a pass reads or writes
         self.wanted = asyncio.Event()
         self.full = False
         self.paused = False
@@ -156,6 +159,7 @@ class Enforcer:
                 if state is None or state.partition not in owned or not self.states.belongs(partition, key):
                     continue
                 active += 1
+                self.seen(partition, state.listing_id, state)
                 step = reevaluate(state, book, now, force=full)
             except LookupError:  # its partition was dropped meanwhile (revoked, or a failed write)
                 continue
@@ -176,6 +180,7 @@ class Enforcer:
                 log.warning("re-evaluation of a listing skipped: a record would be %d bytes", size)
                 continue
             self.metrics.reevaluation_changes.labels(state.outcome.value, step.state.outcome.value).inc()
+            self.seen(partition, state.listing_id, step.state)
             source = StateSource(self.states.topic, state.partition, key)
             outputs += [(r, source) for r in step.records]
             changelog.append((record, source))

@@ -45,6 +45,7 @@ def faust_options(settings: Settings) -> dict[str, Any]:
         "web_bind": settings.web_host,
         "web_host": settings.web_host,
         "web_port": settings.web_port,
+        "canonical_url": settings.canonical_url(),  # what the group assignment tells the other workers
         "web_in_thread": False,
         "producer_acks": -1,
         "producer_linger": 0.005,  # batches fill while a batch is queued; delivery is awaited per batch

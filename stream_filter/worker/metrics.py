@@ -23,6 +23,7 @@ from stream_filter.kafka.send_errors import SendError
 _LATENCY_BUCKETS = (0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0)
 _AGE_BUCKETS = (0.01, 0.05, 0.1, 0.5, 1, 5, 30, 60, 300, 3600, 86400)
 _BATCH_BUCKETS = (1, 5, 10, 25, 50, 100, 250, 500, 1000, 2500)
+_REVIEW_BUCKETS = (60, 300, 900, 3600, 4 * 3600, 12 * 3600, 86400, 3 * 86400, 7 * 86400)
 _DELIVERY_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0)
 
 
@@ -96,6 +97,14 @@ class Metrics:
         self.replayed = Counter("stream_filter_replayed_events_total", "Input events the listing's state had "
                                 "applied already (a replay after a crash, rebalance or offset reset), by whether "
                                 "their records were sent again.", ["sent"], registry=registry)
+        self.review_listings = Gauge("stream_filter_review_listings", "Listings in review on owned partitions "
+                                     "(complete once a re-evaluation pass has walked them).", registry=registry)
+        self.review_oldest = Gauge("stream_filter_review_oldest_age_seconds", "How long the oldest listing in review "
+                                   "on owned partitions has waited.", registry=registry)
+        self.review_seconds = Histogram("stream_filter_review_seconds", "From the decision that sent a listing to "
+                                        "review to the verdict.", buckets=_REVIEW_BUCKETS, registry=registry)
+        self.verdicts = Counter("stream_filter_review_verdicts_total", "Review verdicts, by outcome: approved, "
+                                "rejected, or the dead-letter code of one not applied.", ["outcome"], registry=registry)
         self.build = Info("stream_filter_build", "Build information.", registry=registry)
         self.build.info({"version": version})
         for outcome in Outcome:  # known at start: dashboards show zeros, not gaps
@@ -109,6 +118,8 @@ class Metrics:
             self.send_failures.labels(kind.value)
         for mode in ("live", "shadow"):
             self.policy_updates.labels(mode)
+        for verdict in ("approved", "rejected", ErrorCode.STALE_VERDICT.value):
+            self.verdicts.labels(verdict)
         for sent in ("again", "nothing"):
             self.replayed.labels(sent)
         for records in ("decisions", "states"):
@@ -133,6 +144,17 @@ class Metrics:
             self.replayed.labels("again" if again else "nothing").inc()
         for live, shadow in batch.shadow_diffs:
             self.shadow_diffs.labels(live, shadow).inc()
+
+    def verdicts_decided(self, batch: DecidedBatch) -> None:
+        """Count a decided batch of verdicts: outcomes, time in review, dead letters."""
+        self.batch_records.observe(len(batch.verdicts))
+        for outcome, seconds in batch.verdicts:
+            self.verdicts.labels(outcome).inc()
+            if seconds is not None:
+                self.review_seconds.observe(seconds)
+        for routed, _ in batch.outputs:
+            if routed.error is not None:
+                self.dead_letters.labels(routed.error.code.value).inc()
 
     def record_batch(self, notes: Iterable[Note]) -> None:
         """Count a batch of routed events: labelled counters are tallied first and incremented once

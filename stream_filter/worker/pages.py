@@ -15,13 +15,16 @@ from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_l
 
 from stream_filter.core.policy.book import PolicyHolder
 from stream_filter.core.policy.day import today
+from stream_filter.worker.lookup import ROUTED_HEADER, ListingLookup
 from stream_filter.worker.readiness import Readiness
 
 PageHandler = Callable[[View, Request], Awaitable[Response]]
 METRICS, LIVENESS, READINESS = "/metrics", "/healthz", "/readyz"  # what probes and scrapers ask (deploy/)
+LISTING = "/listings/{listing_id}"
 
 
-def add_pages(app: faust.App, registry: CollectorRegistry, readiness: Readiness, holder: PolicyHolder) -> None:
+def add_pages(app: faust.App, registry: CollectorRegistry, readiness: Readiness, holder: PolicyHolder,
+              lookup: ListingLookup) -> None:
     """Faust makes a page's handler a method of its View class: plain functions that take the view."""
 
     async def metrics(view: View, request: Request) -> Response:
@@ -44,6 +47,12 @@ def add_pages(app: faust.App, registry: CollectorRegistry, readiness: Readiness,
         return view.json({"status": "not ready" if reasons else "ready", "reasons": reasons},
                          status=503 if reasons else 200)
 
+    async def listing(view: View, request: Request, listing_id: str) -> Response:
+        status, body = await lookup.answer(listing_id, request.headers.get("Authorization"),
+                                           routed=bool(request.headers.get(ROUTED_HEADER)))
+        return view.json(body, status=status)
+
     pages: dict[str, PageHandler] = {METRICS: metrics, LIVENESS: health, READINESS: ready}
     for path, handler in pages.items():
         app.page(path)(handler)
+    app.page(LISTING)(listing)

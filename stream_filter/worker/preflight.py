@@ -45,6 +45,11 @@ async def preflight(settings: Settings) -> Settings:
         if inputs and (states or 0) < inputs:
             raise PreflightError(f"the listing-state changelog {state} has {states} partitions and the input "
                                  f"{inputs}: they must be co-partitioned")
+        verdicts = await partition_count(admin, settings.topic_review_verdicts)
+        if inputs and verdicts != inputs:
+            raise PreflightError(f"the review-verdict topic {settings.topic_review_verdicts} has {verdicts} partitions "
+                                 f"and the input {inputs}: verdicts must be co-partitioned with the listings' events "
+                                 f"(the same count and key); recreate it with {inputs} partitions")
     limit = await output_limit(settings, settings.max_output_bytes)
     return settings.model_copy(update={"max_output_bytes": limit}) if limit < settings.max_output_bytes else settings
 

@@ -1,0 +1,97 @@
+"""`stream-filter review` and `explain`: the review loop and the lookup for people at a terminal.
+
+Why in the CLI: a small team without a review tool of its own can work the queue with this alone.
+`pending` is the review topic as a consumer builds it; `approve`/`reject` publish a ReviewVerdict
+answering the listing's decision there; `explain` asks a worker's lookup page.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import getpass
+import json
+import sys
+import urllib.error
+import urllib.request
+import uuid
+from datetime import UTC, datetime
+from typing import Any
+from urllib.parse import quote
+
+from stream_filter.core.contracts.verdict import ReviewVerdict, Verdict
+from stream_filter.settings import Settings
+
+
+def _queue(settings: Settings) -> dict[str, dict[str, Any]]:
+    from stream_filter.kafka.catalogue import read_catalogue
+
+    catalogue = asyncio.run(read_catalogue(settings, kinds=("review",), keep=("review",)))
+    return catalogue.records.get("review", {})
+
+
+def cmd_pending(args: argparse.Namespace) -> int:
+    queue = sorted(_queue(Settings()).values(), key=lambda r: r["decided_at"])
+    for record in queue[:args.show]:
+        codes = ",".join(r["code"] for r in record["reasons"])
+        print(f"{record['listing_id']}\t{record['decided_at']}\t{record['decision_id']}\t{codes}\t"
+              f"{(record['listing'].get('title') or '')[:60]}")
+    print(f"{len(queue)} listings in review", file=sys.stderr)
+    return 0
+
+
+def cmd_verdict(args: argparse.Namespace) -> int:
+    from stream_filter.kafka.publish import publish
+
+    settings = Settings()
+    decision = args.decision
+    if decision is None:
+        record = _queue(settings).get(args.listing_id)
+        if record is None:
+            print(f"{args.listing_id} is not in review (see `stream-filter review pending`)", file=sys.stderr)
+            return 1
+        decision = record["decision_id"]
+    verdict = ReviewVerdict(
+        verdict_id=str(uuid.uuid4()), listing_id=args.listing_id, decision_id=decision, verdict=Verdict(args.verdict),
+        reviewer_id=args.reviewer or getpass.getuser(), reason_code=args.reason, note=args.note or "",
+        reviewed_at=datetime.now(UTC), expires_at=datetime.fromisoformat(args.expires) if args.expires else None)
+    asyncio.run(publish(settings, [(verdict.listing_id.encode(), verdict.model_dump_json().encode())],
+                        settings.topic_review_verdicts))
+    print(f"verdict {verdict.verdict_id}: {verdict.verdict.value} {verdict.listing_id} (decision {decision})",
+          file=sys.stderr)
+    return 0
+
+
+def cmd_explain(args: argparse.Namespace) -> int:
+    settings = Settings()
+    url = f"{(args.url or settings.canonical_url()).rstrip('/')}/listings/{quote(args.listing_id, safe='')}"
+    token = args.token or (settings.api_token.get_secret_value() if settings.api_token else None)
+    request = urllib.request.Request(url, headers={"Authorization": f"Bearer {token}"} if token else {})
+    try:
+        with urllib.request.urlopen(request, timeout=10) as response:
+            body = json.loads(response.read())
+    except urllib.error.HTTPError as exc:
+        print(f"{exc.code}: {json.loads(exc.read()).get('error', '')}", file=sys.stderr)
+        return 1
+    if args.json:
+        print(json.dumps(body, indent=2, ensure_ascii=False))
+        return 0
+    print(explanation(body))
+    return 0
+
+
+def explanation(body: dict[str, Any]) -> str:
+    """A lookup answer as a person reads it: where the listing is, why, under what, and before."""
+    d = body["decision"]
+    lines = [f"listing {body['listing_id']}: {d['outcome'].upper()} (decision {d['decision_id']}, "
+             f"{d['decided_at']}, policy {d['policy']['id']}@{d['policy']['version']})", "reasons:"]
+    lines += [f"  {r['code']}: {r['message']}\n    basis: {r['legal_basis']}" for r in d["reasons"]]
+    origin = d["origin"]
+    lines.append(f"origin: {origin['class']} ({origin['confidence']:.2f}): {'; '.join(origin['evidence'])}")
+    lines += [f"cluster: {c['cluster']} ({c['confidence']:.2f}): {'; '.join(c['evidence'])}" for c in d["clusters"]]
+    if (v := body.get("verdict")) is not None:
+        lines.append(f"verdict: {v['verdict']} by {v['reviewer_id']} ({v['reason_code']}) at {v['reviewed_at']}"
+                     f"{', expires ' + v['expires_at'] if v.get('expires_at') else ''}: {v['note']}")
+    lines += ["before:"] + [f"  {p['decided_at']} {p['outcome']} {','.join(p['reason_codes'])} ({p['policy']}) "
+                            f"{p['decision_id']}" for p in body["history"]]
+    return "\n".join(lines)

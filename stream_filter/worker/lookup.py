@@ -1,0 +1,103 @@
+"""`GET /listings/{listing_id}`: why a listing is where it is, answered by any worker.
+
+Why here: the worker that owns a listing's partition holds its latest state (decision, verdict, last
+decisions), so no other reader of the output topics is needed. Any worker answers: it finds the
+partition (murmur2 of the id, as producers partition) and its owner in the group assignment (each
+worker's advertised URL travels with it, faust's assignor), and forwards the request there once.
+The answer holds seller data: beyond loopback the page needs the bearer token.
+"""
+
+from __future__ import annotations
+
+import hmac
+import logging
+from collections.abc import Callable, Mapping
+from typing import Any
+from urllib.parse import quote
+
+import aiohttp
+
+from stream_filter.core.listing_state import ListingState
+from stream_filter.kafka.clients import admin_client
+from stream_filter.kafka.partitioning import partition_for
+from stream_filter.kafka.topics import partition_count
+from stream_filter.settings import Settings
+from stream_filter.state.listing_states import ListingStates
+
+log = logging.getLogger("stream_filter.worker.lookup")
+ROUTED_HEADER = "X-Stream-Filter-Routed"  # a forwarded request is answered where it lands, never forwarded again
+FORWARD_TIMEOUT_S = 5.0
+Owners = Callable[[], Mapping[str, Mapping[str, list[int]]]]  # worker URL -> topic -> partitions it owns
+Answer = tuple[int, dict[str, Any]]
+
+
+def describe(state: ListingState) -> dict[str, Any]:
+    """The lookup's body for a listing: its latest decision as sent, its verdict, its last decisions."""
+    verdict, latest = state.verdict, state.latest().decision
+    return {
+        "listing_id": state.listing_id, "partition": state.partition,
+        "decision": latest.model_dump(mode="json") if latest else None,
+        "verdict": None if verdict is None else {
+            **verdict.ref.model_dump(mode="json"), "decision_id": verdict.decision_id,
+            "reason_codes_seen": list(verdict.seen), "in_review_since": verdict.since.isoformat()},
+        "history": [p._asdict() | {"reason_codes": list(p.reason_codes)} for p in state.history],
+    }
+
+
+class ListingLookup:
+    def __init__(self, settings: Settings, states: ListingStates, owners: Owners,
+                 http: Callable[[], aiohttp.ClientSession]) -> None:
+        self.settings, self.states, self.owners, self.http = settings, states, owners, http
+        self.url = settings.canonical_url()
+        self.token = settings.api_token.get_secret_value().encode() if settings.api_token else None
+
+    def refusal(self, authorization: str | None) -> str | None:
+        """Why the request may not read listings (None: it may)."""
+        if self.settings.loopback_only():
+            return None
+        if self.token is None:
+            return "the web server binds beyond loopback and no STREAM_FILTER_API_TOKEN is set: lookups are off"
+        scheme, _, given = (authorization or "").partition(" ")
+        if scheme.lower() != "bearer" or not hmac.compare_digest(given.strip().encode(), self.token):
+            return "a bearer token is required (Authorization: Bearer ...)"
+        return None
+
+    async def partition(self, listing_id: str) -> int:
+        count = self.states.count or (self.states.history[-1] if self.states.history else None)
+        if count is None:
+            async with admin_client(self.settings) as admin:
+                count = await partition_count(admin, self.settings.topic_input) or self.settings.topic_partitions
+        return partition_for(listing_id.encode(), count)
+
+    def owner(self, partition: int) -> str | None:
+        for url, topics in self.owners().items():
+            if partition in topics.get(self.settings.topic_input, ()):
+                return url
+        return None
+
+    async def answer(self, listing_id: str, authorization: str | None, routed: bool) -> Answer:
+        if (why := self.refusal(authorization)) is not None:
+            return 401, {"error": why}
+        partition = await self.partition(listing_id)
+        owner = self.owner(partition)
+        if owner is not None and owner.rstrip("/") != self.url.rstrip("/") and not routed:
+            return await self.forward(owner, listing_id, authorization)
+        if partition not in (self.states.unloaded() or []) and partition in self.states.held():
+            state = self.states.get_key(partition, listing_id.encode())
+            if state is None:
+                return 404, {"error": "no active listing with this id (never seen, or deleted)",
+                             "partition": partition}
+            return 200, {**describe(state), "served_by": self.url}
+        return 503, {"error": f"partition {partition} is not held here yet (loading, or a rebalance is under way); "
+                     "ask again", "partition": partition, "owner": owner}
+
+    async def forward(self, owner: str, listing_id: str, authorization: str | None) -> Answer:
+        headers = {ROUTED_HEADER: "1", **({"Authorization": authorization} if authorization else {})}
+        try:
+            async with self.http().get(f"{owner.rstrip('/')}/listings/{quote(listing_id, safe='')}", headers=headers,
+                                       timeout=aiohttp.ClientTimeout(total=FORWARD_TIMEOUT_S)) as response:
+                return response.status, await response.json()
+        except Exception as exc:  # noqa: BLE001 - the caller gets an answer, not a stack trace
+            log.warning("lookup not forwarded to %s: %s", owner, type(exc).__name__)
+            return 502, {"error": f"the owner of the listing's partition ({owner}) did not answer: "
+                         f"{type(exc).__name__}"}
