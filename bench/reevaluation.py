@@ -52,7 +52,8 @@ RESULTS = Path(__file__).parent / "results" / "reevaluation.json"
 
 def deployment_env(bootstrap: str, app_id: str) -> dict[str, str]:
     names = {"INPUT": "new", "APPROVED": "approved", "REJECTED": "rejected", "REVIEW": "review",
-             "DEAD_LETTER": "dead-letter", "POLICY": "policy", "SHADOW_DIFF": "shadow-diff"}
+             "DEAD_LETTER": "dead-letter", "POLICY": "policy", "SHADOW_DIFF": "shadow-diff",
+             "REVIEW_VERDICTS": "review-verdicts"}
     return {**os.environ, "STREAM_FILTER_KAFKA_BOOTSTRAP_SERVERS": bootstrap, "STREAM_FILTER_APP_ID": app_id,
             "STREAM_FILTER_TOPIC_PARTITIONS": str(PARTITIONS),
             **{f"STREAM_FILTER_TOPIC_{key}": f"{app_id}.{name}" for key, name in names.items()}}

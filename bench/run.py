@@ -107,6 +107,7 @@ def start_variant(kind: str, bootstrap: str, topic_in: str, out_prefix: str, gro
                "STREAM_FILTER_TOPIC_REJECTED": f"{out_prefix}.rejected",
                "STREAM_FILTER_TOPIC_REVIEW": f"{out_prefix}.review",
                "STREAM_FILTER_TOPIC_DEAD_LETTER": f"{out_prefix}.dead-letter",
+               "STREAM_FILTER_TOPIC_REVIEW_VERDICTS": f"{out_prefix}.review-verdicts",
                "STREAM_FILTER_WEB_PORT": str(web_port or free_port()),
                "STREAM_FILTER_DATA_DIR": str(Path(tempfile.gettempdir()) / group),
                "STREAM_FILTER_DEDUPE_WINDOW": "0"}

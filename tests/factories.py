@@ -14,8 +14,11 @@ from typing import Any
 
 import orjson
 
+from stream_filter.core.batch import BatchDecider
+from stream_filter.core.contracts.decision import Outcome
 from stream_filter.core.contracts.listing import ListingEvent
 from stream_filter.core.listing_state import ListingState, state_record
+from stream_filter.core.policy.book import PolicyBook, PolicyHolder
 from stream_filter.core.route import Routed
 
 
@@ -124,3 +127,28 @@ def policy_text(version: str, clusters: str = "textile_fashion", *, policy_id: s
     return (f'id: {policy_id}\nversion: "{version}"\neffective_from: {start}\n{ends}blocked_clusters:\n'
             f'  - clusters: [{clusters}]\n'
             f'    reason: {{code: {code}, legal_basis: test, message: "{{cluster}} {verb}"}}\n')
+
+
+def decider(policy: str = "default") -> BatchDecider:
+    """The batch decider as the worker builds it, on a policy pack."""
+    return BatchDecider(PolicyHolder(PolicyBook.load(policy)), max_value_bytes=1_048_576, clock="event",
+                        max_age=None, dedupe_window=100_000)
+
+
+UNCERTAIN = {"title": "Kaos Polos Cotton Combed 30s"}  # no origin fields: unknown origin, textile -> review
+
+
+def in_review(states: MemoryStates, listing_id: str = "L-1") -> tuple[ListingState, list[Routed]]:
+    """A listing the default policy sends to review, on partition 0: its state and what was sent."""
+    decided = decider().decide([listing_msg(listing_id, 0, 0, **UNCERTAIN)], states.view)
+    state = states.get(listing_id, 0)
+    assert state is not None and state.outcome is Outcome.REVIEW
+    return state, [routed for routed, _ in decided.outputs]
+
+
+def verdict_msg(listing_id: str, decision_id: str, offset: int, verdict: str = "approved", **fields: Any) -> Msg:
+    """A ReviewVerdict record on partition 0 of the verdict topic."""
+    body = {"verdict_id": f"v-{listing_id}-{offset}", "listing_id": listing_id, "decision_id": decision_id,
+            "verdict": verdict, "reviewer_id": "rev-7", "reason_code": "LOCAL_SELLER_CONFIRMED",
+            "note": "NIB checked", "reviewed_at": "2026-11-02T08:00:00Z", **fields}
+    return Msg(listing_id.encode(), orjson.dumps(body, default=str), 0, offset, "listings.review-verdicts")

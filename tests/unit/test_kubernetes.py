@@ -136,7 +136,9 @@ def _settings(objects: tuple[dict[str, Any], ...], monkeypatch: pytest.MonkeyPat
     """The worker's Settings as the pod's environment builds them (invalid values fail here)."""
     for key in [k for k in os.environ if k.startswith("STREAM_FILTER_")]:
         monkeypatch.delenv(key)
-    env = {**_config(objects), **{e["name"]: "from-a-secret" for e in _container(objects).get("env", [])}}
+    pod_env = {e["name"]: e.get("value", "from-a-secret" if "secretKeyRef" in e.get("valueFrom", {}) else "pod")
+               for e in _container(objects).get("env", [])}
+    env = {**_config(objects), **{k: v for k, v in pod_env.items() if k.startswith("STREAM_FILTER_")}}
     fields = {f"STREAM_FILTER_{name.upper()}" for name in Settings.model_fields}
     assert set(env) <= fields, f"not settings: {set(env) - fields}"
     for key, value in env.items():
@@ -165,6 +167,11 @@ def test_the_worker_pod_matches_the_code(overlay: str, monkeypatch: pytest.Monke
     brokers = {int(address.rsplit(":", 1)[1]) for address in settings.kafka_bootstrap_servers.split(",")}
     egress = {p["port"] for rule in one(objects, "NetworkPolicy")["spec"]["egress"] for p in rule["ports"]}
     assert brokers <= egress, "the NetworkPolicy must let the worker reach its brokers"
+    # lookups are routed to the partition's owner at its advertised URL: its stable name, the web port
+    pod_name = {e["name"]: e for e in container["env"]}["POD_NAME"]["valueFrom"]["fieldRef"]["fieldPath"]
+    service = one(objects, "StatefulSet")["spec"]["serviceName"]
+    assert pod_name == "metadata.name" and settings.advertised_url == f"http://$(POD_NAME).{service}:{settings.web_port}"
+    assert settings.web_port in egress, "the NetworkPolicy must let a worker reach the others' lookup"
 
 
 @pytest.mark.parametrize("overlay", _overlays())
@@ -176,7 +183,8 @@ def test_references_resolve_and_selectors_select_the_worker(overlay: str) -> Non
     labels = pod["metadata"]["labels"]
     refs = [("ServiceAccount", pod["spec"]["serviceAccountName"]), ("Service", statefulset["spec"]["serviceName"])]
     refs += [("ConfigMap", e["configMapRef"]["name"]) for e in pod["spec"]["containers"][0]["envFrom"]]
-    refs += [("Secret", e["valueFrom"]["secretKeyRef"]["name"]) for e in pod["spec"]["containers"][0].get("env", [])]
+    refs += [("Secret", e["valueFrom"]["secretKeyRef"]["name"]) for e in pod["spec"]["containers"][0].get("env", [])
+             if "secretKeyRef" in e.get("valueFrom", {}) and not e["valueFrom"]["secretKeyRef"].get("optional")]
     refs += [("Secret", v["secret"]["secretName"]) for v in pod["spec"]["volumes"] if "secret" in v]
     for obj in objects:
         if obj["kind"] == "ScaledObject":

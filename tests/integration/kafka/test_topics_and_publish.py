@@ -23,9 +23,10 @@ def test_ensure_topics_creates_missing_topics_once(kafka_bootstrap: str) -> None
                         topic_partitions=3)
     created = asyncio.run(ensure_topics(settings))
     assert sorted(created) == sorted([names.topic("new"), *names.outputs().values(), names.topic("shadow-diff"),
-                                      f"{names.app_id}-listing-state-changelog"])
+                                      f"{names.app_id}-listing-state-changelog", names.topic("review-verdicts")])
     assert asyncio.run(ensure_topics(settings)) == []
     assert sorted(end_offsets(kafka_bootstrap, names.topic("new"))) == [0, 1, 2]
+    assert sorted(end_offsets(kafka_bootstrap, names.topic("review-verdicts"))) == [0, 1, 2]  # co-partitioned
 
 
 def test_publish_round_trip_keeps_keys_and_order_per_key(kafka_bootstrap: str) -> None:

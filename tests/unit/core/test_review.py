@@ -3,56 +3,38 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
-from typing import Any
 
-import orjson
-
-from stream_filter.core.batch import BatchDecider, DecidedBatch
+from stream_filter.core.batch import DecidedBatch
 from stream_filter.core.catalogue import Catalogue
 from stream_filter.core.contracts.dead_letter import ErrorCode
 from stream_filter.core.contracts.decision import Outcome
 from stream_filter.core.lifecycle import reevaluate
 from stream_filter.core.listing_state import ListingState
-from stream_filter.core.policy.book import PolicyBook, PolicyHolder
+from stream_filter.core.policy.book import PolicyBook
 from stream_filter.core.policy.files import parse_policy
 from stream_filter.core.review import decode_verdict, fingerprint
-from stream_filter.core.route import Output
-from tests.factories import MemoryStates, Msg, listing_msg
+from stream_filter.core.route import Output, Routed
+from tests.factories import UNCERTAIN, MemoryStates, decider, in_review, listing_msg, verdict_msg
 
 VERDICTS = "listings.review-verdicts"
-UNCERTAIN = {"title": "Kaos Polos Cotton Combed 30s"}  # no origin fields: unknown origin, textile -> review
 
 
-def _decider() -> BatchDecider:
-    return BatchDecider(PolicyHolder(PolicyBook.load("default")), max_value_bytes=1_048_576, clock="event",
-                        max_age=None, dedupe_window=100_000)
-
-
-def verdict_msg(listing_id: str, decision_id: str, offset: int, verdict: str = "approved", **fields: Any) -> Msg:
-    body = {"verdict_id": f"v-{listing_id}-{offset}", "listing_id": listing_id, "decision_id": decision_id,
-            "verdict": verdict, "reviewer_id": "rev-7", "reason_code": "LOCAL_SELLER_CONFIRMED",
-            "note": "NIB checked", "reviewed_at": "2026-11-02T08:00:00Z", **fields}
-    return Msg(listing_id.encode(), orjson.dumps(body, default=str), 0, offset, VERDICTS)
-
-
-def _apply(catalogue: Catalogue, decided: DecidedBatch) -> None:
-    for routed, _ in decided.outputs:
+def _apply(catalogue: Catalogue, decided: DecidedBatch | list[Routed]) -> None:
+    for routed in decided if isinstance(decided, list) else [r for r, _ in decided.outputs]:
         if routed.output.value in ("approved", "rejected", "review"):
             catalogue.apply(routed.output.value, routed.value)
 
 
 def _in_review(states: MemoryStates, catalogue: Catalogue) -> ListingState:
-    decided = _decider().decide([listing_msg("L-1", 0, 0, **UNCERTAIN)], states.view)
-    _apply(catalogue, decided)
-    state = states.get("L-1", 0)
-    assert state is not None and state.outcome is Outcome.REVIEW
+    state, sent = in_review(states)
+    _apply(catalogue, sent)
     return state
 
 
 def test_a_verdict_moves_the_listing_from_review_to_its_topic_and_says_who() -> None:
     states, catalogue = MemoryStates({0: {}}), Catalogue()
     reviewed = _in_review(states, catalogue)
-    decided = _decider().decide_verdicts([verdict_msg("L-1", reviewed.decision_id, 0)], states.view)
+    decided = decider().decide_verdicts([verdict_msg("L-1", reviewed.decision_id, 0)], states.view)
     _apply(catalogue, decided)
     assert catalogue.topics_of() == {"L-1": {"approved"}}
     made, removal = (r.decision for r, _ in decided.outputs)
@@ -71,49 +53,49 @@ def test_a_verdict_moves_the_listing_from_review_to_its_topic_and_says_who() -> 
 def test_a_replayed_verdict_sends_what_it_sent_the_first_time_and_nothing_new() -> None:
     states, catalogue = MemoryStates({0: {}}), Catalogue()
     reviewed = _in_review(states, catalogue)
-    first = _decider().decide_verdicts([verdict_msg("L-1", reviewed.decision_id, 4)], states.view)
-    again = _decider().decide_verdicts([verdict_msg("L-1", reviewed.decision_id, 4)], states.view)
+    first = decider().decide_verdicts([verdict_msg("L-1", reviewed.decision_id, 4)], states.view)
+    again = decider().decide_verdicts([verdict_msg("L-1", reviewed.decision_id, 4)], states.view)
     assert [r.value for r, _ in again.outputs] == [r.value for r, _ in first.outputs]
     assert not again.changelog  # the state is not written again
-    older = _decider().decide_verdicts([verdict_msg("L-1", reviewed.decision_id, 3)], states.view)
+    older = decider().decide_verdicts([verdict_msg("L-1", reviewed.decision_id, 3)], states.view)
     assert older.outputs == []  # an earlier batch's verdict sends nothing (and is no dead letter)
 
 
 def test_a_verdict_on_a_decision_that_is_not_the_latest_is_dead_lettered() -> None:
     states, catalogue = MemoryStates({0: {}}), Catalogue()
     _in_review(states, catalogue)
-    decided = _decider().decide_verdicts([verdict_msg("L-1", "an-older-decision", 0)], states.view)
+    decided = decider().decide_verdicts([verdict_msg("L-1", "an-older-decision", 0)], states.view)
     (routed, _), = decided.outputs
     assert routed.output is Output.DEAD_LETTER and routed.error is not None
     assert routed.error.code is ErrorCode.STALE_VERDICT
     assert ("source-topic", VERDICTS.encode()) in routed.headers
-    unknown = _decider().decide_verdicts([verdict_msg("L-9", "d", 1)], states.view)
+    unknown = decider().decide_verdicts([verdict_msg("L-9", "d", 1)], states.view)
     assert unknown.outputs[0][0].error is not None and unknown.outputs[0][0].error.code is ErrorCode.STALE_VERDICT
 
 
 def test_only_review_decisions_and_verdicts_can_be_answered_and_not_after_expiry() -> None:
     states = MemoryStates({0: {}})
-    _decider().decide([listing_msg("L-2", 0, 0, seller={"country": "ID"}, ship_from={"location": "Bandung"})],
+    decider().decide([listing_msg("L-2", 0, 0, seller={"country": "ID"}, ship_from={"location": "Bandung"})],
                       states.view)
     approved = states.get("L-2", 0)
     assert approved is not None and approved.outcome is Outcome.APPROVED
-    refused = _decider().decide_verdicts([verdict_msg("L-2", approved.decision_id, 0, "rejected")], states.view)
+    refused = decider().decide_verdicts([verdict_msg("L-2", approved.decision_id, 0, "rejected")], states.view)
     assert refused.outputs[0][0].error is not None
     assert refused.outputs[0][0].error.code is ErrorCode.VERDICT_NOT_FOR_REVIEW
     catalogue = Catalogue()
     reviewed = _in_review(states, catalogue)
     late = verdict_msg("L-1", reviewed.decision_id, 1, expires_at="2020-01-01T00:00:00Z")
-    expired = _decider().decide_verdicts([late], states.view)
+    expired = decider().decide_verdicts([late], states.view)
     assert expired.outputs[0][0].error is not None and expired.outputs[0][0].error.code is ErrorCode.EXPIRED_VERDICT
 
 
 def test_a_reviewer_may_change_a_verdict_and_the_listing_moves_again() -> None:
     states, catalogue = MemoryStates({0: {}}), Catalogue()
     reviewed = _in_review(states, catalogue)
-    _apply(catalogue, _decider().decide_verdicts([verdict_msg("L-1", reviewed.decision_id, 0)], states.view))
+    _apply(catalogue, decider().decide_verdicts([verdict_msg("L-1", reviewed.decision_id, 0)], states.view))
     approved = states.get("L-1", 0)
     assert approved is not None
-    _apply(catalogue, _decider().decide_verdicts([verdict_msg("L-1", approved.decision_id, 1, "rejected")],
+    _apply(catalogue, decider().decide_verdicts([verdict_msg("L-1", approved.decision_id, 1, "rejected")],
                                                  states.view))
     assert catalogue.topics_of() == {"L-1": {"rejected"}}
     state = states.get("L-1", 0)
@@ -123,14 +105,14 @@ def test_a_reviewer_may_change_a_verdict_and_the_listing_moves_again() -> None:
 def test_an_update_that_a_decision_does_not_read_keeps_the_verdict_and_one_that_it_reads_lapses_it() -> None:
     states, catalogue = MemoryStates({0: {}}), Catalogue()
     reviewed = _in_review(states, catalogue)
-    _apply(catalogue, _decider().decide_verdicts([verdict_msg("L-1", reviewed.decision_id, 0)], states.view))
-    stock = _decider().decide([listing_msg("L-1", 0, 1, stock=12, **UNCERTAIN)], states.view)
+    _apply(catalogue, decider().decide_verdicts([verdict_msg("L-1", reviewed.decision_id, 0)], states.view))
+    stock = decider().decide([listing_msg("L-1", 0, 1, stock=12, **UNCERTAIN)], states.view)
     _apply(catalogue, stock)
     kept = stock.outputs[0][0].decision
     assert kept is not None and kept.outcome is Outcome.APPROVED and kept.verdict is not None
     assert [r.code for r in kept.reasons] == ["REVIEW_VERDICT_APPROVED", "REVIEW_UNCERTAIN_BLOCKED_CLUSTER"]
     assert catalogue.topics_of() == {"L-1": {"approved"}}
-    retitled = _decider().decide([listing_msg("L-1", 0, 2, title="Kaos Polos Cotton Combed 24s")], states.view)
+    retitled = decider().decide([listing_msg("L-1", 0, 2, title="Kaos Polos Cotton Combed 24s")], states.view)
     _apply(catalogue, retitled)
     lapsed = retitled.outputs[0][0].decision
     assert lapsed is not None and lapsed.outcome is Outcome.REVIEW and lapsed.verdict is None
@@ -150,7 +132,7 @@ def _book(extra: str) -> PolicyBook:
 def test_a_policy_change_keeps_a_verdict_unless_it_gives_a_reason_the_reviewer_did_not_see() -> None:
     states = MemoryStates({0: {}})
     reviewed = _in_review(states, Catalogue())
-    _decider().decide_verdicts([verdict_msg("L-1", reviewed.decision_id, 0)], states.view)
+    decider().decide_verdicts([verdict_msg("L-1", reviewed.decision_id, 0)], states.view)
     state = states.get("L-1", 0)
     assert state is not None
     now = datetime(2026, 11, 5, tzinfo=UTC)
@@ -172,7 +154,7 @@ def test_an_expired_verdict_is_decided_again_even_under_the_same_policy() -> Non
     states = MemoryStates({0: {}})
     reviewed = _in_review(states, Catalogue())
     expiry = datetime.now(UTC) + timedelta(hours=1)
-    _decider().decide_verdicts([verdict_msg("L-1", reviewed.decision_id, 0, expires_at=expiry.isoformat())],
+    decider().decide_verdicts([verdict_msg("L-1", reviewed.decision_id, 0, expires_at=expiry.isoformat())],
                                states.view)
     state = states.get("L-1", 0)
     assert state is not None
@@ -186,7 +168,7 @@ def test_an_expired_verdict_is_decided_again_even_under_the_same_policy() -> Non
 def test_a_state_with_a_verdict_and_history_reads_back_the_same() -> None:
     states = MemoryStates({0: {}})
     reviewed = _in_review(states, Catalogue())
-    _decider().decide_verdicts([verdict_msg("L-1", reviewed.decision_id, 5)], states.view)
+    decider().decide_verdicts([verdict_msg("L-1", reviewed.decision_id, 5)], states.view)
     state = states.get("L-1", 0)
     assert state is not None
     assert ListingState.from_bytes(state.to_bytes()) == state

@@ -1,0 +1,111 @@
+"""The listing lookup without a broker: who may ask, who answers, what the answer says."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+from pydantic import SecretStr
+
+from stream_filter.cli.review import explanation
+from stream_filter.kafka.partitioning import partition_for
+from stream_filter.settings import Settings
+from stream_filter.state.listing_states import ListingStates
+from stream_filter.worker.lookup import ROUTED_HEADER, ListingLookup
+from stream_filter.worker.review_queue import ReviewQueue
+from tests.factories import MemoryStates, decider, in_review, verdict_msg
+
+
+class FakeResponse:
+    status = 200
+
+    async def json(self) -> dict[str, Any]:
+        return {"listing_id": "from-the-owner"}
+
+    async def __aenter__(self) -> FakeResponse:
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        return None
+
+
+class FakeHttp:
+    def __init__(self) -> None:
+        self.asked: list[tuple[str, Mapping[str, str]]] = []
+
+    def get(self, url: str, headers: Mapping[str, str], timeout: object) -> FakeResponse:
+        self.asked.append((url, headers))
+        return FakeResponse()
+
+
+def _states_with_a_reviewed_listing(settings: Settings) -> ListingStates:
+    """A held partition whose store has a listing that a reviewer approved (made by the pure core)."""
+    memory = MemoryStates({0: {}})
+    reviewed, _ = in_review(memory)
+    decider().decide_verdicts([verdict_msg("L-1", reviewed.decision_id, 0)], memory.view)
+    states = ListingStates(settings)
+    states.count = 4
+    home = partition_for(b"L-1", 4)
+    states.open(home).write(list(memory.partitions[0].items()))
+    return states
+
+
+def _lookup(tmp_path: Path, owners: dict[str, dict[str, list[int]]] | None = None, **fields: Any) -> tuple[
+        ListingLookup, FakeHttp]:
+    settings = Settings(state_store="memory", data_dir=str(tmp_path), advertised_url="http://me:6066", **fields)
+    http = FakeHttp()
+    return ListingLookup(settings, _states_with_a_reviewed_listing(settings), lambda: owners or {},
+                         lambda: http), http  # type: ignore[arg-type,return-value]
+
+
+def test_beyond_loopback_the_lookup_needs_the_token(tmp_path: Path) -> None:
+    open_lookup, _ = _lookup(tmp_path)
+    assert open_lookup.refusal(None) is None  # loopback: this machine only
+    no_token, _ = _lookup(tmp_path, web_host="0.0.0.0")
+    assert "no STREAM_FILTER_API_TOKEN" in (no_token.refusal("Bearer x") or "")
+    guarded, _ = _lookup(tmp_path, web_host="0.0.0.0", api_token=SecretStr("s3cret"))
+    assert guarded.refusal(None) and guarded.refusal("Bearer wrong") and guarded.refusal("Basic s3cret")
+    assert guarded.refusal("Bearer s3cret") is None
+    status, body = asyncio.run(guarded.answer("L-1", None, routed=False))
+    assert status == 401 and "bearer token" in body["error"]
+
+
+def test_the_owner_answers_with_decision_verdict_and_history(tmp_path: Path) -> None:
+    home = partition_for(b"L-1", 4)
+    lookup, http = _lookup(tmp_path, {"http://me:6066": {"listings.new": [home]}})
+    status, body = asyncio.run(lookup.answer("L-1", None, routed=False))
+    assert status == 200 and not http.asked
+    assert body["decision"]["outcome"] == "approved" and body["decision"]["reasons"][0]["code"] == \
+        "REVIEW_VERDICT_APPROVED"
+    assert body["verdict"]["reviewer_id"] == "rev-7" and body["verdict"]["reason_codes_seen"] == [
+        "REVIEW_UNCERTAIN_BLOCKED_CLUSTER"]
+    assert [p["outcome"] for p in body["history"]] == ["review"] and body["served_by"] == "http://me:6066"
+    text = explanation(body)
+    assert "APPROVED" in text and "verdict: approved by rev-7" in text and "before:" in text
+    assert asyncio.run(lookup.answer("L-404", None, routed=False))[0] in (404, 503)
+
+
+def test_another_workers_listing_is_asked_of_it_once(tmp_path: Path) -> None:
+    home = partition_for(b"L-1", 4)
+    lookup, http = _lookup(tmp_path, {"http://other:6066": {"listings.new": [home]}})
+    status, body = asyncio.run(lookup.answer("L-1", "Bearer t", routed=False))
+    assert (status, body) == (200, {"listing_id": "from-the-owner"})
+    [(url, headers)] = http.asked
+    assert url == "http://other:6066/listings/L-1" and headers == {ROUTED_HEADER: "1", "Authorization": "Bearer t"}
+    asyncio.run(lookup.answer("L-1", None, routed=True))  # a forwarded request is answered where it lands
+    assert len(http.asked) == 1
+
+
+def test_the_review_queue_counts_owned_listings_in_review_and_their_wait(tmp_path: Path) -> None:
+    memory = MemoryStates({0: {}})
+    reviewed, _ = in_review(memory)
+    queue = ReviewQueue()
+    queue.note(0, "L-1", reviewed)
+    queue.note(1, "L-2", reviewed)
+    assert queue.count() == 2 and queue.oldest_age_seconds() > 0
+    queue.keep([0])
+    assert queue.count() == 1
+    queue.note(0, "L-1", None)
+    assert queue.count() == 0 and queue.oldest_age_seconds() == 0.0
