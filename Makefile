@@ -3,7 +3,7 @@ PYTHON ?= python3
 VENV ?= .venv
 PY := $(VENV)/bin/python
 
-.PHONY: venv tools run test lint unit kafka kafka-down schemas examples kube-assets crds eval bench bench-core bench-reevaluation bench-oversized bench-sizing chaos clean
+.PHONY: venv tools run test lint unit kafka kafka-down schemas examples kube-assets crds eval bench bench-core bench-reevaluation bench-oversized bench-sizing bench-review chaos clean
 
 venv: $(VENV)/.installed
 
@@ -87,6 +87,10 @@ bench-sizing: venv
 ## Retroactive enforcement over 1,000,000 active listings (REEVAL_N to change); bench/results/reevaluation.json.
 bench-reevaluation: venv
 	$(PY) -m bench.reevaluation --n $(or $(REEVAL_N),1000000)
+
+## Listing lookups (p50/p99) and verdict-to-move time under 1,000 updates/s, two workers; bench/results/review.json.
+bench-review: venv
+	$(PY) -m bench.review $(BENCH_ARGS)
 
 eval: venv
 	$(PY) -m stream_filter eval ../shared/data/prdect-id/products.csv tests/data/crafts/listings.tsv --kfold 5

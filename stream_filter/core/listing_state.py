@@ -95,18 +95,22 @@ class ListingState:
     history: tuple[Past, ...] = ()  # earlier decisions, most recent first
 
     def to_bytes(self) -> bytes:
-        return orjson.dumps({"v": 2, "id": self.listing_id, "p": self.partition, "e": self.event_id,
-                             "d": self.decision_id, "o": self.outcome.value,
-                             "policy": [self.policy.id, self.policy.version, self.policy.digest],
-                             "origin": self.origin.model_dump(mode="json"),
-                             "clusters": [[c.cluster, c.confidence, c.evidence] for c in self.clusters],
-                             "listing": self.listing, "off": self.offset,
-                             "rs": [[r.code, r.legal_basis, r.message] for r in self.reasons],
-                             "at": self.decided_at.isoformat() if self.decided_at else None,
-                             "sent": [[s.offset, s.output.value, s.value.decode(), *([1] if s.verdict else [])]
-                                      for s in self.sent],
-                             "vd": self.verdict.to_json() if self.verdict else None, "voff": self.verdict_offset,
-                             "h": [list(p) for p in self.history]})
+        data = {"v": 2, "id": self.listing_id, "p": self.partition, "e": self.event_id,
+                "d": self.decision_id, "o": self.outcome.value,
+                "policy": [self.policy.id, self.policy.version, self.policy.digest],
+                "origin": self.origin.model_dump(mode="json"),
+                "clusters": [[c.cluster, c.confidence, c.evidence] for c in self.clusters],
+                "listing": self.listing, "off": self.offset,
+                "rs": [[r.code, r.legal_basis, r.message] for r in self.reasons],
+                "at": self.decided_at.isoformat() if self.decided_at else None,
+                "sent": [[s.offset, s.output.value, s.value.decode(), *([1] if s.verdict else [])] for s in self.sent]}
+        if self.verdict is not None:  # the review fields only when set: most listings never have them
+            data["vd"] = self.verdict.to_json()
+        if self.verdict_offset is not None:
+            data["voff"] = self.verdict_offset
+        if self.history:
+            data["h"] = [list(p) for p in self.history]
+        return orjson.dumps(data)
 
     @classmethod
     def from_bytes(cls, data: bytes) -> ListingState:

@@ -237,6 +237,8 @@ class Worker:
 
     async def heartbeat(self) -> None:
         self.readiness.tick()
+        if self.review.expired():  # a verdict in force expired: its listing is decided again as usual
+            self.enforcer.request()
 
     async def measure_lag(self) -> None:
         try:

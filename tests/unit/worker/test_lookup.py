@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Mapping
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -109,3 +110,16 @@ def test_the_review_queue_counts_owned_listings_in_review_and_their_wait(tmp_pat
     assert queue.count() == 1
     queue.note(0, "L-1", None)
     assert queue.count() == 0 and queue.oldest_age_seconds() == 0.0
+
+
+def test_the_review_queue_says_once_when_a_verdict_it_saw_expires() -> None:
+    memory = MemoryStates({0: {}})
+    reviewed, _ = in_review(memory)
+    expiry = datetime.now(UTC) + timedelta(hours=1)
+    decider().decide_verdicts([verdict_msg("L-1", reviewed.decision_id, 0, expires_at=expiry.isoformat())],
+                              memory.view)
+    queue = ReviewQueue()
+    queue.note(0, "L-1", memory.get("L-1", 0))
+    assert not queue.expired(expiry - timedelta(minutes=1))
+    assert queue.expired(expiry + timedelta(seconds=1))
+    assert not queue.expired(expiry + timedelta(seconds=2))  # once: the pass it asks for decides it again
