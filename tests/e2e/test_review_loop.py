@@ -1,15 +1,17 @@
 """The review loop and the listing lookup end to end: two worker processes, a real broker.
 
-Listings go to review; verdicts come back through Kafka (one through `stream-filter review`); each
-listing leaves review for its verdict's topic exactly once; a stale verdict is dead-lettered; an
-update that changes what a decision reads lapses the verdict, one that does not keeps it; a policy
-that adds no reason keeps verdicts, one that adds a reason re-opens review; lookups through either
-worker agree with the catalogue a consumer builds, and need the token.
+Listings go to review; verdicts come back through Kafka (one through `stream-filter review`) while
+a worker is killed; each listing leaves review for its verdict's topic exactly once (one decision
+id, however often replayed); a stale verdict is dead-lettered; an update that changes what a
+decision reads lapses the verdict, one that does not keeps it; a policy that adds no reason keeps
+verdicts, one that adds a reason re-opens review; lookups through either worker agree with the
+catalogue a consumer builds, and need the token.
 """
 
 from __future__ import annotations
 
 import asyncio
+import signal
 import subprocess
 import sys
 import time
@@ -103,23 +105,26 @@ def test_review_verdicts_and_lookup_with_two_workers(kafka_bootstrap: str, tmp_p
         verdicts += [_verdict(f"rv-{i}", decisions[f"rv-{i}"], "rejected", 0) for i in REJECT]
         verdicts.append(_verdict("rv-39", "a-decision-no-longer-latest", "approved", 0))
         asyncio.run(publish(settings, verdicts, names.topic("review-verdicts")))
+        workers[1].stop(signal.SIGKILL)  # in the middle of the verdicts: its partitions replay on the other
 
         def placed() -> Catalogue:
             return catalogue_of(kafka_bootstrap, names)
 
         _wait("verdicts applied", lambda: {f"rv-{i}" for i in APPROVE} <= placed().listings["approved"]
               and {f"rv-{i}" for i in REJECT} <= placed().listings["rejected"])
+        workers[1] = WorkerProcess(workers[1].env, workers[1].log_path).start()  # same port and data dir
+        wait_until_shared(workers, 4)
         where = placed().topics_of()
         assert all(where[f"rv-{i}"] == {"approved"} for i in APPROVE)
         assert all(where[f"rv-{i}"] == {"rejected"} for i in REJECT)
         assert all(where[f"rv-{i}"] == {"review"} for i in range(30, N_REVIEW))
         outputs = drain(kafka_bootstrap, [names.topic(k) for k in ("approved", "rejected", "review")],
                         N_REVIEW + N_OTHER + 60)
-        made = Counter(b["listing_id"] for b in (orjson.loads(r.value or b"") for r in outputs)
+        bodies = {b["decision_id"]: b for b in (orjson.loads(r.value or b"") for r in outputs)}  # replays: one id
+        made = Counter(b["listing_id"] for b in bodies.values()
                        if b["reasons"][0]["code"].startswith("REVIEW_VERDICT_") and b["action"] == "upsert")
-        left = Counter(b["listing_id"] for b in (orjson.loads(r.value or b"") for r in outputs)
-                       if b["action"] == "remove" and b["outcome"] == "review")
-        assert made == Counter({f"rv-{i}": 1 for i in [*APPROVE, *REJECT]})  # exactly once, no replays here
+        left = Counter(b["listing_id"] for b in bodies.values() if b["action"] == "remove" and b["outcome"] == "review")
+        assert made == Counter({f"rv-{i}": 1 for i in [*APPROVE, *REJECT]})  # exactly once, whatever was replayed
         assert left == made
         cli_made = next(orjson.loads(r.value or b"") for r in outputs if r.key == b"rv-0"
                         and orjson.loads(r.value or b"")["outcome"] == "approved")
