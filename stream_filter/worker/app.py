@@ -38,7 +38,7 @@ from stream_filter.kafka.topics import write_problem
 from stream_filter.settings import Settings
 from stream_filter.state.listing_states import ListingStates
 from stream_filter.worker.delivery import Deliverer
-from stream_filter.worker.enforcement import Enforcer, StateSource
+from stream_filter.worker.enforcement import Enforcer
 from stream_filter.worker.faust_options import faust_options
 from stream_filter.worker.lag import LagProbe
 from stream_filter.worker.lookup import ListingLookup
@@ -49,11 +49,11 @@ from stream_filter.worker.producer_topic import ProducerTopic
 from stream_filter.worker.readiness import Readiness
 from stream_filter.worker.review_queue import ReviewQueue
 from stream_filter.worker.shutdown import EXIT_BATCH_ABANDONED, EXIT_OUTPUT_BLOCKED, hard_exit
+from stream_filter.worker.state_loading import StateLoader
 from stream_filter.worker.transport import App
 
 log = logging.getLogger("stream_filter.worker")
 POLICY_RETRY_S = 10.0
-STATE_RETRY_S = 2.0  # the state changelog could not be read: the batch waits, nothing is acked
 POLICY_CATCH_UP_S = 30.0  # past this, decide with the current policy rather than stall
 SEAL_TIMEOUT_S = 5.0  # asking the changelog's end at shutdown: a broker that does not answer must not hold it
 
@@ -84,8 +84,9 @@ class Worker:
                                    exit_after_s=settings.output_blocked_exit_s, on_blocked=self.exit_blocked)
         self.lock = asyncio.Lock()  # batches (of events, of verdicts) and re-evaluation chunks never interleave
         self.review = ReviewQueue()
+        self.loader = StateLoader(self.states, self.deliverer, self.lock, self.readiness)
         self.enforcer = Enforcer(self.states, self.holder, self.deliverer, self.metrics, self.lock, self.owned,
-                                 self.prepare_states,
+                                 self.loader.prepare,
                                  busy=lambda: bool(self.app.rebalancing or not self.policy_ready.is_set()),
                                  max_output_bytes=settings.max_output_bytes, seen=self.review.note)
         max_age = timedelta(seconds=settings.max_event_age_s) if settings.max_event_age_s else None
@@ -137,7 +138,7 @@ class Worker:
             try:
                 async with self.lock:
                     messages = [event.message for event in events]
-                    await self.load_states({m.partition for m in messages})
+                    await self.loader.load({m.partition for m in messages})
                     decided = decide(messages, self.states.view)
                     count(decided, len(messages))
                     await self.deliverer.deliver_decided(decided.outputs, decided.changelog)
@@ -168,37 +169,6 @@ class Worker:
     def note_reviews(self, decided: DecidedBatch) -> None:
         for (partition, listing_id), state in decided.states.items():
             self.review.note(partition, listing_id, state)
-
-    async def deliver_adopted(self) -> None:
-        """Under the lock: states adopted after a partition change (loading made them) reach the
-        changelog before any batch decides their listings; the states first, then the old copies'
-        tombstones. Whoever takes the lock first after a load sends them."""
-        adopted = self.states.take_pending()
-        if adopted:
-            await self.deliverer.deliver_decided([], [(r, StateSource(self.states.topic, r.partition or 0, r.key))
-                                                      for r in adopted])
-            log.info("%d listing states adopted after a partition change", len(adopted) // 2)
-
-    async def prepare_states(self, partitions: set[int]) -> None:
-        """For the re-evaluation pass: load outside the lock (batches go on meanwhile), then send
-        what adopting made under it."""
-        await self.states.load(partitions)
-        async with self.lock:
-            await self.deliver_adopted()
-
-    async def load_states(self, partitions: set[int]) -> None:
-        """For the agent, under the lock. Never raises (an exception would ack the batch): retries
-        until the changelog can be read."""
-        while True:
-            try:
-                await self.states.load(partitions)
-                await self.deliver_adopted()
-                self.readiness.load_error = None
-                return
-            except Exception as exc:  # noqa: BLE001 - see docstring
-                self.readiness.load_error = type(exc).__name__
-                log.warning("listing state not loaded (%s); retrying", type(exc).__name__)
-                await asyncio.sleep(STATE_RETRY_S)
 
     async def follow_policy(self) -> None:
         """Apply what the policy topic holds before the first decision, then follow it. If the topic

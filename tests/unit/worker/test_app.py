@@ -64,7 +64,7 @@ def test_an_agent_cancelled_in_the_middle_of_a_batch_exits_before_faust_acks_it(
         for partition in partitions:
             worker.states.open(partition)
 
-    monkeypatch.setattr(worker, "load_states", load)
+    monkeypatch.setattr(worker.loader, "load", load)
     monkeypatch.setattr(worker.deliverer, "deliver_decided", delivery_never_ends)
 
     async def run() -> None:
@@ -88,7 +88,7 @@ def test_a_delivered_batch_ends_without_an_exit(tmp_path: Path, monkeypatch: Any
         for partition in partitions:
             worker.states.open(partition)
 
-    monkeypatch.setattr(worker, "load_states", load)
+    monkeypatch.setattr(worker.loader, "load", load)
     monkeypatch.setattr(worker.deliverer, "deliver_decided", deliver)
     asyncio.run(worker.decide_listings(Stream([listing_msg("L-1", 0, 0)])))
     assert len(delivered) == 1 and exits == []
