@@ -26,6 +26,7 @@ from stream_filter.core.contracts.decision import (
     PolicyRef,
     Reason,
 )
+from stream_filter.core.contracts.trusted import trusted
 from stream_filter.core.contracts.verdict import VerdictRef
 from stream_filter.core.route import Output, Routed, decision_headers, decision_routed
 
@@ -118,15 +119,15 @@ class ListingState:
         d = orjson.loads(data)
         return cls(listing_id=d["id"], partition=d["p"], event_id=d["e"], decision_id=d["d"],
                    outcome=Outcome(d["o"]),
-                   policy=PolicyRef(id=d["policy"][0], version=d["policy"][1],
-                                    digest=d["policy"][2] if len(d["policy"]) > 2 else ""),
-                   # model_construct: the worker wrote this record from a validated Origin (hot path)
-                   origin=Origin.model_construct(origin_class=OriginClass(d["origin"]["class"]),
+                   policy=trusted(PolicyRef, id=d["policy"][0], version=d["policy"][1],
+                                  digest=d["policy"][2] if len(d["policy"]) > 2 else ""),
+                   # trusted: the worker wrote this record from validated models (hot path)
+                   origin=trusted(Origin, origin_class=OriginClass(d["origin"]["class"]),
                                                  confidence=d["origin"]["confidence"],
                                                  evidence=d["origin"]["evidence"]),
                    clusters=[ClusterMatch(c, conf, ev) for c, conf, ev in d["clusters"]], listing=d["listing"],
                    offset=d.get("off"),
-                   reasons=tuple(Reason.model_construct(code=c, legal_basis=b, message=m)
+                   reasons=tuple(trusted(Reason, code=c, legal_basis=b, message=m)
                                  for c, b, m in d.get("rs", ())),
                    decided_at=datetime.fromisoformat(d["at"]) if d.get("at") else None,
                    sent=tuple(Sent(s[0], Output(s[1]), s[2].encode(), len(s) > 3) for s in d.get("sent", ())),

@@ -15,6 +15,7 @@ from functools import lru_cache
 from stream_filter.core.classify.places import ABROAD, locate
 from stream_filter.core.contracts.decision import Origin, OriginClass
 from stream_filter.core.contracts.listing import Fulfilment, ListingEvent
+from stream_filter.core.contracts.trusted import trusted
 
 HOME = "ID"
 
@@ -90,8 +91,8 @@ def origin_of(sig: Signals) -> Origin:
         evidence.append("conflict: ship-from signals disagree")
 
     def result(cls: OriginClass, confidence: float) -> Origin:
-        # model_construct: built from checked enums and floats here; validation would double the cost
-        return Origin.model_construct(origin_class=cls, confidence=round(max(0.05, confidence - penalty), 2),
+        # trusted: built from checked enums and floats here; validation would double the cost
+        return trusted(Origin, origin_class=cls, confidence=round(max(0.05, confidence - penalty), 2),
                                       evidence=evidence)
 
     match (seller.home, ship.home):
@@ -111,4 +112,4 @@ def origin_of(sig: Signals) -> Origin:
             evidence.append("conflict: Indonesian seller ships from abroad")
             return result(OriginClass.CROSS_BORDER, 0.5)
     evidence.append("no seller or ship-from signal")
-    return Origin.model_construct(origin_class=OriginClass.UNKNOWN, confidence=0.0, evidence=evidence)
+    return trusted(Origin, origin_class=OriginClass.UNKNOWN, confidence=0.0, evidence=evidence)

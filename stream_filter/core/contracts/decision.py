@@ -16,6 +16,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from stream_filter.core.contracts.trusted import trusted
 from stream_filter.core.contracts.verdict import VerdictRef
 
 DECISION_NAMESPACE = uuid.UUID("6f1c52d4-3a8e-5b7a-9c1e-2d4f6a8b0c13")
@@ -98,7 +99,7 @@ class DecisionRecord(BaseModel):
     def built(cls, **fields: Any) -> DecisionRecord:
         """A record from parts that were validated or built from validated data: the one place the
         worker skips validation (validating again would cost about a third of a decision)."""
-        return cls.model_construct(schema_version=1, **fields)
+        return trusted(cls, schema_version=1, **fields)
 
 
 def decision_id(listing_id: str, event_id: str, policy: PolicyRef) -> str:

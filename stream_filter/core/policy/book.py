@@ -10,6 +10,8 @@ from stream_filter.core.contracts.decision import PolicyRef
 from stream_filter.core.policy.files import PolicyError, load_policy
 from stream_filter.core.policy.model import Policy
 
+MAX_DAYS_KEPT = 4096
+
 
 class PolicyBook:
     """Every loaded version; `active(day)` gives, per policy id, the newest version in force."""
@@ -18,6 +20,7 @@ class PolicyBook:
         self.policies = sorted(policies, key=lambda p: (p.id, p.effective_from))
         if not self.policies:
             raise PolicyError("no policy loaded")
+        self._active: dict[date, list[Policy]] = {}  # per day: asked for every event and listing state
 
     @classmethod
     def load(cls, spec: str) -> PolicyBook:
@@ -25,11 +28,17 @@ class PolicyBook:
         return cls(load_policy(part.strip()) for part in spec.split(",") if part.strip())
 
     def active(self, day: date) -> list[Policy]:
-        current: dict[str, Policy] = {}
-        for policy in self.policies:
-            if policy.in_force(day):
-                current[policy.id] = policy  # sorted by effective_from: the newest wins
-        return list(current.values())
+        """The versions in force on `day` (a list shared between callers: not to be changed)."""
+        found = self._active.get(day)
+        if found is None:
+            if len(self._active) >= MAX_DAYS_KEPT:  # events from many days (an event clock): start afresh
+                self._active.clear()
+            current: dict[str, Policy] = {}
+            for policy in self.policies:
+                if policy.in_force(day):
+                    current[policy.id] = policy  # sorted by effective_from: the newest wins
+            found = self._active[day] = list(current.values())
+        return found
 
     def describe(self) -> list[PolicyRef]:
         return [p.ref for p in self.policies]

@@ -19,6 +19,7 @@ from typing import Literal
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from stream_filter.core.contracts.decision import CROSS_BORDER_CLASSES, OriginClass, PolicyRef, Reason
+from stream_filter.core.contracts.trusted import trusted
 
 
 class _Strict(BaseModel):
@@ -73,9 +74,8 @@ class ReasonText(_Strict):
         return parts(self.message)
 
     def reason(self, **fields: str) -> Reason:
-        # model_construct: code and basis were validated with the policy; the message is rendered here
-        return Reason.model_construct(code=self.code, legal_basis=self.legal_basis,
-                                      message=render(self.template, fields))
+        # trusted: code and basis were validated with the policy; the message is rendered here
+        return trusted(Reason, code=self.code, legal_basis=self.legal_basis, message=render(self.template, fields))
 
 
 def _reason(code: str, basis: str, message: str) -> ReasonText:

@@ -98,8 +98,10 @@ def apply_policy(policy: Policy, event: ListingEvent, origin: Origin, clusters: 
                 rejected.append(rule.reason.reason(**f))
             elif covered or cls is OriginClass.UNKNOWN:
                 review.append(policy.review.reason.reason(**f))
-    title_texts = [*category_texts, normalise(event.title or "")]
+    title_texts: list[str] = []  # normalised only when a block reads titles (most policies: none)
     for block in policy.blocked_categories:
+        if block.match_title and not title_texts:
+            title_texts = [*category_texts, normalise(event.title or "")]
         term = _has_term(block.terms, title_texts if block.match_title else category_texts)
         if term is None:
             continue
