@@ -115,6 +115,7 @@ class Worker:
         app.timer(interval=1.0)(self.heartbeat)
         app.on_partitions_assigned.connect(self.on_partitions_assigned)  # type: ignore[arg-type]  # mode's stub is narrower
         app.on_partitions_revoked.connect(self.on_partitions_revoked)  # type: ignore[arg-type]
+        app.on_rebalance_complete.connect(self.on_rebalance_complete)  # type: ignore[arg-type]
         app.on_before_shutdown.connect(self.on_before_shutdown)  # type: ignore[arg-type]
         add_pages(app, self.registry, self.readiness, self.holder, self.lookup)
 
@@ -231,6 +232,12 @@ class Worker:
         self.states.assigned(mine)
         self.review.keep(mine)
         self.enforcer.resume()
+
+    async def on_rebalance_complete(self, sender: Any, *args: Any, signal: Any, **kwargs: Any) -> None:
+        """Faust sends this before it resumes fetching after a rebalance: partitions whose listing
+        states must be loaded stay unfetched until they are (`worker/state_loading.py`)."""
+        self.loader.hold_unloaded(self.app.consumer,  # type: ignore[arg-type]  # transport.py's consumer
+                                  {self.settings.topic_input, self.settings.topic_review_verdicts})
 
     async def on_partitions_revoked(self, sender: Any, *args: Any, signal: Any, **kwargs: Any) -> None:
         """Faust awaits this before giving partitions up: wait for the batch or re-evaluation chunk in

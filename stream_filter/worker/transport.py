@@ -1,4 +1,4 @@
-"""Faust's Kafka transport, with the consumer's fetch wait the worker sets.
+"""Faust's Kafka transport, with the consumer's fetch wait the worker sets, and partitions held.
 
 Why: faust-streaming builds its aiokafka consumer with `fetch_max_wait_ms=1500` written into
 `AIOKafkaConsumerThread._create_worker_consumer` (faust/transport/drivers/aiokafka.py), with no
@@ -7,15 +7,24 @@ records for are being decided, the request for the others waits up to that long 
 when they have nothing new, and nothing else is fetched meanwhile, so the agent runs dry. The
 subclasses below change that one argument and nothing else; `tests/unit/worker/test_transport.py`
 checks that the consumer Faust starts carries the value.
+
+Held partitions: a partition whose listing states are still loading is not fetched until they are
+(`hold`, `release`), so a batch never waits under the lock for a load while the other partitions
+have records. Faust fetches only its consumer's "active" partitions (faust/transport/consumer.py:
+`_get_active_partitions`); it pauses every assigned partition during a rebalance and resumes them
+all afterwards (`Recovery._resume_streams`), and a stream buffer that drains re-adds its partition
+(`on_buffer_drop`): the overrides keep held partitions out through each of those.
 """
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from typing import Any
 
 import aiokafka
 import faust
 from faust.transport.drivers import aiokafka as driver
+from faust.types import TP
 
 
 def transport_with(fetch_max_wait_ms: int) -> type[driver.Transport]:
@@ -28,6 +37,37 @@ def transport_with(fetch_max_wait_ms: int) -> type[driver.Transport]:
     class TunedConsumer(driver.Consumer):
         def _new_consumer_thread(self) -> driver.AIOKafkaConsumerThread:
             return ConsumerThread(self, loop=self.loop, beacon=self.beacon)
+
+        @property
+        def held(self) -> set[TP]:
+            return self.__dict__.setdefault("_held", set())
+
+        def hold(self, tps: Iterable[TP]) -> None:
+            """Stop fetching these partitions until `release` (their states are loading)."""
+            tps = set(tps)
+            self.held.update(tps)
+            self._get_active_partitions().difference_update(tps)
+
+        def release(self, tps: Iterable[TP]) -> None:
+            """Fetch them again, unless Faust has paused them itself (a rebalance resumes those)."""
+            tps = set(tps)
+            self.held.difference_update(tps)
+            assigned, paused = self.assignment(), self._paused_partitions
+            self._get_active_partitions().update(tp for tp in tps if tp in assigned and tp not in paused)
+
+        def _set_active_tps(self, tps: set[TP]) -> set[TP]:
+            active: set[TP] = super()._set_active_tps(tps)
+            active.difference_update(self.held)
+            return active
+
+        def resume_partitions(self, tps: Iterable[TP]) -> None:
+            super().resume_partitions(tps)
+            self._get_active_partitions().difference_update(self.held)
+
+        def on_buffer_drop(self, tp: TP) -> None:
+            super().on_buffer_drop(tp)
+            if tp in self.held:
+                self._get_active_partitions().discard(tp)
 
     class Transport(driver.Transport):
         Consumer = TunedConsumer
