@@ -51,8 +51,8 @@ class Settings(BaseSettings):
         default=1_048_576, ge=65_536, description="Most bytes fetched per input partition and request; "
         "raise it when a worker owns one or two partitions (README, Performance).")
     fetch_max_wait_ms: int = Field(
-        default=1500, ge=1, le=30_000, description="Longest wait of the worker's input fetch at the broker when "
-        "the fetched partitions have nothing new (Faust's own value is 1500 and not a setting; README, Performance).")
+        default=100, ge=1, le=30_000, description="Longest wait of the worker's fetch at the broker when the "
+        "fetched partitions have nothing new (Faust's own value is 1500 and not a setting; README, Performance).")
     max_value_bytes: int = Field(default=1_048_576, ge=1024)
     max_output_bytes: int = Field(
         default=1_000_000, ge=1024, description="Largest decision or listing-state record the worker sends; "
