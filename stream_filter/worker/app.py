@@ -88,7 +88,8 @@ class Worker:
         self.enforcer = Enforcer(self.states, self.holder, self.deliverer, self.metrics, self.lock, self.owned,
                                  self.loader.prepare,
                                  busy=lambda: bool(self.app.rebalancing or not self.policy_ready.is_set()),
-                                 max_output_bytes=settings.max_output_bytes, seen=self.review.note)
+                                 max_output_bytes=settings.max_output_bytes, seen=self.review.note,
+                                 flowing=self.readiness.flowing)
         max_age = timedelta(seconds=settings.max_event_age_s) if settings.max_event_age_s else None
         self.decider = BatchDecider(self.holder, max_value_bytes=settings.max_value_bytes,
                                     clock=settings.policy_clock, max_age=max_age,

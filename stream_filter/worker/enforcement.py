@@ -56,9 +56,10 @@ class Enforcer:
     def __init__(self, states: ListingStates, holder: PolicyHolder, deliverer: Deliverer, metrics: Metrics,
                  lock: asyncio.Lock, owned: Callable[[], set[int]], load: Callable[[set[int]], Awaitable[None]],
                  busy: Callable[[], bool], max_output_bytes: int = 1_000_000,
+                 flowing: Callable[[], bool] = lambda: False,
                  seen: Callable[[int, str, ListingState | None], None] | None = None) -> None:
         self.states, self.holder, self.deliverer, self.metrics = states, holder, deliverer, metrics
-        self.lock, self.owned, self.load, self.busy = lock, owned, load, busy
+        self.lock, self.owned, self.load, self.busy, self.flowing = lock, owned, load, busy, flowing
         self.max_output_bytes = max_output_bytes
         self.seen = seen or (lambda partition, listing_id, state: None)  # every state a pass reads or writes
         self.wanted = asyncio.Event()
@@ -134,12 +135,15 @@ class Enforcer:
                 log.info("re-evaluation restarts: policy or assignment changed")
                 return False
             await self._settle()
+            chunk_started = perf_counter()
             async with self.lock:
                 if self.paused or self.wanted.is_set():  # revoked or reassigned meanwhile: the keys are stale
                     return False
                 active += await self._chunk(keys[start:start + CHUNK], full)
             self.metrics.reevaluation_pending.set(max(0, len(keys) - start - CHUNK))
-            await asyncio.sleep(0)  # let the agent take its turn
+            # Events arriving: the pass takes at most half the loop. A bare yield let a fetched batch
+            # reach the agent two events at a time, and events waited for the end of the pass.
+            await asyncio.sleep(perf_counter() - chunk_started if self.flowing() else 0)
         self.metrics.reevaluation_pending.set(0)
         self.metrics.active_listings.set(active)
         self.metrics.reevaluation_passes.inc()

@@ -39,6 +39,10 @@ class Readiness:
         """A batch was delivered."""
         self.last_progress = self.clock()
 
+    def flowing(self, within_s: float = 1.0) -> bool:
+        """Whether a batch was delivered lately: events are arriving."""
+        return self.clock() - self.last_progress < within_s
+
     def not_alive(self) -> list[str]:
         late = self.clock() - self.beat
         return [f"event loop heartbeat {late:.0f} s late"] if late > ALIVE_WITHIN_S else []
