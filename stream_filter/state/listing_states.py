@@ -23,6 +23,7 @@ from stream_filter.core.listing_state import ListingState
 from stream_filter.core.ports import PartitionStore
 from stream_filter.core.route import Routed
 from stream_filter.kafka.partitioning import partition_for
+from stream_filter.kafka.reading import Pace, no_pause
 from stream_filter.kafka.topics import grow_changelog
 from stream_filter.settings import Settings
 from stream_filter.state.adopt import adopt
@@ -47,6 +48,7 @@ class ListingStates:
         self.history: list[int] = []  # the changelog's partition counts, oldest first
         self.pending: list[Routed] = []
         self.closed = False  # sealed for shutdown: nothing is loaded again (opening a sealed store unseals it)
+        self.pace: Pace = no_pause  # the worker's: room for its batches while states load
 
     @property
     def disk(self) -> bool:
@@ -78,7 +80,7 @@ class ListingStates:
                 return
             stores = {p: self.stores.open(p, resume=True) for p in wanted}
             resumed = {p: s.resumes_at for p, s in stores.items() if s.resumes_at is not None}
-            count = await restore(self.settings, self.topic, stores)
+            count = await restore(self.settings, self.topic, stores, self.pace)
             self.pending += await adopt(self.settings, stores, self.count, self.history)
             for partition, store in stores.items():  # a partition revoked meanwhile is not kept: it may go stale
                 if not self.closed and (self._owned is None or partition in self._owned):

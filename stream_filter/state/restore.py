@@ -11,13 +11,13 @@ from collections.abc import Mapping
 from aiokafka import ConsumerRecord, TopicPartition
 
 from stream_filter.core.ports import PartitionStore
-from stream_filter.kafka.reading import read_from_start
+from stream_filter.kafka.reading import Pace, no_pause, read_from_start
 from stream_filter.settings import Settings
 
 WRITE_EVERY = 2000  # changelog records per store write: one RocksDB write batch each, in order
 
 
-async def restore(settings: Settings, topic: str, stores: Mapping[int, PartitionStore]) -> int:
+async def restore(settings: Settings, topic: str, stores: Mapping[int, PartitionStore], pace: Pace = no_pause) -> int:
     """Fill each partition's store from its changelog partition, from the beginning or, for a sealed
     store reopened, from the offset it was sealed at; return how many records were read."""
     tps = [TopicPartition(topic, p) for p in sorted(stores)]
@@ -33,7 +33,7 @@ async def restore(settings: Settings, topic: str, stores: Mapping[int, Partition
                 stores[tp.partition].write(writes)
                 writes.clear()
 
-    count = await read_from_start(settings, tps, apply, start)
+    count = await read_from_start(settings, tps, apply, start, pace)
     for partition, writes in pending.items():
         if writes:
             stores[partition].write(writes)

@@ -89,12 +89,13 @@ class Worker:
                                  self.loader.prepare,
                                  busy=lambda: bool(self.app.rebalancing or not self.policy_ready.is_set()),
                                  max_output_bytes=settings.max_output_bytes, seen=self.review.note,
-                                 flowing=self.readiness.flowing)
+                                 pace=self.pace)
         max_age = timedelta(seconds=settings.max_event_age_s) if settings.max_event_age_s else None
         self.decider = BatchDecider(self.holder, max_value_bytes=settings.max_value_bytes,
                                     clock=settings.policy_clock, max_age=max_age,
                                     dedupe_window=settings.dedupe_window,
                                     max_output_bytes=settings.max_output_bytes)
+        self.states.pace = self.pace  # loading a partition's states leaves room for the others' batches
         self.lag_probe = LagProbe(settings)
         self.lookup = ListingLookup(settings, self.states,
                                     self.app.assignor.external_topics_metadata,  # type: ignore[attr-defined]
@@ -119,6 +120,12 @@ class Worker:
         app.on_rebalance_complete.connect(self.on_rebalance_complete)  # type: ignore[arg-type]
         app.on_before_shutdown.connect(self.on_before_shutdown)  # type: ignore[arg-type]
         add_pages(app, self.registry, self.readiness, self.holder, self.lookup)
+
+    async def pace(self, seconds: float) -> None:
+        """Between a long job's steps (a state load, a re-evaluation chunk): while batches are being
+        delivered, pause as long as the step took, so the job takes at most half the event loop; a
+        bare yield let a fetched batch reach the agent two events at a time."""
+        await asyncio.sleep(seconds if self.readiness.flowing() else 0)
 
     def owned(self) -> set[int]:
         return {tp.partition for tp in self.app.consumer.assignment() if tp.topic == self.settings.topic_input}

@@ -29,6 +29,7 @@ from stream_filter.core.lifecycle import reevaluate
 from stream_filter.core.listing_state import ListingState
 from stream_filter.core.policy.book import PolicyHolder
 from stream_filter.core.policy.day import today
+from stream_filter.kafka.reading import Pace, no_pause
 from stream_filter.state.listing_states import ListingStates
 from stream_filter.worker.delivery import Deliverer
 from stream_filter.worker.metrics import Metrics
@@ -56,10 +57,10 @@ class Enforcer:
     def __init__(self, states: ListingStates, holder: PolicyHolder, deliverer: Deliverer, metrics: Metrics,
                  lock: asyncio.Lock, owned: Callable[[], set[int]], load: Callable[[set[int]], Awaitable[None]],
                  busy: Callable[[], bool], max_output_bytes: int = 1_000_000,
-                 flowing: Callable[[], bool] = lambda: False,
+                 pace: Pace = no_pause,
                  seen: Callable[[int, str, ListingState | None], None] | None = None) -> None:
         self.states, self.holder, self.deliverer, self.metrics = states, holder, deliverer, metrics
-        self.lock, self.owned, self.load, self.busy, self.flowing = lock, owned, load, busy, flowing
+        self.lock, self.owned, self.load, self.busy, self.pace = lock, owned, load, busy, pace
         self.max_output_bytes = max_output_bytes
         self.seen = seen or (lambda partition, listing_id, state: None)  # every state a pass reads or writes
         self.wanted = asyncio.Event()
@@ -141,9 +142,7 @@ class Enforcer:
                     return False
                 active += await self._chunk(keys[start:start + CHUNK], full)
             self.metrics.reevaluation_pending.set(max(0, len(keys) - start - CHUNK))
-            # Events arriving: the pass takes at most half the loop. A bare yield let a fetched batch
-            # reach the agent two events at a time, and events waited for the end of the pass.
-            await asyncio.sleep(perf_counter() - chunk_started if self.flowing() else 0)
+            await self.pace(perf_counter() - chunk_started)  # room for the agent's batches (Worker.pace)
         self.metrics.reevaluation_pending.set(0)
         self.metrics.active_listings.set(active)
         self.metrics.reevaluation_passes.inc()

@@ -92,3 +92,18 @@ def test_a_delivered_batch_ends_without_an_exit(tmp_path: Path, monkeypatch: Any
     monkeypatch.setattr(worker.deliverer, "deliver_decided", deliver)
     asyncio.run(worker.decide_listings(Stream([listing_msg("L-1", 0, 0)])))
     assert len(delivered) == 1 and exits == []
+
+
+def test_the_worker_paces_long_jobs_only_while_batches_are_delivered(tmp_path: Path, monkeypatch: Any) -> None:
+    worker, _ = _worker(tmp_path, monkeypatch)
+    pauses: list[float] = []
+
+    async def sleep(seconds: float) -> None:
+        pauses.append(seconds)
+
+    monkeypatch.setattr("stream_filter.worker.app.asyncio.sleep", sleep)
+    worker.readiness.last_progress -= 10  # no batch lately: a job runs at full speed
+    asyncio.run(worker.pace(0.2))
+    worker.readiness.progressed()  # batches flowing: the job pauses as long as its step took
+    asyncio.run(worker.pace(0.2))
+    assert pauses == [0, 0.2]

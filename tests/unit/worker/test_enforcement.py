@@ -170,25 +170,18 @@ def test_a_day_pass_cut_short_is_not_lost(tmp_path: Path) -> None:
     assert enforcer.full
 
 
-@pytest.mark.parametrize("flowing", [True, False])
-def test_while_events_flow_a_pass_leaves_the_loop_to_them_between_chunks(tmp_path: Path, flowing: bool,
-                                                                          monkeypatch: pytest.MonkeyPatch) -> None:
-    """Between chunks the pass sleeps as long as the chunk took when batches are being delivered (at
-    most half the loop), and only yields when none are: a bare yield starved the agent."""
+def test_a_pass_hands_each_chunks_duration_to_its_pace(tmp_path: Path) -> None:
+    """The worker's pace (`Worker.pace`) pauses that long while batches are being delivered."""
     enforcer, states, _, _ = _enforcer(tmp_path, AKAR)
-    enforcer.flowing = lambda: flowing
     view = states.view([])
     for i in range(1200):  # three chunks
         view.put(f"L-{i}", 0, _state(f"L-{i}", SHOPEE))
     view.flush()
-    pauses: list[float] = []
-    real_sleep = asyncio.sleep
+    paces: list[float] = []
 
-    async def sleep(seconds: float) -> None:
-        pauses.append(seconds)
-        await real_sleep(0)
+    async def pace(seconds: float) -> None:
+        paces.append(seconds)
 
-    monkeypatch.setattr("stream_filter.worker.enforcement.asyncio.sleep", sleep)
+    enforcer.pace = pace
     assert asyncio.run(enforcer._pass(full=False)) is True
-    assert len(pauses) == 3
-    assert all(p > 0.001 for p in pauses) if flowing else pauses == [0, 0, 0]
+    assert len(paces) == 3 and all(p > 0.001 for p in paces)
