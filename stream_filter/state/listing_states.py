@@ -48,7 +48,7 @@ class ListingStates:
         self.history: list[int] = []  # the changelog's partition counts, oldest first
         self.pending: list[Routed] = []
         self.closed = False  # sealed for shutdown: nothing is loaded again (opening a sealed store unseals it)
-        self.pace: Pace = no_pause  # the worker's: room for its batches while states load
+        self.pace: Pace = no_pause  # after each poll of a load: a yield (pacing like the pass measured no better)
 
     @property
     def disk(self) -> bool:
