@@ -48,7 +48,7 @@ class ListingStates:
         self.history: list[int] = []  # the changelog's partition counts, oldest first
         self.pending: list[Routed] = []
         self.closed = False  # sealed for shutdown: nothing is loaded again (opening a sealed store unseals it)
-        self.pace: Pace = no_pause  # after each poll of a load: a yield (pacing like the pass measured no better)
+        self.pace: Pace = no_pause  # after each poll of a load (the worker's: room for the other partitions)
 
     @property
     def disk(self) -> bool:
@@ -68,6 +68,9 @@ class ListingStates:
         """Read the changelog of the partitions not held yet, up to its current end; after a change of
         the input's partition count, adopt the states that moved to them (`adopt.py`). The records
         adopting makes wait in `pending` for the caller to send."""
+        partitions = set(partitions)
+        if not partitions - set(self._parts) and not self.closed and (self.count is not None or self._loading.locked()):
+            return  # all held (a load under way sets the count): never wait behind another partition's load
         async with self._loading:
             if self.closed:
                 log.warning("listing states asked for after they were sealed for shutdown: not loaded")

@@ -95,6 +95,7 @@ class Worker:
                                     clock=settings.policy_clock, max_age=max_age,
                                     dedupe_window=settings.dedupe_window,
                                     max_output_bytes=settings.max_output_bytes)
+        self.states.pace = self.pace  # a partition's states load while the others' batches go on
         self.lag_probe = LagProbe(settings)
         self.lookup = ListingLookup(settings, self.states,
                                     self.app.assignor.external_topics_metadata,  # type: ignore[attr-defined]
@@ -121,10 +122,10 @@ class Worker:
         add_pages(app, self.registry, self.readiness, self.holder, self.lookup)
 
     async def pace(self, seconds: float) -> None:
-        """Between a re-evaluation pass's chunks: while batches are being delivered, pause as long as
-        the chunk took, so the pass takes at most half the event loop; a bare yield let a fetched
-        batch reach the agent two events at a time. (Pacing state loads the same way measured no
-        better than the bare yield `kafka/reading.no_pause` gives them.)"""
+        """Between a long job's steps (a re-evaluation chunk, a poll of a state load): while events
+        are arriving, pause as long as the step took, so the job takes at most half the event loop;
+        a bare yield let a fetched batch reach the agent two events at a time, and the kept
+        partitions waited for the whole load or pass."""
         await asyncio.sleep(seconds if self.readiness.flowing() else 0)
 
     def owned(self) -> set[int]:

@@ -17,6 +17,7 @@ from stream_filter.worker.output_health import OutputHealth
 
 ALIVE_WITHIN_S = 10.0  # the heartbeat ticks every second: a loop this late is stuck
 RETRIABLE_AFTER_S = 10.0  # a retriable send failure this long stops being a blip
+FLOWING_WITHIN_S = 10.0  # a batch this recent: events are arriving (long jobs leave them room)
 
 
 class Readiness:
@@ -31,17 +32,19 @@ class Readiness:
         self.policy_refused: str | None = None  # why the latest refused policy record was ignored
         self.load_error: str | None = None  # why the last load of listing states failed (it is retried)
         self.waiting = 0  # records behind on owned partitions, at the last lag measurement
+        self.last_batch: float | None = None  # when a batch was last delivered (None: none yet)
 
     def tick(self) -> None:
         self.beat = self.clock()
 
     def progressed(self) -> None:
         """A batch was delivered."""
-        self.last_progress = self.clock()
+        self.last_progress = self.last_batch = self.clock()
 
-    def flowing(self, within_s: float = 1.0) -> bool:
-        """Whether a batch was delivered lately: events are arriving."""
-        return self.clock() - self.last_progress < within_s
+    def flowing(self, within_s: float = FLOWING_WITHIN_S) -> bool:
+        """Whether events are arriving: a batch was delivered lately. Long enough that an agent a long
+        job has slowed does not look idle (the job would then take the whole loop again)."""
+        return self.last_batch is not None and self.clock() - self.last_batch < within_s
 
     def not_alive(self) -> list[str]:
         late = self.clock() - self.beat

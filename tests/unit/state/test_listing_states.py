@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from pathlib import Path
 
 import orjson
@@ -175,3 +176,19 @@ def test_after_sealing_nothing_is_loaded_again(tmp_path: Path) -> None:
     asyncio.run(asyncio.wait_for(states.load([0, 1]), 5))
     assert states.held() == []
     assert ListingStates(settings).stores.open(0, resume=True).resumes_at == 7  # still sealed
+
+
+def test_a_batch_of_held_partitions_never_waits_behind_another_partitions_load(tmp_path: Path) -> None:
+    """The agent asks for its batch's partitions; held ones return at once while a moved partition
+    loads (before, every batch waited on the load's lock for the whole load)."""
+    states = ListingStates(Settings(state_store="memory", data_dir=str(tmp_path)))
+    states.assigned([0, 1])  # a rebalance: the count is asked again by the next load
+    states.open(0)
+
+    async def run() -> None:
+        async with states._loading:  # partition 1 loading in the background
+            await asyncio.wait_for(states.load([0]), 0.5)  # held: no broker asked, no wait
+            with pytest.raises(TimeoutError):
+                await asyncio.wait_for(states.load([1]), 0.05)  # not held: waits for the load under way
+
+    asyncio.run(run())

@@ -102,7 +102,7 @@ def test_the_worker_paces_long_jobs_only_while_batches_are_delivered(tmp_path: P
         pauses.append(seconds)
 
     monkeypatch.setattr("stream_filter.worker.app.asyncio.sleep", sleep)
-    worker.readiness.last_progress -= 10  # no batch lately: a job runs at full speed
+    worker.readiness.last_batch = None  # no batch yet: a job runs at full speed
     asyncio.run(worker.pace(0.2))
     worker.readiness.progressed()  # batches flowing: the job pauses as long as its step took
     asyncio.run(worker.pace(0.2))
