@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Iterable
+from collections.abc import Awaitable, Callable, Iterable
 from typing import Protocol
 
 from faust.types import TP
@@ -57,16 +57,8 @@ class StateLoader:
     async def load_held(self, consumer: HoldingConsumer, tps: set[TP]) -> None:
         """Load outside the lock (retried until the changelog can be read), then fetch them again."""
         try:
-            while True:
-                owned = {tp.partition for tp in consumer.assignment()}
-                try:
-                    await self.prepare({tp.partition for tp in tps} & owned)
-                    self.readiness.load_error = None
-                    return
-                except Exception as exc:  # noqa: BLE001 - retried; readiness says why meanwhile
-                    self.readiness.load_error = type(exc).__name__
-                    log.warning("listing state not loaded (%s); retrying", type(exc).__name__)
-                    await asyncio.sleep(STATE_RETRY_S)
+            await self._until_loaded(lambda: self.prepare({tp.partition for tp in tps}
+                                                          & {tp.partition for tp in consumer.assignment()}))
         finally:
             consumer.release(tps)  # revoked ones stay unfetched: they are no longer assigned
 
@@ -90,13 +82,21 @@ class StateLoader:
     async def load(self, partitions: set[int]) -> None:
         """For the agents, under the lock. Never raises (an exception would ack the batch): retries
         until the changelog can be read."""
+
+        async def step() -> None:
+            await self.states.load(partitions)
+            await self.deliver_adopted()
+
+        await self._until_loaded(step)
+
+    async def _until_loaded(self, step: Callable[[], Awaitable[None]]) -> None:
+        """Run a load step until it succeeds; meanwhile readiness says why it failed."""
         while True:
             try:
-                await self.states.load(partitions)
-                await self.deliver_adopted()
+                await step()
                 self.readiness.load_error = None
                 return
-            except Exception as exc:  # noqa: BLE001 - see docstring
+            except Exception as exc:  # noqa: BLE001 - retried; an exception in the agent would ack its batch
                 self.readiness.load_error = type(exc).__name__
                 log.warning("listing state not loaded (%s); retrying", type(exc).__name__)
                 await asyncio.sleep(STATE_RETRY_S)
