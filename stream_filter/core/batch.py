@@ -77,11 +77,7 @@ class BatchDecider:
         live, shadow = self.holder.live, self.holder.shadow  # one policy per batch, even if it changes meanwhile
         out = DecidedBatch()
         keyed = [(rec, _listing_id(rec.key)) for rec in records]  # the key is the listing id (else a dead letter)
-        try:  # the batch's listing states, read at once
-            states: StateView | None = open_view((rec.partition, lid) for rec, lid in keyed if lid is not None)
-        except Exception as exc:  # noqa: BLE001 - state trouble must not lose the decisions
-            log.warning("listing states not read: %s", type(exc).__name__)
-            states = None
+        states = _read_states(open_view, keyed)
         sent: dict[tuple[int, str], tuple[Sent, ...]] = {}  # what each listing's events of this batch sent
         changed: dict[tuple[int, str], Pair] = {}  # the last state record per listing
         for rec, lid in keyed:
@@ -124,11 +120,7 @@ class BatchDecider:
         out = DecidedBatch()
         now = datetime.now(UTC)
         keyed = [(rec, _listing_id(rec.key)) for rec in records]
-        try:
-            states: StateView | None = open_view((rec.partition, lid) for rec, lid in keyed if lid is not None)
-        except Exception as exc:  # noqa: BLE001 - see decide()
-            log.warning("listing states not read: %s", type(exc).__name__)
-            states = None
+        states = _read_states(open_view, keyed)
         sent: dict[tuple[int, str], tuple[Sent, ...]] = {}
         changed: dict[tuple[int, str], Pair] = {}
         for rec, lid in keyed:
@@ -222,6 +214,16 @@ class BatchDecider:
         out.notes.append(Note(routed, seconds, age))
         out.withdrawals += [r.decision.reasons[0].code for r in emitted
                             if r is not routed and r.decision is not None and r.decision.action == "remove"]
+
+
+def _read_states(open_view: OpenView, keyed: list[tuple[SourceRecord, str | None]]) -> StateView | None:
+    """A batch's listing states, read at once; None when they cannot be read (state trouble must not
+    lose the batch: events are decided without state, verdicts dead-lettered)."""
+    try:
+        return open_view((rec.partition, lid) for rec, lid in keyed if lid is not None)
+    except Exception as exc:  # noqa: BLE001 - see docstring
+        log.warning("listing states not read: %s", type(exc).__name__)
+        return None
 
 
 def _listing_id(key: bytes | None) -> str | None:
