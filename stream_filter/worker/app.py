@@ -133,15 +133,16 @@ class Worker:
 
     async def decide_listings(self, stream: Any) -> None:
         """The agent of listing events."""
-        await self._batches(stream, self.decider.decide, self.count)
+        await self._batches(stream, self.decider.decide, self.metrics.decided)
 
     async def apply_verdicts(self, stream: Any) -> None:
         """The agent of review verdicts: a verdict's partition is its listing's (co-partitioned topics)."""
-        await self._batches(stream, self.decider.decide_verdicts, lambda decided, _: self.count_verdicts(decided))
+        await self._batches(stream, self.decider.decide_verdicts, self.metrics.verdicts_decided)
 
     async def _batches(self, stream: Any, decide: Callable[[Sequence[SourceRecord], Any], DecidedBatch],
-                       count: Callable[[DecidedBatch, int], None]) -> None:
-        """One batch at a time, under the lock; its records are acked after delivery."""
+                       tally: Callable[[DecidedBatch, int], None]) -> None:
+        """One batch at a time, under the lock; its records are acked after delivery. `tally`: the
+        batch's metrics."""
         await self.policy_ready.wait()
         # take_events acks a batch's events only after this loop body returns, i.e. after delivery
         async for events in stream.take_events(self.settings.batch_max, within=self.settings.batch_within_s):
@@ -150,7 +151,7 @@ class Worker:
                     messages = [event.message for event in events]
                     await self.loader.load({m.partition for m in messages})
                     decided = decide(messages, self.states.view)
-                    count(decided, len(messages))
+                    self.count(decided, len(messages), tally)
                     await self.deliverer.deliver_decided(decided.outputs, decided.changelog)
                     self.readiness.progressed()
             except asyncio.CancelledError:  # take_events would ack the batch on the way out: shutdown.py
@@ -162,23 +163,14 @@ class Worker:
                   f" s ({blocked.error}); exiting so that the orchestrator restarts and alerts. The batch in "
                   "flight was not acknowledged: it is replayed once the topic can be written")
 
-    def count(self, decided: DecidedBatch, records: int) -> None:
+    def count(self, decided: DecidedBatch, records: int, tally: Callable[[DecidedBatch, int], None]) -> None:
+        """The batch's metrics and the review queue."""
         try:  # bookkeeping only: a failure here must not escape (Faust would ack the batch)
-            self.metrics.decided(decided, records)
-            self.note_reviews(decided)
+            tally(decided, records)
+            for (partition, listing_id), state in decided.states.items():
+                self.review.note(partition, listing_id, state)
         except Exception as exc:  # noqa: BLE001 - see above
             log.warning("metrics failed: %s", type(exc).__name__)
-
-    def count_verdicts(self, decided: DecidedBatch) -> None:
-        try:  # see count()
-            self.metrics.verdicts_decided(decided)
-            self.note_reviews(decided)
-        except Exception as exc:  # noqa: BLE001 - see count()
-            log.warning("metrics failed: %s", type(exc).__name__)
-
-    def note_reviews(self, decided: DecidedBatch) -> None:
-        for (partition, listing_id), state in decided.states.items():
-            self.review.note(partition, listing_id, state)
 
     async def follow_policy(self) -> None:
         """Apply what the policy topic holds before the first decision, then follow it. If the topic

@@ -145,9 +145,9 @@ class Metrics:
         for live, shadow in batch.shadow_diffs:
             self.shadow_diffs.labels(live, shadow).inc()
 
-    def verdicts_decided(self, batch: DecidedBatch) -> None:
-        """Count a decided batch of verdicts: outcomes, time in review, dead letters."""
-        self.batch_records.observe(len(batch.verdicts))
+    def verdicts_decided(self, batch: DecidedBatch, records: int) -> None:
+        """Count a decided batch of `records` verdict records: outcomes, time in review, dead letters."""
+        self.batch_records.observe(records)
         for outcome, seconds in batch.verdicts:
             self.verdicts.labels(outcome).inc()
             if seconds is not None:
