@@ -14,7 +14,7 @@ from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from stream_filter.kafka.publish import publish
 from stream_filter.kafka.topics import ensure_topics
 from stream_filter.settings import Settings
-from tests.support import Names, WorkerProcess
+from tests.support import Names, WorkerProcess, end_offsets
 
 REFUSAL_S = 60.0  # the refusal comes before Faust starts: a few admin requests
 
@@ -64,3 +64,20 @@ def test_a_changelog_missing_while_the_group_has_committed_is_refused(kafka_boot
     proc = _worker(names, kafka_bootstrap, tmp_path)
     assert proc.returncode == 4, proc.stderr[-2000:]
     assert "states of active listings are lost" in proc.stderr and "--reset-offsets" in proc.stderr
+
+
+def test_a_verdict_topic_not_co_partitioned_with_the_input_is_refused(kafka_bootstrap: str, tmp_path: Path) -> None:
+    """More verdict partitions than input ones: verdicts would reach workers that do not hold their
+    listings' states (README, Review verdicts). Fewer are grown with the input instead."""
+    names = Names()
+    asyncio.run(_create(kafka_bootstrap, NewTopic(names.topic("new"), 2, 1)))
+    asyncio.run(_create(kafka_bootstrap, NewTopic(names.topic("review-verdicts"), 3, 1)))
+    proc = _worker(names, kafka_bootstrap, tmp_path)
+    assert proc.returncode == 4, proc.stderr[-2000:]
+    assert "co-partitioned" in proc.stderr and "3 partitions" in proc.stderr
+    fewer = Names()
+    asyncio.run(_create(kafka_bootstrap, NewTopic(fewer.topic("new"), 3, 1)))
+    asyncio.run(_create(kafka_bootstrap, NewTopic(fewer.topic("review-verdicts"), 1, 1)))
+    settings = fewer.settings(kafka_bootstrap)
+    asyncio.run(ensure_topics(settings))
+    assert sorted(end_offsets(kafka_bootstrap, fewer.topic("review-verdicts"))) == [0, 1, 2]
