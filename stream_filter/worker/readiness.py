@@ -27,7 +27,7 @@ class Readiness:
         self.unloaded = unloaded  # assigned partitions whose states are not held yet; None before any assignment
         self.stall_after_s = stall_after_s
         self.clock = clock
-        self.beat = self.last_progress = clock()
+        self.beat = self.started = clock()
         self.policy_caught_up = False
         self.policy_refused: str | None = None  # why the latest refused policy record was ignored
         self.load_error: str | None = None  # why the last load of listing states failed (it is retried)
@@ -39,7 +39,7 @@ class Readiness:
 
     def progressed(self) -> None:
         """A batch was delivered."""
-        self.last_progress = self.last_batch = self.clock()
+        self.last_batch = self.clock()
 
     def flowing(self, within_s: float = FLOWING_WITHIN_S) -> bool:
         """Whether events are arriving: a batch was delivered lately. Long enough that an agent a long
@@ -60,7 +60,7 @@ class Readiness:
         elif unloaded:
             error = f" ({self.load_error}; retrying)" if self.load_error else ""
             reasons.append(f"listing states of partitions {sorted(unloaded)} loading{error}")
-        idle = self.clock() - self.last_progress
+        idle = self.clock() - (self.started if self.last_batch is None else self.last_batch)
         if self.waiting > 0 and idle > self.stall_after_s:
             reasons.append(f"no batch delivered for {idle:.0f} s while {self.waiting} records wait")
         reasons += [f"output {problem}" for problem in self.outputs.problems(RETRIABLE_AFTER_S)]
