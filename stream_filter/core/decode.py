@@ -88,9 +88,16 @@ def decode_listing(key: bytes | None, value: bytes | None, *, max_value_bytes: i
         event = ListingEvent.model_validate(raw)
     except ValidationError as exc:
         return _classify_validation(exc)
-    if require_key:
-        if not key:
-            return Failure(ErrorCode.MISSING_KEY, "record has no key (expected the listing_id)")
-        if key != event.listing_id.encode():
-            return Failure(ErrorCode.KEY_MISMATCH, "record key does not equal listing_id")
+    if require_key and (problem := key_problem(key, event.listing_id)) is not None:
+        return problem
     return Decoded(event, raw)
+
+
+def key_problem(key: bytes | None, listing_id: str, what: str = "record") -> Failure | None:
+    """Why a record's key is not its listing id (records are keyed by listing id: the partition and
+    the listing's state follow from it), or None."""
+    if not key:
+        return Failure(ErrorCode.MISSING_KEY, f"{what} has no key (expected the listing_id)")
+    if key != listing_id.encode():
+        return Failure(ErrorCode.KEY_MISMATCH, f"{what} key does not equal listing_id")
+    return None

@@ -21,6 +21,7 @@ from pydantic import ValidationError
 from stream_filter.core.contracts.dead_letter import ErrorCode, Failure
 from stream_filter.core.contracts.decision import Outcome, Reason
 from stream_filter.core.contracts.verdict import ReviewVerdict, VerdictRef
+from stream_filter.core.decode import key_problem
 from stream_filter.core.listing_state import AppliedVerdict
 from stream_filter.core.policy.model import ReasonText
 
@@ -90,8 +91,4 @@ def decode_verdict(key: bytes | None, value: bytes | None) -> ReviewVerdict | Fa
         code = ErrorCode.INVALID_JSON if first["type"] == "json_invalid" else ErrorCode.SCHEMA_VIOLATION
         path = ".".join(str(p) for p in first["loc"]) or "<root>"
         return Failure(code, f"verdict {path}: {first['msg']}")
-    if not key:
-        return Failure(ErrorCode.MISSING_KEY, "verdict record has no key (expected the listing_id)")
-    if key != verdict.listing_id.encode():
-        return Failure(ErrorCode.KEY_MISMATCH, "verdict record key does not equal listing_id")
-    return verdict
+    return key_problem(key, verdict.listing_id, "verdict record") or verdict
