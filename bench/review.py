@@ -24,6 +24,7 @@ import time
 import urllib.request
 import uuid
 from collections import Counter
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -32,6 +33,7 @@ from aiokafka import AIOKafkaProducer
 
 from bench.reevaluation import PARTITIONS, deployment_env, metric
 from bench.run import committed, free_port, payloads, pick, produce, stop, write_result
+from stream_filter.core.contracts.verdict import ReviewVerdict, Verdict
 from stream_filter.dev import local_kafka
 from stream_filter.kafka.catalogue import read_catalogue
 from stream_filter.kafka.topics import ensure_topics
@@ -74,10 +76,10 @@ async def publish_verdicts(bootstrap: str, topic: str, decisions: dict[str, str]
     sent: dict[str, float] = {}
     try:
         for listing_id, decision_id in decisions.items():
-            body = {"verdict_id": str(uuid.uuid4()), "listing_id": listing_id, "decision_id": decision_id,
-                    "verdict": "approved", "reviewer_id": "bench", "reason_code": "BENCH",
-                    "reviewed_at": "2026-11-02T00:00:00Z"}
-            await producer.send_and_wait(topic, orjson.dumps(body), key=listing_id.encode())
+            verdict = ReviewVerdict(verdict_id=str(uuid.uuid4()), listing_id=listing_id, decision_id=decision_id,
+                                    verdict=Verdict.APPROVED, reviewer_id="bench", reason_code="BENCH",
+                                    reviewed_at=datetime.now(UTC))
+            await producer.send_and_wait(topic, verdict.model_dump_json().encode(), key=listing_id.encode())
             sent[listing_id] = time.time()
             await asyncio.sleep(0.05)
     finally:

@@ -146,9 +146,15 @@ def in_review(states: MemoryStates, listing_id: str = "L-1") -> tuple[ListingSta
     return state, [routed for routed, _ in decided.outputs]
 
 
-def verdict_msg(listing_id: str, decision_id: str, offset: int, verdict: str = "approved", **fields: Any) -> Msg:
-    """A ReviewVerdict record on partition 0 of the verdict topic."""
-    body = {"verdict_id": f"v-{listing_id}-{offset}", "listing_id": listing_id, "decision_id": decision_id,
+def verdict_body(listing_id: str, decision_id: str, verdict: str = "approved", **fields: Any) -> bytes:
+    """A ReviewVerdict record's value (fields override, and may break it on purpose)."""
+    body = {"verdict_id": f"v-{listing_id}", "listing_id": listing_id, "decision_id": decision_id,
             "verdict": verdict, "reviewer_id": "rev-7", "reason_code": "LOCAL_SELLER_CONFIRMED",
             "note": "NIB checked", "reviewed_at": "2026-11-02T08:00:00Z", **fields}
-    return Msg(listing_id.encode(), orjson.dumps(body, default=str), 0, offset, "listings.review-verdicts")
+    return orjson.dumps(body, default=str)
+
+
+def verdict_msg(listing_id: str, decision_id: str, offset: int, verdict: str = "approved", **fields: Any) -> Msg:
+    """A ReviewVerdict record on partition 0 of the verdict topic."""
+    value = verdict_body(listing_id, decision_id, verdict, verdict_id=f"v-{listing_id}-{offset}", **fields)
+    return Msg(listing_id.encode(), value, 0, offset, "listings.review-verdicts")

@@ -26,7 +26,7 @@ import orjson
 
 from stream_filter.core.catalogue import Catalogue
 from stream_filter.kafka.publish import publish
-from tests.factories import policy_text
+from tests.factories import policy_text, verdict_body
 from tests.support import Names, WorkerProcess, catalogue_of, drain, free_port, metric_value, wait_until_shared
 
 WAIT_S = 90.0
@@ -46,10 +46,7 @@ def _event(listing_id: str, seq: int, title: str = TEXTILE, **fields: Any) -> tu
 
 
 def _verdict(listing_id: str, decision_id: str, verdict: str, n: int) -> tuple[bytes, bytes]:
-    body = {"verdict_id": f"{listing_id}-v{n}", "listing_id": listing_id, "decision_id": decision_id,
-            "verdict": verdict, "reviewer_id": "rev-1", "reason_code": "ORIGIN_CHECKED", "note": "seller visited",
-            "reviewed_at": "2026-11-02T00:00:00Z"}
-    return listing_id.encode(), orjson.dumps(body)
+    return listing_id.encode(), verdict_body(listing_id, decision_id, verdict, verdict_id=f"{listing_id}-v{n}")
 
 
 def _wait(what: str, check: Callable[[], bool]) -> None:
