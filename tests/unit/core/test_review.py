@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 from stream_filter.core.batch import DecidedBatch
 from stream_filter.core.catalogue import Catalogue
@@ -28,6 +29,16 @@ def _apply(catalogue: Catalogue, decided: DecidedBatch | list[Routed]) -> None:
 def _in_review(states: MemoryStates, catalogue: Catalogue) -> ListingState:
     state, sent = in_review(states)
     _apply(catalogue, sent)
+    return state
+
+
+def _approved_by_a_reviewer(offset: int, **fields: Any) -> ListingState:
+    """L-1's state once a reviewer approved it (the verdict at `offset` of the verdict topic)."""
+    states = MemoryStates({0: {}})
+    reviewed = _in_review(states, Catalogue())
+    decider().decide_verdicts([verdict_msg("L-1", reviewed.decision_id, offset, **fields)], states.view)
+    state = states.get("L-1", 0)
+    assert state is not None and state.by_verdict
     return state
 
 
@@ -130,11 +141,7 @@ def _book(extra: str) -> PolicyBook:
 
 
 def test_a_policy_change_keeps_a_verdict_unless_it_gives_a_reason_the_reviewer_did_not_see() -> None:
-    states = MemoryStates({0: {}})
-    reviewed = _in_review(states, Catalogue())
-    decider().decide_verdicts([verdict_msg("L-1", reviewed.decision_id, 0)], states.view)
-    state = states.get("L-1", 0)
-    assert state is not None
+    state = _approved_by_a_reviewer(0)
     now = datetime(2026, 11, 5, tzinfo=UTC)
     same = reevaluate(state, _book(""), now)
     assert same is not None and same.records == [] and same.state is None  # held: nothing sent
@@ -151,13 +158,8 @@ def test_a_policy_change_keeps_a_verdict_unless_it_gives_a_reason_the_reviewer_d
 
 
 def test_an_expired_verdict_is_decided_again_even_under_the_same_policy() -> None:
-    states = MemoryStates({0: {}})
-    reviewed = _in_review(states, Catalogue())
     expiry = datetime.now(UTC) + timedelta(hours=1)
-    decider().decide_verdicts([verdict_msg("L-1", reviewed.decision_id, 0, expires_at=expiry.isoformat())],
-                               states.view)
-    state = states.get("L-1", 0)
-    assert state is not None
+    state = _approved_by_a_reviewer(0, expires_at=expiry.isoformat())
     book = PolicyBook.load("default")
     assert reevaluate(state, book, expiry - timedelta(minutes=1)) is None
     step = reevaluate(state, book, expiry + timedelta(minutes=1))
@@ -166,11 +168,7 @@ def test_an_expired_verdict_is_decided_again_even_under_the_same_policy() -> Non
 
 
 def test_a_state_with_a_verdict_and_history_reads_back_the_same() -> None:
-    states = MemoryStates({0: {}})
-    reviewed = _in_review(states, Catalogue())
-    decider().decide_verdicts([verdict_msg("L-1", reviewed.decision_id, 5)], states.view)
-    state = states.get("L-1", 0)
-    assert state is not None
+    state = _approved_by_a_reviewer(5)
     assert ListingState.from_bytes(state.to_bytes()) == state
     assert state.verdict_offset == 5 and state.sent[0].verdict
 
