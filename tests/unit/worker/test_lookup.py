@@ -123,3 +123,17 @@ def test_the_review_queue_says_once_when_a_verdict_it_saw_expires() -> None:
     assert not queue.expired(expiry - timedelta(minutes=1))
     assert queue.expired(expiry + timedelta(seconds=1))
     assert not queue.expired(expiry + timedelta(seconds=2))  # once: the pass it asks for decides it again
+
+
+def test_passes_noting_the_same_verdict_again_keep_one_expiry_for_it() -> None:
+    memory = MemoryStates({0: {}})
+    reviewed, _ = in_review(memory)
+    expiry = datetime.now(UTC) + timedelta(hours=1)
+    decider().decide_verdicts([verdict_msg("L-1", reviewed.decision_id, 0, expires_at=expiry.isoformat())],
+                              memory.view)
+    queue = ReviewQueue()
+    for _ in range(1000):  # a thousand passes walk the same state
+        queue.note(0, "L-1", memory.get("L-1", 0))
+    assert len(queue._due) == 1
+    queue.keep([1])  # revoked: its expiry is not ours to act on
+    assert not queue.expired(expiry + timedelta(seconds=1))
