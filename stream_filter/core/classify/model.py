@@ -55,42 +55,50 @@ class ClusterModel:
 
 
 @dataclass(frozen=True)
+class _Tables:
+    names: tuple[str, ...]
+    biases: tuple[float, ...]
+    words: dict[str, tuple[float, ...]]
+    pairs: dict[tuple[str, str], tuple[float, ...]]
+    prefixes: dict[str, tuple[float, ...]]
+
+
+@dataclass(frozen=True)
 class Model:
     version: str
     clusters: dict[str, ClusterModel]
 
     @cached_property
-    def _tables(self) -> tuple[list[str], list[float], dict[str, dict[str, tuple[float, ...]]]]:
-        """Per feature kind (w, b, p), each feature's weights for all clusters at once, keyed by the
-        raw token, pair ("a b") or prefix: one lookup per feature, and no feature strings to build."""
+    def _tables(self) -> _Tables:
+        """Per feature kind, each feature's weights for all clusters at once, keyed by the raw token,
+        the pair of tokens (a tuple: no string to build) or the prefix: one lookup per feature."""
         names = list(self.clusters)
         tables: dict[str, dict[str, list[float]]] = {"w": {}, "b": {}, "p": {}}
         for i, name in enumerate(names):
             for feature, weight in self.clusters[name].weights.items():
                 kind, _, key = feature.partition(":")
-                row = tables[kind].setdefault(key.replace("_", " ") if kind == "b" else key, [0.0] * len(names))
-                row[i] = weight
-        frozen = {kind: {k: tuple(w) for k, w in table.items()} for kind, table in tables.items()}
-        return names, [self.clusters[n].bias for n in names], frozen
+                tables[kind].setdefault(key, [0.0] * len(names))[i] = weight
+        words, pairs, prefixes = ({k: tuple(w) for k, w in tables[kind].items()} for kind in ("w", "b", "p"))
+        return _Tables(tuple(names), tuple(self.clusters[n].bias for n in names), words,
+                       {tuple(k.split("_", 1)): w for k, w in pairs.items()}, prefixes)  # type: ignore[misc]
 
     def probabilities(self, title: str) -> dict[str, float]:
         return self.probabilities_of(tokens(title))
 
     def probabilities_of(self, toks: list[str]) -> dict[str, float]:
-        """The same sums as over `features_of(toks)` (each distinct feature once), without building them."""
-        names, biases, tables = self._tables
-        words, pairs, prefixes = tables["w"], tables["b"], tables["p"]
+        """The same sums as over `features_of(toks)` (each distinct feature once), without building
+        them: the lookups run in C (`map` over `dict.get`)."""
+        t = self._tables
         # dict.fromkeys, not set: the same order in every process (str hashes are salted per process),
         # so the float sums, and the worker's and the offline command's decisions, are identical
         distinct = dict.fromkeys(toks)
-        hits = [w for t in distinct if (w := words.get(t)) is not None]
-        hits += [w for pair in dict.fromkeys(a + " " + b for a, b in pairwise(toks))
-                 if (w := pairs.get(pair)) is not None]
-        hits += [w for prefix in dict.fromkeys(t[:PREFIX_CHARS] for t in distinct if len(t) > PREFIX_CHARS)
-                 if (w := prefixes.get(prefix)) is not None]
-        sums = [sum(column) for column in zip(*hits, strict=True)] if hits else [0.0] * len(names)
-        return {name: 1 / (1 + math.exp(-max(-30.0, min(30.0, b + z)))) for name, b, z in zip(names, biases, sums,
-                                                                                                strict=True)}
+        hits = list(filter(None, map(t.words.get, distinct)))
+        hits += filter(None, map(t.pairs.get, dict.fromkeys(pairwise(toks))))
+        hits += filter(None, map(t.prefixes.get, dict.fromkeys([w[:PREFIX_CHARS] for w in distinct
+                                                                 if len(w) > PREFIX_CHARS])))
+        sums = list(map(sum, zip(*hits, strict=True))) if hits else [0.0] * len(t.names)
+        return {name: 1 / (1 + math.exp(-max(-30.0, min(30.0, b + z))))
+                for name, b, z in zip(t.names, t.biases, sums, strict=True)}
 
     def explain(self, toks: list[str], cluster: str, n: int = 4) -> list[str]:
         """The features of a title's tokens that weighed most for `cluster`: "+tenun", "-printing"."""

@@ -68,3 +68,18 @@ def test_has_triple_letter_matches_regex() -> None:
         text = "".join(rng.choice("aab b..000zzy") for _ in range(rng.randint(0, 30)))
         assert has_triple_letter(text) == bool(_REPEATS.search(text)), text
     assert has_triple_letter("murahhh") and not has_triple_letter("...000   aab")
+
+
+def test_word_cache_is_bounded_and_gives_the_same_tokens(monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    from stream_filter.core.classify import text
+
+    monkeypatch.setattr(text, "CACHED_WORDS", 8)
+    monkeypatch.setattr(text, "_WORD_TOKENS", {})
+    rng = random.Random(5)
+    alphabet = "abkz09Zé\u00a0\u1680.-"
+    for _ in range(500):
+        words = ["".join(rng.choice(alphabet) for _ in range(rng.randint(0, 8))) for _ in range(rng.randint(0, 6))]
+        sentence = " ".join(words)
+        assert tokens(sentence) == reference_tokens(sentence), sentence
+        assert tokens(sentence) == reference_tokens(sentence), sentence  # the second time from the cache
+        assert len(text._WORD_TOKENS) <= 8
