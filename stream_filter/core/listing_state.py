@@ -13,9 +13,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any, NamedTuple
+from typing import Any, NamedTuple, TypeVar
 
 import orjson
+from pydantic import BaseModel
 
 from stream_filter.core.contracts.decision import (
     ClusterMatch,
@@ -29,6 +30,8 @@ from stream_filter.core.contracts.decision import (
 from stream_filter.core.contracts.trusted import trusted
 from stream_filter.core.contracts.verdict import VerdictRef
 from stream_filter.core.route import Output, Routed, decision_headers, decision_routed
+
+M = TypeVar("M", bound=BaseModel)
 
 
 class Sent(NamedTuple):
@@ -115,25 +118,30 @@ class ListingState:
 
     @classmethod
     def from_bytes(cls, data: bytes) -> ListingState:
-        """Version 1 states (before replays were exact) read with nothing to replay."""
+        """Version 1 states (before replays were exact) read with nothing to replay.
+
+        Built without the dataclass's `__init__` (a frozen one sets each field through
+        `object.__setattr__`), and with the policy, origin and reasons shared between states that hold
+        the same ones: a pass reads every active listing, and they repeat a few policies and texts.
+        The values were validated when the worker wrote the record."""
         d = orjson.loads(data)
-        return cls(listing_id=d["id"], partition=d["p"], event_id=d["e"], decision_id=d["d"],
-                   outcome=Outcome(d["o"]),
-                   policy=trusted(PolicyRef, id=d["policy"][0], version=d["policy"][1],
-                                  digest=d["policy"][2] if len(d["policy"]) > 2 else ""),
-                   # trusted: the worker wrote this record from validated models (hot path)
-                   origin=trusted(Origin, origin_class=OriginClass(d["origin"]["class"]),
-                                                 confidence=d["origin"]["confidence"],
-                                                 evidence=d["origin"]["evidence"]),
-                   clusters=[ClusterMatch(c, conf, ev) for c, conf, ev in d["clusters"]], listing=d["listing"],
-                   offset=d.get("off"),
-                   reasons=tuple(trusted(Reason, code=c, legal_basis=b, message=m)
-                                 for c, b, m in d.get("rs", ())),
-                   decided_at=datetime.fromisoformat(d["at"]) if d.get("at") else None,
-                   sent=tuple(Sent(s[0], Output(s[1]), s[2].encode(), len(s) > 3) for s in d.get("sent", ())),
-                   verdict=AppliedVerdict.from_json(d["vd"]) if d.get("vd") else None,
-                   verdict_offset=d.get("voff"),
-                   history=tuple(Past(i, o, tuple(c), p, at) for i, o, c, p, at in d.get("h", ())))
+        policy = d["policy"]
+        origin = d["origin"]
+        state = object.__new__(cls)
+        state.__dict__.update(
+            listing_id=d["id"], partition=d["p"], event_id=d["e"], decision_id=d["d"], outcome=Outcome(d["o"]),
+            policy=_shared(PolicyRef, id=policy[0], version=policy[1], digest=policy[2] if len(policy) > 2 else ""),
+            origin=_shared(Origin, origin_class=OriginClass(origin["class"]), confidence=origin["confidence"],
+                           evidence=tuple(origin["evidence"])),
+            clusters=[ClusterMatch(c, conf, ev) for c, conf, ev in d["clusters"]], listing=d["listing"],
+            offset=d.get("off"),
+            reasons=tuple(_shared(Reason, code=c, legal_basis=b, message=m) for c, b, m in d.get("rs", ())),
+            decided_at=datetime.fromisoformat(d["at"]) if d.get("at") else None,
+            sent=tuple(Sent(s[0], Output(s[1]), s[2].encode(), len(s) > 3) for s in d.get("sent", ())),
+            verdict=AppliedVerdict.from_json(d["vd"]) if d.get("vd") else None,
+            verdict_offset=d.get("voff"),
+            history=tuple(Past(i, o, tuple(c), p, at) for i, o, c, p, at in d.get("h", ())))
+        return state
 
     @classmethod
     def of(cls, record: DecisionRecord, partition: int, offset: int | None = None,
@@ -191,6 +199,22 @@ class ListingState:
         if offset == latest_at and verdict == self.by_verdict and self.decided_at is not None:
             records.insert(0, self.latest())
         return records
+
+
+SHARED_MODELS = 4096  # distinct policies, origins and reasons kept: a bound, not a figure to tune
+_models: dict[tuple[Any, ...], Any] = {}
+
+
+def _shared(cls: type[M], **values: Any) -> M:
+    """One frozen model per distinct value, built with `trusted` the first time. Sequences are given
+    as tuples (hashable); the model gets them as lists, as validation would give."""
+    key = (cls, *values.values())
+    model = _models.get(key)
+    if model is None:
+        if len(_models) >= SHARED_MODELS:
+            _models.clear()
+        model = _models[key] = trusted(cls, **{k: list(v) if isinstance(v, tuple) else v for k, v in values.items()})
+    return model
 
 
 def resent(sent: Sent) -> Routed:
