@@ -20,6 +20,7 @@ from aiokafka.errors import ProducerClosed
 from aiokafka.partitioner import DefaultPartitioner
 
 from stream_filter.core.route import Output, Routed
+from stream_filter.kafka.partitioning import partition_for
 
 BATCH_BYTES = 512 * 1024  # below the broker's default 1 MB message limit, with room for overhead
 _partitioner = DefaultPartitioner()
@@ -77,7 +78,10 @@ class RecordBatches:
                         every = sorted(await producer.partitions_for(topic))
                         up = producer.client.cluster.available_partitions_for_topic(topic)
                         layout[topic] = (every, sorted(up) if up else every)
-                    partition = _partitioner(routed.key, *layout[topic])  # as AIOKafkaProducer.send() picks
+                    every, up = layout[topic]
+                    # as AIOKafkaProducer.send() picks (DefaultPartitioner), with the faster murmur2
+                    partition = (every[partition_for(routed.key, len(every))] if routed.key is not None
+                                 else _partitioner(None, every, up))
                 by_partition.setdefault((topic, partition), []).append(i)
             except Exception as exc:  # noqa: BLE001 - the record's outcome, handled by the caller
                 outcomes[i] = exc
