@@ -8,6 +8,7 @@ the same id, so consumers can drop duplicates by it.
 
 from __future__ import annotations
 
+import hashlib
 import uuid
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -104,6 +105,15 @@ class DecisionRecord(BaseModel):
 
 def decision_id(listing_id: str, event_id: str, policy: PolicyRef) -> str:
     """Deterministic id: same listing, event and policy (id, version and content) give the same id on
-    every replay; other content under the same version gives another id."""
+    every replay; other content under the same version gives another id. `uuid.uuid5`'s value,
+    computed without building a UUID object (tests/unit/core/test_decision_id.py compares them)."""
     content = f"#{policy.digest}" if policy.digest else ""
-    return str(uuid.uuid5(DECISION_NAMESPACE, f"{listing_id}\x1f{event_id}\x1f{policy.id}@{policy.version}{content}"))
+    name = f"{listing_id}\x1f{event_id}\x1f{policy.id}@{policy.version}{content}"
+    digest = bytearray(hashlib.sha1(_NAMESPACE_BYTES + name.encode()).digest()[:16])
+    digest[6] = (digest[6] & 0x0F) | 0x50  # version 5
+    digest[8] = (digest[8] & 0x3F) | 0x80  # RFC 4122 variant
+    h = digest.hex()
+    return f"{h[:8]}-{h[8:12]}-{h[12:16]}-{h[16:20]}-{h[20:]}"
+
+
+_NAMESPACE_BYTES = DECISION_NAMESPACE.bytes
