@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from pathlib import Path
 
 from stream_filter.core.listing_state import ListingState
@@ -141,9 +141,26 @@ class ListingStates:
         """A batch's view of the states of (partition, listing id) pairs: read now, written on flush."""
         return BatchView(self.store, self.forget, wanted)
 
+    def chunks(self, partitions: Iterable[int], size: int) -> Iterator[list[tuple[int, bytes]]]:
+        """The listing keys held for these partitions, `size` at a time, in key order per partition:
+        each chunk read from where the last one ended (one seek), so a pass holds one chunk of keys,
+        not a snapshot of all of them. A partition dropped meanwhile ends its walk."""
+        for partition in sorted(set(partitions)):
+            after: bytes | None = None
+            while (store := self._parts.get(partition)) is not None:
+                keys = store.keys_after(after, size)
+                if not keys:
+                    break
+                yield [(partition, key) for key in keys]
+                after = keys[-1]
+
     def keys(self, partitions: Iterable[int]) -> list[tuple[int, bytes]]:
-        """A snapshot of the listing keys held for these partitions (a pass walks it in chunks)."""
-        return [(p, key) for p in sorted(set(partitions) & set(self._parts)) for key in self._parts[p].keys()]
+        """Every listing key held for these partitions (for small sets: a pass walks `chunks`)."""
+        return [pair for chunk in self.chunks(partitions, 10_000) for pair in chunk]
+
+    def held_count(self, partitions: Iterable[int]) -> int:
+        """How many listings these partitions hold, estimated."""
+        return sum(store.count() for p in set(partitions) if (store := self._parts.get(p)) is not None)
 
     def get_key(self, partition: int, key: bytes) -> ListingState | None:
         store = self._parts.get(partition)

@@ -7,9 +7,11 @@ the truth: a store starts empty at every open and is filled from the changelog (
 
 from __future__ import annotations
 
+import bisect
 import importlib.util
 import shutil
 from collections.abc import Iterable
+from itertools import islice
 from pathlib import Path
 from typing import Any
 
@@ -43,8 +45,13 @@ class MemoryStore:
             else:
                 self._data[key] = value
 
-    def keys(self) -> list[bytes]:
-        return list(self._data)
+    def keys_after(self, after: bytes | None, limit: int) -> list[bytes]:
+        ordered = sorted(self._data)  # a test and demo store: sorting per call is fine at their sizes
+        start = bisect.bisect_right(ordered, after) if after is not None else 0
+        return ordered[start:start + limit]
+
+    def count(self) -> int:
+        return len(self._data)
 
     def close(self) -> None:
         self._data.clear()
@@ -114,8 +121,16 @@ class RocksStore:
                 writes.put(key, value)
         self._db.write(writes)
 
-    def keys(self) -> list[bytes]:
-        return list(self._db.keys())
+    def keys_after(self, after: bytes | None, limit: int) -> list[bytes]:
+        """A seek and `limit` steps: a pass walks a partition this way, holding one chunk of keys."""
+        found = list(islice(self._db.keys(from_key=after), limit + 1)) if after is not None else \
+            list(islice(self._db.keys(), limit))
+        if after is not None:
+            found = found[1:] if found and found[0] == after else found[:limit]
+        return found
+
+    def count(self) -> int:
+        return int(self._db.property_int_value("rocksdb.estimate-num-keys") or 0)
 
     def close(self) -> None:
         self._db.close()

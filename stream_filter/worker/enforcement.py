@@ -129,9 +129,9 @@ class Enforcer:
             return False
         started = perf_counter()
         await self.load(self.owned())  # outside the lock: a long load does not hold the batches
-        keys = self.states.keys(self.owned())
-        active = 0
-        for start in range(0, len(keys), CHUNK):
+        owned = self.owned()
+        pending, active = self.states.held_count(owned), 0
+        for keys in self.states.chunks(owned, CHUNK):
             if self.wanted.is_set():
                 log.info("re-evaluation restarts: policy or assignment changed")
                 return False
@@ -140,8 +140,9 @@ class Enforcer:
             async with self.lock:
                 if self.paused or self.wanted.is_set():  # revoked or reassigned meanwhile: the keys are stale
                     return False
-                active += await self._chunk(keys[start:start + CHUNK], full)
-            self.metrics.reevaluation_pending.set(max(0, len(keys) - start - CHUNK))
+                active += await self._chunk(keys, full)
+            pending -= len(keys)
+            self.metrics.reevaluation_pending.set(max(0, pending))
             await self.pace(perf_counter() - chunk_started)  # room for the agent's batches (Worker.pace)
         self.metrics.reevaluation_pending.set(0)
         self.metrics.active_listings.set(active)
