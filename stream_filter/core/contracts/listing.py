@@ -111,8 +111,8 @@ class ListingEvent(BaseModel):
     brand: ShortText | None = None
     price: Price | None = None
     units_per_listing: int = Field(default=1, ge=1)
-    seller: Seller = Field(default_factory=Seller)
-    ship_from: ShipFrom = Field(default_factory=ShipFrom)
+    seller: Seller = Field(default=Seller())  # one shared frozen instance: a factory would validate a new one per listing
+    ship_from: ShipFrom = Field(default=ShipFrom())
     made_in: CountryCode | None = None
     fulfilment: Fulfilment | None = None
 
