@@ -65,12 +65,12 @@ def decode_listing(key: bytes | None, value: bytes | None, *, max_value_bytes: i
     if len(value) > max_value_bytes:
         return Failure(ErrorCode.OVERSIZED_VALUE, f"value is {len(value)} bytes, limit {max_value_bytes}")
     try:
-        value.decode("utf-8")
-    except UnicodeDecodeError as exc:
-        return Failure(ErrorCode.INVALID_UTF8, f"value is not UTF-8 at byte {exc.start}")
-    try:
-        raw = orjson.loads(value)
+        raw = orjson.loads(value)  # checks UTF-8 too: the bytes are decoded once, here
     except orjson.JSONDecodeError as exc:
+        try:
+            value.decode("utf-8")
+        except UnicodeDecodeError as bad:
+            return Failure(ErrorCode.INVALID_UTF8, f"value is not UTF-8 at byte {bad.start}")
         return Failure(ErrorCode.INVALID_JSON, f"value is not JSON: {exc}")
     if not isinstance(raw, dict):
         return Failure(ErrorCode.NOT_AN_OBJECT, f"value is a JSON {type(raw).__name__}, not an object")

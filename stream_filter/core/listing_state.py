@@ -102,7 +102,8 @@ class ListingState:
         data = {"v": 2, "id": self.listing_id, "p": self.partition, "e": self.event_id,
                 "d": self.decision_id, "o": self.outcome.value,
                 "policy": [self.policy.id, self.policy.version, self.policy.digest],
-                "origin": self.origin.model_dump(mode="json"),
+                "origin": {"class": self.origin.origin_class.value, "confidence": self.origin.confidence,
+                           "evidence": self.origin.evidence},  # model_dump(mode="json"), without its cost
                 "clusters": [[c.cluster, c.confidence, c.evidence] for c in self.clusters],
                 "listing": self.listing, "off": self.offset,
                 "rs": [[r.code, r.legal_basis, r.message] for r in self.reasons],

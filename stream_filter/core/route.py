@@ -15,7 +15,14 @@ from typing import Literal
 from stream_filter.core.classify.clusters import classify_clusters
 from stream_filter.core.classify.origin import classify_origin
 from stream_filter.core.contracts.dead_letter import ErrorCode, Failure
-from stream_filter.core.contracts.decision import DecisionRecord, Origin, OriginClass, Outcome, decision_id
+from stream_filter.core.contracts.decision import (
+    DecisionRecord,
+    Origin,
+    OriginClass,
+    Outcome,
+    decision_id,
+    decision_json,
+)
 from stream_filter.core.contracts.listing import EventType
 from stream_filter.core.decode import Decoded, decode_listing
 from stream_filter.core.dedupe import Position, RecentEvents
@@ -75,7 +82,7 @@ def decision_headers(record: DecisionRecord) -> list[tuple[str, bytes]]:
 
 def decision_routed(record: DecisionRecord, output: Output | None = None, decoded: Decoded | None = None) -> Routed:
     """A decision as an output record, on its outcome's topic unless `output` says otherwise."""
-    body = record.model_dump_json(by_alias=True).encode()  # same bytes as orjson over model_dump, faster
+    body = decision_json(record)
     return Routed(output or Output(record.outcome.value), record.listing_id.encode(), body, decision_headers(record),
                   record, decoded=decoded)
 

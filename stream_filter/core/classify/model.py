@@ -103,9 +103,9 @@ class Model:
     def explain(self, toks: list[str], cluster: str, n: int = 4) -> list[str]:
         """The features of a title's tokens that weighed most for `cluster`: "+tenun", "-printing"."""
         weights = self.clusters[cluster].weights
-        parts = [(f, weights[f]) for f in dict.fromkeys(features_of(toks)) if f in weights]
-        ranked = sorted(parts, key=lambda p: (-abs(p[1]), p[0]))
-        return [("+" if w > 0 else "-") + f.split(":", 1)[1] for f, w in ranked[:n]]
+        # (-|weight|, feature) tuples sort in C, largest weight first, then by name
+        parts = sorted([(-abs(w), f, w) for f in dict.fromkeys(features_of(toks)) if (w := weights.get(f)) is not None])
+        return [("+" if w > 0 else "-") + f[2:] for _, f, w in parts[:n]]  # "w:tenun" -> "+tenun"
 
     def to_json(self) -> bytes:
         return orjson.dumps({"features_version": FEATURES_VERSION, "version": self.version, "clusters": {

@@ -15,6 +15,7 @@ from datetime import datetime
 from enum import StrEnum
 from typing import Annotated, Any, Literal
 
+import orjson
 from pydantic import BaseModel, ConfigDict, Field
 
 from stream_filter.core.contracts.trusted import trusted
@@ -101,6 +102,25 @@ class DecisionRecord(BaseModel):
         """A record from parts that were validated or built from validated data: the one place the
         worker skips validation (validating again would cost about a third of a decision)."""
         return trusted(cls, schema_version=1, **fields)
+
+
+def decision_json(record: DecisionRecord) -> bytes:
+    """The record's wire bytes: the JSON pydantic writes (field order, aliases, `Z` times), built as
+    plain data and written by orjson, a third cheaper than `model_dump_json` on the hot path.
+    tests/unit/core/test_decision_json.py holds it to pydantic's output."""
+    if record.verdict is not None or record.decided_at.utcoffset():  # rare: pydantic writes them
+        return record.model_dump_json(by_alias=True).encode()
+    origin, policy = record.origin, record.policy
+    return orjson.dumps({
+        "schema_version": record.schema_version, "decision_id": record.decision_id,
+        "listing_id": record.listing_id, "event_id": record.event_id, "outcome": record.outcome,
+        "action": record.action,
+        "origin": {"class": origin.origin_class, "confidence": origin.confidence, "evidence": origin.evidence},
+        "clusters": [{"cluster": c.cluster, "confidence": c.confidence, "evidence": c.evidence}
+                     for c in record.clusters],
+        "reasons": [{"code": r.code, "legal_basis": r.legal_basis, "message": r.message} for r in record.reasons],
+        "policy": {"id": policy.id, "version": policy.version, "digest": policy.digest},
+        "decided_at": record.decided_at, "listing": record.listing, "verdict": None}, option=orjson.OPT_UTC_Z)
 
 
 def decision_id(listing_id: str, event_id: str, policy: PolicyRef) -> str:

@@ -111,7 +111,8 @@ class ListingEvent(BaseModel):
     brand: ShortText | None = None
     price: Price | None = None
     units_per_listing: int = Field(default=1, ge=1)
-    seller: Seller = Field(default=Seller())  # one shared frozen instance: a factory would validate a new one per listing
+    # one shared frozen instance each: a default factory would validate a new model for every listing
+    seller: Seller = Field(default=Seller())
     ship_from: ShipFrom = Field(default=ShipFrom())
     made_in: CountryCode | None = None
     fulfilment: Fulfilment | None = None
