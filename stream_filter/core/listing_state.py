@@ -128,8 +128,7 @@ class ListingState:
         d = orjson.loads(data)
         policy = d["policy"]
         origin = d["origin"]
-        state = object.__new__(cls)
-        state.__dict__.update(
+        return cls.made(
             listing_id=d["id"], partition=d["p"], event_id=d["e"], decision_id=d["d"], outcome=Outcome(d["o"]),
             policy=_shared(PolicyRef, id=policy[0], version=policy[1], digest=policy[2] if len(policy) > 2 else ""),
             origin=_shared(Origin, origin_class=OriginClass(origin["class"]), confidence=origin["confidence"],
@@ -142,19 +141,26 @@ class ListingState:
             verdict=AppliedVerdict.from_json(d["vd"]) if d.get("vd") else None,
             verdict_offset=d.get("voff"),
             history=tuple(Past(i, o, tuple(c), p, at) for i, o, c, p, at in d.get("h", ())))
-        return state
 
     @classmethod
     def of(cls, record: DecisionRecord, partition: int, offset: int | None = None,
            sent: tuple[Sent, ...] = (), previous: ListingState | None = None,
            verdict: AppliedVerdict | None = None) -> ListingState:
         """The state after `record`; `previous` (the state before) gives the verdict offset and the history."""
-        return cls(listing_id=record.listing_id, partition=partition, event_id=record.event_id,
-                   decision_id=record.decision_id, outcome=record.outcome, policy=record.policy, origin=record.origin,
-                   clusters=list(record.clusters), listing=record.listing, offset=offset,
-                   reasons=tuple(record.reasons), decided_at=record.decided_at, sent=sent, verdict=verdict,
-                   verdict_offset=previous.verdict_offset if previous else None,
-                   history=previous.pushed() if previous else ())
+        return cls.made(listing_id=record.listing_id, partition=partition, event_id=record.event_id,
+                        decision_id=record.decision_id, outcome=record.outcome, policy=record.policy,
+                        origin=record.origin, clusters=list(record.clusters), listing=record.listing, offset=offset,
+                        reasons=tuple(record.reasons), decided_at=record.decided_at, sent=sent, verdict=verdict,
+                        verdict_offset=previous.verdict_offset if previous else None,
+                        history=previous.pushed() if previous else ())
+
+    @classmethod
+    def made(cls, **fields: Any) -> ListingState:
+        """`cls(**fields)` with every field given, without the frozen dataclass's per-field
+        `object.__setattr__` (the hot path makes a state per event and reads one per listing)."""
+        state = object.__new__(cls)
+        state.__dict__.update(fields)
+        return state
 
     def pushed(self) -> tuple[Past, ...]:
         """The history once the latest decision is replaced by another."""

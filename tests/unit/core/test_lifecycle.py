@@ -200,3 +200,19 @@ def test_a_future_version_changes_nothing_today_and_takes_over_on_its_date() -> 
     on_the_date = reevaluate(food, book, datetime(2026, 11, 30, 17, 0, tzinfo=UTC))  # 00:00 WIB, Dec 1
     assert on_the_date is not None and on_the_date.state is not None
     assert on_the_date.state.outcome is Outcome.REJECTED and on_the_date.state.policy.version == "2"
+
+
+def test_a_state_made_fast_equals_one_made_by_the_dataclass() -> None:
+    """`ListingState.made` and `from_bytes` skip `__init__`: the result must be the same state."""
+    from dataclasses import fields, replace
+
+    from tests.factories import MemoryStates, decider, listing_msg
+
+    states = MemoryStates({0: {}})
+    decider().decide([listing_msg("L-1", 0, 0), listing_msg("L-1", 0, 1, title="Kopi Gayo Arabika 250g")],
+                     states.view)
+    state = states.get("L-1", 0)
+    assert state is not None and state.history
+    again = ListingState.from_bytes(state.to_bytes())
+    assert again == replace(again) == state
+    assert {f.name for f in fields(ListingState)} == set(vars(again))
