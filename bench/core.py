@@ -10,9 +10,14 @@ from __future__ import annotations
 import csv
 import random
 import string
+import subprocess
 import sys
+import tempfile
+import time
 import timeit
 from pathlib import Path
+
+import orjson
 
 from stream_filter.core.classify.clusters import classify_clusters
 from stream_filter.core.classify.evaluation import row_to_event
@@ -68,7 +73,38 @@ def main(argv: list[str]) -> int:
         sizes[size] = per_listing_us(events, lambda small=small: [classify_clusters(e, small, None) for e in events])
         print(f"  clusters, {size:>5}-term lexicon: {sizes[size]:.1f} us/listing")
     print(f"  growth 100 -> 2000 terms: {sizes[2000] / sizes[100]:.2f}x")
+    offline_classify(OFFLINE_LISTINGS)
     return 0
+
+
+OFFLINE_LISTINGS = 100_000
+
+
+def offline_classify(n: int) -> None:
+    """`stream-filter classify` of n benchmark listings (the throughput run's 1.2 KB events), the
+    command as a user runs it (start-up included), against orjson parsing and writing the same lines:
+    the floor any Python decision on these bytes pays."""
+    from bench.run import payloads
+
+    with tempfile.TemporaryDirectory() as tmp:
+        source, out = Path(tmp) / "listings.jsonl", Path(tmp) / "decisions.jsonl"
+        data = [value for _, value in payloads(n, 5, "offline")]
+        source.write_bytes(b"\n".join(data) + b"\n")
+        started = time.perf_counter()
+        with out.open("wb") as fh:
+            for line in source.read_bytes().splitlines():
+                try:
+                    fh.write(orjson.dumps(orjson.loads(line)) + b"\n")
+                except orjson.JSONDecodeError:
+                    fh.write(line + b"\n")
+        floor = time.perf_counter() - started
+        started = time.perf_counter()
+        subprocess.run([sys.executable, "-m", "stream_filter", "classify", str(source), "-o", str(out)],
+                       check=True, capture_output=True)
+        command = time.perf_counter() - started
+    print(f"offline classify of {n:,} listings: {command:.1f} s ({command / n * 1e6:.0f} us/listing); "
+          f"orjson parse + write of the same lines: {floor:.2f} s ({floor / n * 1e6:.1f} us/listing); "
+          f"ratio {command / floor:.1f}x")
 
 
 if __name__ == "__main__":

@@ -15,6 +15,7 @@ from typing import IO
 
 import orjson
 
+from stream_filter.cli.collection import collect_young_less_often
 from stream_filter.core.policy.book import PolicyBook
 from stream_filter.core.policy.files import load_policy
 
@@ -39,6 +40,7 @@ def cmd_classify(args: argparse.Namespace) -> int:
     from stream_filter.core.route import Output, route
 
     book = PolicyBook.load(args.policy)
+    collect_young_less_often()
     out: IO[bytes] = open(args.output, "wb") if args.output else sys.stdout.buffer
     counts: Counter[str] = Counter()
     states: dict[str, ListingState] = {}

@@ -11,6 +11,7 @@ import sys
 
 import orjson
 
+from stream_filter.cli.collection import collect_young_less_often
 from stream_filter.cli.offline import lines
 from stream_filter.core.policy.book import PolicyBook
 from stream_filter.settings import Settings
@@ -44,15 +45,10 @@ def cmd_topics(args: argparse.Namespace) -> int:
     return 0
 
 
-YOUNG_OBJECTS_PER_COLLECTION = 20_000
-
-
 def settle_heap(book: PolicyBook) -> None:
     """Load the classifiers' tables (a first decision), then move every object alive now out of the
     garbage collector's reach: the lexicon, gazetteer, policies and Faust's own objects live for the
-    whole run, and full collections would otherwise walk them again and again. A decision allocates
-    hundreds of short-lived containers, almost none in cycles: the youngest generation is collected
-    every YOUNG_OBJECTS_PER_COLLECTION allocations instead of Python's 700 (README, Performance)."""
+    whole run, and full collections would otherwise walk them again and again (`collection.py`)."""
     import gc
 
     from stream_filter.core.route import route
@@ -62,7 +58,7 @@ def settle_heap(book: PolicyBook) -> None:
     route(_key_of(line), line, book)
     gc.collect()
     gc.freeze()
-    gc.set_threshold(YOUNG_OBJECTS_PER_COLLECTION, *gc.get_threshold()[1:])
+    collect_young_less_often()
 
 
 def cmd_worker(args: argparse.Namespace) -> int:
