@@ -65,7 +65,7 @@ def tokens(text: str) -> list[str]:
 
 
 CACHED_WORD_CHARS = 40  # longer runs without a space (URLs, glued text) are rare and not kept
-CACHED_WORDS = 1 << 17
+CACHED_WORDS = 1 << 15
 _WORD_TOKENS: dict[str, tuple[str, ...]] = {}
 
 
