@@ -1,17 +1,19 @@
-"""The Faust wiring: one agent that reads raw bytes, decides each batch, and waits for delivery.
+"""The Faust wiring: two decision loops that read raw bytes in batches and wait for delivery.
 
 Why it looks like this (each line closes a known Faust trap):
-- raw bytes topics: a typed topic drops undecodable records before the agent sees them;
-- the batch decider never raises: an exception in an agent acks the event silently, so every
-  failure becomes a dead-letter record instead;
-- batches (`take_events`): every record of a batch is queued, then all acknowledgements are awaited
-  (acks=all, `delivery.py`); Faust acks the batch's events (making their offsets committable) only
-  after the loop body returns;
-- concurrency=1: faust-streaming can lose or reorder messages with agent concurrency > 1 (#606);
+- raw bytes: a typed topic drops undecodable records before the agent sees them;
+- batches from the consumer (`intake.py`): Faust's consumer puts each fetched partition's records
+  in an intake, and a loop takes them in batches, instead of one Message, Event and ack per record
+  (Faust's per-record path was this worker's ceiling: README, Performance);
+- the batch decider never raises: every failure becomes a dead-letter record instead;
+- delivery before commit: a batch's records are acknowledged to Faust's committer only after every
+  output is acknowledged by the broker (acks=all, `delivery.py`);
+- one loop per topic, one batch at a time under the lock: per-partition order as agent concurrency
+  1 gave it (faust-streaming can lose or reorder messages with concurrency > 1, #606);
 - at-least-once, not exactly_once (unreliable with aiokafka, #517/#323): a replay after a crash
   yields the same decision_id, so consumers drop duplicates by it.
 
-`Worker` holds the parts and names each job: the decision agent, the policy follower, the
+`Worker` holds the parts and names each job: the decision loops, the policy follower, the
 re-evaluation tasks, the lag timer, the rebalance callbacks and the web pages. Faust only calls them.
 """
 
@@ -40,6 +42,7 @@ from stream_filter.state.listing_states import ListingStates
 from stream_filter.worker.delivery import Deliverer
 from stream_filter.worker.enforcement import Enforcer
 from stream_filter.worker.faust_options import faust_options
+from stream_filter.worker.intake import Intake
 from stream_filter.worker.lag import LagProbe
 from stream_filter.worker.lookup import ListingLookup
 from stream_filter.worker.metrics import Metrics
@@ -84,6 +87,7 @@ class Worker:
                                    exit_after_s=settings.output_blocked_exit_s, on_blocked=self.exit_blocked)
         self.lock = asyncio.Lock()  # batches (of events, of verdicts) and re-evaluation chunks never interleave
         self.review = ReviewQueue()
+        self.listings, self.verdicts = Intake(), Intake()  # fed by the consumer: transport.py
         self.loader = StateLoader(self.states, self.deliverer, self.lock, self.readiness)
         self.enforcer = Enforcer(self.states, self.holder, self.deliverer, self.metrics, self.lock, self.owned,
                                  self.loader.prepare,
@@ -104,12 +108,14 @@ class Worker:
 
     def _wire(self) -> None:
         app, settings = self.app, self.settings
-        source = app.topic(settings.topic_input, key_type=bytes, value_type=bytes, key_serializer="raw",
-                           value_serializer="raw", partitions=settings.topic_partitions)
-        app.agent(source, concurrency=1, name="decide-listings")(self.decide_listings)  # 1: module docstring
-        verdicts = app.topic(settings.topic_review_verdicts, key_type=bytes, value_type=bytes, key_serializer="raw",
-                             value_serializer="raw", partitions=settings.topic_partitions)
-        app.agent(verdicts, concurrency=1, name="apply-verdicts")(self.apply_verdicts)  # co-partitioned: README
+        for name, intake in ((settings.topic_input, self.listings), (settings.topic_review_verdicts, self.verdicts)):
+            # subscribed through Faust's conductor (its assignor co-partitions the two: README), read
+            # through the intakes: no agent, no per-record event
+            app.topics.add(app.topic(name, key_type=bytes, value_type=bytes, key_serializer="raw",
+                                     value_serializer="raw", partitions=settings.topic_partitions))
+            app.consumer.intakes[name] = intake  # type: ignore[attr-defined]  # transport.py's consumer
+        app.task(self.decide_listings)
+        app.task(self.apply_verdicts)
         app.task(self.follow_policy)
         app.task(self.enforcer.run)  # retroactive enforcement on live policy changes
         app.task(self.enforcer.follow_days)
@@ -131,32 +137,36 @@ class Worker:
     def owned(self) -> set[int]:
         return {tp.partition for tp in self.app.consumer.assignment() if tp.topic == self.settings.topic_input}
 
-    async def decide_listings(self, stream: Any) -> None:
-        """The agent of listing events."""
-        await self._batches(stream, self.decider.decide, self.metrics.decided)
+    async def decide_listings(self) -> None:
+        """The loop of listing events."""
+        await self._batches(self.listings, self.decider.decide, self.metrics.decided)
 
-    async def apply_verdicts(self, stream: Any) -> None:
-        """The agent of review verdicts: a verdict's partition is its listing's (co-partitioned topics)."""
-        await self._batches(stream, self.decider.decide_verdicts, self.metrics.verdicts_decided)
+    async def apply_verdicts(self) -> None:
+        """The loop of review verdicts: a verdict's partition is its listing's (co-partitioned topics)."""
+        await self._batches(self.verdicts, self.decider.decide_verdicts, self.metrics.verdicts_decided)
 
-    async def _batches(self, stream: Any, decide: Callable[[Sequence[SourceRecord], Any], DecidedBatch],
+    async def _batches(self, intake: Intake, decide: Callable[[Sequence[SourceRecord], Any], DecidedBatch],
                        tally: Callable[[DecidedBatch, int], None]) -> None:
-        """One batch at a time, under the lock; its records are acked after delivery. `tally`: the
-        batch's metrics."""
+        """One batch at a time, under the lock; its records are acknowledged after delivery. `tally`:
+        the batch's metrics."""
         await self.policy_ready.wait()
-        # take_events acks a batch's events only after this loop body returns, i.e. after delivery
-        async for events in stream.take_events(self.settings.batch_max, within=self.settings.batch_within_s):
+        while True:
+            records = await intake.take(self.settings.batch_max, self.settings.batch_within_s)
+            taken_in = intake.generation  # read with the records: no await in between
             try:
                 async with self.lock:
-                    messages = [event.message for event in events]
-                    await self.loader.load({m.partition for m in messages})
-                    decided = decide(messages, self.states.view)
-                    self.count(decided, len(messages), tally)
+                    if intake.generation != taken_in or not records:
+                        continue  # partitions revoked meanwhile: their next owner reads them
+                    await self.loader.load({r.partition for r in records})
+                    decided = decide(records, self.states.view)
+                    self.count(decided, len(records), tally)
                     await self.deliverer.deliver_decided(decided.outputs, decided.changelog)
+                    self.app.consumer.acknowledge(records)  # type: ignore[attr-defined]  # transport.py
                     self.readiness.progressed()
-            except asyncio.CancelledError:  # take_events would ack the batch on the way out: shutdown.py
+            except asyncio.CancelledError:  # shutdown.py: the next owner replays a batch cut off here
                 hard_exit(EXIT_BATCH_ABANDONED, "stopped in the middle of a batch; exiting before it could be "
                           "acknowledged: the next owner of its partitions replays it")
+                raise
 
     def exit_blocked(self, blocked: Blocked) -> None:
         hard_exit(EXIT_OUTPUT_BLOCKED, f"cannot write to {blocked.topic} for {self.settings.output_blocked_exit_s:.0f}"
@@ -245,6 +255,9 @@ class Worker:
         flight, then let no chunk start until the new assignment."""
         async with self.lock:
             self.enforcer.pause()
+            dropped = self.listings.drop() + self.verdicts.drop()  # Faust seeks back to the committed offsets
+            if dropped:
+                log.info("%d fetched records left for the partitions' next owner", dropped)
 
     async def on_before_shutdown(self, sender: Any, *args: Any, signal: Any, **kwargs: Any) -> None:
         """Seal the listing states (with no batch in flight: under the lock), so that the next start on

@@ -18,13 +18,18 @@ all afterwards (`Recovery._resume_streams`), and a stream buffer that drains re-
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import AsyncIterator, Iterable
 from typing import Any
 
 import aiokafka
 import faust
 from faust.transport.drivers import aiokafka as driver
 from faust.types import TP
+from faust.types.tuples import ack_lock
+from mode.utils.futures import notify
+
+from stream_filter.core.ports import SourceRecord
+from stream_filter.worker.intake import Intake
 
 
 def transport_with(fetch_max_wait_ms: int) -> type[driver.Transport]:
@@ -68,6 +73,67 @@ def transport_with(fetch_max_wait_ms: int) -> type[driver.Transport]:
             super().on_buffer_drop(tp)
             if tp in self.held:
                 self._get_active_partitions().discard(tp)
+
+        @property
+        def intakes(self) -> dict[str, Intake]:
+            """Topics whose records go to an `Intake` in batches instead of Faust's per-record path."""
+            return self.__dict__.setdefault("_intakes", {})
+
+        async def getmany(self, timeout: float) -> AsyncIterator[tuple[TP, Any]]:  # noqa: ASYNC109 - Faust's
+            """faust/transport/consumer.py `Consumer.getmany`, with the records of `intakes` topics put
+            there a fetched partition at a time (the same checks: flow, generation, active partitions)."""
+            records, active = await self._wait_next_records(timeout)
+            if records is None or self.should_stop:
+                return
+            if not self.flow_active:  # as Faust: a rebalance began; its recovery seeks to the committed offsets
+                await self.perform_seek()
+                return
+            generation = self.app.consumer_generation_id
+            intakes = {topic: (intake, intake.generation) for topic, intake in self.intakes.items()}
+            for tp, fetched in records.items():
+                if not self.flow_active or self.app.consumer_generation_id != generation:
+                    break
+                if active is not None and tp not in active and tp not in self._buffered_partitions:
+                    continue
+                target = intakes.get(tp.topic)
+                if target is None:
+                    for record in fetched:  # Faust's own path
+                        yield tp, self._to_message(tp, record)
+                    continue
+                fresh = await self._read(tp, fetched)
+                if fresh and not await target[0].put(target[1], fresh):
+                    break  # partitions were revoked while it waited for room
+
+        async def _read(self, tp: TP, fetched: list[Any]) -> list[Any]:
+            """`_drain_messages`' bookkeeping: the read offset, gaps (offsets the log does not hold, as
+            after compaction or transaction markers) and records already read."""
+            last = self._read_offset[tp]
+            fresh = []
+            for record in fetched:
+                offset = record.offset
+                if last is None or offset >= last:
+                    if last and offset - last > 1 and self.app.topics.acks_enabled_for(tp.topic):
+                        await self._add_gap(tp, last + 1, offset)
+                    fresh.append(record)
+                    last = offset
+            self._read_offset[tp] = last
+            return fresh
+
+        def acknowledge(self, records: Iterable[SourceRecord]) -> None:
+            """`Consumer.ack` for records taken from an intake, once their outputs are acknowledged:
+            Faust's committer then commits past them."""
+            with ack_lock:
+                for record in records:
+                    tp = TP(record.topic, record.partition)
+                    offset = record.offset
+                    committed = self._committed_offset[tp]
+                    if offset is not None and (committed is None or offset >= committed):
+                        index = self._acked_index[tp]
+                        if offset not in index:
+                            index.add(offset)
+                            self._acked[tp].append(offset)
+                            self._n_acked += 1
+                notify(self._waiting_for_ack)
 
     class Transport(driver.Transport):
         Consumer = TunedConsumer

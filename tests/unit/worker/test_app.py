@@ -1,11 +1,9 @@
-"""The Faust wiring's own promises, without a broker: the loop it runs on, and that a batch cut off
-in the middle is never left for Faust to acknowledge."""
+"""The Faust wiring's own promises, without a broker: the loop it runs on, that a batch cut off in
+the middle is never acknowledged, that a delivered one is, and that a revocation drops what waits."""
 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -17,7 +15,7 @@ from stream_filter.worker import app as app_module
 from stream_filter.worker.app import Worker
 from stream_filter.worker.faust_options import event_loop
 from stream_filter.worker.shutdown import EXIT_BATCH_ABANDONED
-from tests.factories import Msg, listing_msg
+from tests.factories import listing_msg
 
 
 @pytest.mark.parametrize(("protocol", "wanted", "runs"), [
@@ -26,21 +24,6 @@ from tests.factories import Msg, listing_msg
 ])
 def test_tls_to_the_broker_never_runs_on_uvloop(protocol: str, wanted: str, runs: str) -> None:
     assert event_loop(Settings(security_protocol=protocol, event_loop=wanted)) == runs  # type: ignore[arg-type]
-
-
-@dataclass
-class Event:
-    message: Msg
-
-
-class Stream:
-    """Faust's stream as the agent uses it: one batch of events, then the end."""
-
-    def __init__(self, messages: list[Msg]) -> None:
-        self.messages = messages
-
-    async def take_events(self, max_: int, within: float) -> AsyncIterator[list[Event]]:
-        yield [Event(m) for m in self.messages]
 
 
 def _worker(tmp_path: Path, monkeypatch: Any) -> tuple[Worker, list[int]]:
@@ -68,21 +51,25 @@ def test_an_agent_cancelled_in_the_middle_of_a_batch_exits_before_faust_acks_it(
     monkeypatch.setattr(worker.deliverer, "deliver_decided", delivery_never_ends)
 
     async def run() -> None:
-        agent = asyncio.create_task(worker.decide_listings(Stream([listing_msg("L-1", 0, 0)])))
+        assert await worker.listings.put(worker.listings.generation, [listing_msg("L-1", 0, 0)])
+        loop = asyncio.create_task(worker.decide_listings())
         await inside.wait()
-        agent.cancel()  # what Faust does to its agents when it stops
-        await asyncio.gather(agent, return_exceptions=True)
+        loop.cancel()  # what Faust does to its tasks when it stops
+        await asyncio.gather(loop, return_exceptions=True)
 
     asyncio.run(run())
     assert exits == [EXIT_BATCH_ABANDONED]
+    assert acknowledged(worker) == {}
 
 
 def test_a_delivered_batch_ends_without_an_exit(tmp_path: Path, monkeypatch: Any) -> None:
     worker, exits = _worker(tmp_path, monkeypatch)
     delivered: list[object] = []
+    done = asyncio.Event()
 
     async def deliver(outputs: object, changelog: object) -> None:
         delivered.append(outputs)
+        done.set()
 
     async def load(partitions: set[int]) -> None:
         for partition in partitions:
@@ -90,8 +77,46 @@ def test_a_delivered_batch_ends_without_an_exit(tmp_path: Path, monkeypatch: Any
 
     monkeypatch.setattr(worker.loader, "load", load)
     monkeypatch.setattr(worker.deliverer, "deliver_decided", deliver)
-    asyncio.run(worker.decide_listings(Stream([listing_msg("L-1", 0, 0)])))
+
+    async def run() -> None:
+        batch = [listing_msg("L-1", 0, 0), listing_msg("L-2", 0, 1), listing_msg("L-3", 1, 5)]
+        assert await worker.listings.put(worker.listings.generation, batch)
+        loop = asyncio.create_task(worker.decide_listings())
+        await done.wait()
+        await asyncio.sleep(0.05)
+        loop.cancel()  # while it waits for the next batch: not in the middle of one
+        await asyncio.gather(loop, return_exceptions=True)
+
+    asyncio.run(run())
     assert len(delivered) == 1 and exits == []
+    assert acknowledged(worker) == {("listings.new", 0): [0, 1], ("listings.new", 1): [5]}
+
+
+def test_records_waiting_when_partitions_are_revoked_are_dropped_not_decided(tmp_path: Path,
+                                                                            monkeypatch: Any) -> None:
+    worker, exits = _worker(tmp_path, monkeypatch)
+    decided: list[object] = []
+    monkeypatch.setattr(worker.decider, "decide", lambda records, view: decided.append(records))
+
+    async def run() -> None:
+        fetched_in = worker.listings.generation
+        assert await worker.listings.put(fetched_in, [listing_msg("L-1", 0, 0)])
+        await worker.on_partitions_revoked(None, signal=None)
+        assert worker.listings.waiting == 0
+        assert not await worker.listings.put(fetched_in, [listing_msg("L-2", 0, 1)])  # fetched before
+        loop = asyncio.create_task(worker.decide_listings())
+        await asyncio.sleep(0.05)
+        loop.cancel()
+        await asyncio.gather(loop, return_exceptions=True)
+
+    asyncio.run(run())
+    assert decided == [] and exits == [] and acknowledged(worker) == {}
+
+
+def acknowledged(worker: Worker) -> dict[tuple[str, int], list[int]]:
+    """The offsets the worker acknowledged to Faust's committer, by topic and partition."""
+    consumer: Any = worker.app.consumer
+    return {(tp.topic, tp.partition): sorted(offsets) for tp, offsets in consumer._acked.items() if offsets}
 
 
 def test_the_worker_paces_long_jobs_only_while_batches_are_delivered(tmp_path: Path, monkeypatch: Any) -> None:
