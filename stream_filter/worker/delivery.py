@@ -109,7 +109,7 @@ class Deliverer:
         with backoff (broker trouble, or a permanent error until the exit bound), dead-letter (too
         large for the broker, or not a Kafka error), or drop (shadow diffs, too-large states).
 
-        Never raises: an exception here would escape the agent, and Faust would ack the batch."""
+        Never raises: an exception here would end the decision loop (and the worker with it)."""
         source = (msg.topic, msg.partition, msg.offset)
         topic = self.names.get(routed.output, routed.output.value)
         attempt = 0
@@ -121,7 +121,7 @@ class Deliverer:
                     self.metrics.output_blocked.labels(routed.output.value).set(0)
                     log.warning("send to %s works again", topic)
                 return
-            except Exception as exc:  # noqa: BLE001 - nothing may escape to the agent loop
+            except Exception as exc:  # noqa: BLE001 - nothing may escape to the decision loop
                 error_seen = exc
             kind = classify(error_seen)
             self.metrics.send_failures.labels(kind.value).inc()

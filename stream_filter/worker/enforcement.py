@@ -10,7 +10,7 @@ twice carries the same decision_id.
 
 A pass runs when the live policy changes and when partitions are assigned (their previous owner
 may have stopped mid-pass); a full pass (no listing skipped) when the Jakarta day changes, since
-effective dates, exemptions and FX rates depend on the day. Chunks share the agent's lock, so a
+effective dates, exemptions and FX rates depend on the day. Chunks share the decision loops' lock, so a
 chunk and a batch of events never interleave: events keep flowing between chunks. While partitions
 are being revoked no chunk starts (`pause`), so no late write reaches a partition's new owner.
 """
@@ -143,7 +143,7 @@ class Enforcer:
                 active += await self._chunk(keys, full)
             pending -= len(keys)
             self.metrics.reevaluation_pending.set(max(0, pending))
-            await self.pace(perf_counter() - chunk_started)  # room for the agent's batches (Worker.pace)
+            await self.pace(perf_counter() - chunk_started)  # room for the loops' batches (Worker.pace)
         self.metrics.reevaluation_pending.set(0)
         self.metrics.active_listings.set(active)
         self.metrics.reevaluation_passes.inc()

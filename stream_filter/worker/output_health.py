@@ -1,7 +1,7 @@
 """Which output topics cannot be written, since when and why: what `/readyz` reports and what ends
 the worker when a permanent error outlasts its bound.
 
-Why: one agent delivers every batch in order, so an output that cannot be written stops every
+Why: the decision loops deliver every batch in order, so an output that cannot be written stops every
 partition. That must be visible at once (readiness, a gauge, one ERROR line), and a permanent
 error must not spin for ever: past `output_blocked_exit_s` the worker exits non-zero, naming the
 topic and the error, so the orchestrator restarts it and alerts (README, Reliability).

@@ -42,8 +42,8 @@ class Readiness:
         self.last_batch = self.clock()
 
     def flowing(self, within_s: float = FLOWING_WITHIN_S) -> bool:
-        """Whether events are arriving: a batch was delivered lately. Long enough that an agent a long
-        job has slowed does not look idle (the job would then take the whole loop again)."""
+        """Whether events are arriving: a batch was delivered lately. Long enough that a decision loop a
+        long job has slowed does not look idle (the job would then take the whole loop again)."""
         return self.last_batch is not None and self.clock() - self.last_batch < within_s
 
     def not_alive(self) -> list[str]:

@@ -2,9 +2,9 @@
 
 Why not Faust's own stop alone: on SIGTERM Faust waits for every event being processed to be
 acknowledged (`Consumer.wait_empty`), and an event is acknowledged only after its outputs are, so
-with the broker down or an output refusing writes the stop never ends. And if the agent were
-cancelled in the middle of a batch, Faust's `Stream.take_events` would acknowledge that batch on
-its way out (in a `finally`) and the stop would commit offsets whose records were never sent.
+with the broker down or an output refusing writes the stop never ends. And a decision loop
+cancelled in the middle of a batch exits at once (`EXIT_BATCH_ABANDONED`): the batch is never
+acknowledged, and its next owner replays it.
 
 So: a SIGTERM starts a timer; past `shutdown_timeout_s` the process exits at once (`os._exit`: no
 Python clean-up that could commit anything). The consumer group hands its partitions to another
