@@ -256,7 +256,8 @@ class Worker:
         and commit what was acknowledged (Faust's own commit at revocation ran before this)."""
         async with self.lock:
             self.enforcer.pause()
-            dropped = self.listings.drop() + self.verdicts.drop()  # Faust seeks back to the committed offsets
+            # Faust seeks back to the committed offsets after the rebalance: the next owner reads these
+            dropped = await self.listings.drop() + await self.verdicts.drop()
             if dropped:
                 log.info("%d fetched records left for the partitions' next owner", dropped)
             try:  # the batch just acknowledged: committed now, or the next owner replays it (harmless)

@@ -76,15 +76,12 @@ class Intake:
             self._changed.notify_all()
             return taken
 
-    def drop(self) -> int:
+    async def drop(self) -> int:
         """Forget every waiting record (partitions were revoked); returns how many. Puts waiting for
         room wake up and are refused."""
-        dropped, self._waiting = self._waiting, 0
-        self._chunks.clear()
-        self.generation += 1
-        asyncio.get_running_loop().create_task(self._wake())
-        return dropped
-
-    async def _wake(self) -> None:
         async with self._changed:
+            dropped, self._waiting = self._waiting, 0
+            self._chunks.clear()
+            self.generation += 1
             self._changed.notify_all()
+            return dropped

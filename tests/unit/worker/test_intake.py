@@ -55,7 +55,7 @@ def test_put_waits_for_room_and_a_drop_refuses_what_was_fetched_before_it() -> N
         blocked = asyncio.create_task(intake.put(0, msgs(0, range(3, 5))))
         await asyncio.sleep(0.01)
         waited = not blocked.done()
-        assert intake.drop() == 3
+        assert await intake.drop() == 3
         refused = not await blocked
         after = await intake.put(intake.generation, msgs(0, range(0, 2)))
         return waited, refused, intake.waiting, after
