@@ -88,6 +88,7 @@ class Worker:
         self.lock = asyncio.Lock()  # batches (of events, of verdicts) and re-evaluation chunks never interleave
         self.review = ReviewQueue()
         self.listings, self.verdicts = Intake(), Intake()  # fed by the consumer: transport.py
+        self.stopping = False  # set at shutdown, under the lock, before the states are sealed
         self.loader = StateLoader(self.states, self.deliverer, self.lock, self.readiness)
         self.enforcer = Enforcer(self.states, self.holder, self.deliverer, self.metrics, self.lock, self.owned,
                                  self.loader.prepare,
@@ -153,20 +154,22 @@ class Worker:
         while True:
             records = await intake.take(self.settings.batch_max, self.settings.batch_within_s)
             taken_in = intake.generation  # read with the records: no await in between
-            try:
-                async with self.lock:
-                    if intake.generation != taken_in or not records:
-                        continue  # partitions revoked meanwhile: their next owner reads them
+            async with self.lock:
+                if self.stopping:  # the states are sealed: what is left is read again at the next start
+                    return
+                if intake.generation != taken_in or not records:
+                    continue  # partitions revoked meanwhile: their next owner reads them
+                try:
                     await self.loader.load({r.partition for r in records})
                     decided = decide(records, self.states.view)
                     self.count(decided, len(records), tally)
                     await self.deliverer.deliver_decided(decided.outputs, decided.changelog)
                     self.app.consumer.acknowledge(records)  # type: ignore[attr-defined]  # transport.py
                     self.readiness.progressed()
-            except asyncio.CancelledError:  # shutdown.py: the next owner replays a batch cut off here
-                hard_exit(EXIT_BATCH_ABANDONED, "stopped in the middle of a batch; exiting before it could be "
-                          "acknowledged: the next owner of its partitions replays it")
-                raise
+                except asyncio.CancelledError:  # shutdown.py: the next owner replays a batch cut off here
+                    hard_exit(EXIT_BATCH_ABANDONED, "stopped in the middle of a batch; exiting before it could be "
+                              "acknowledged: the next owner of its partitions replays it")
+                    raise
 
     def exit_blocked(self, blocked: Blocked) -> None:
         hard_exit(EXIT_OUTPUT_BLOCKED, f"cannot write to {blocked.topic} for {self.settings.output_blocked_exit_s:.0f}"
@@ -261,7 +264,8 @@ class Worker:
             if dropped:
                 log.info("%d fetched records left for the partitions' next owner", dropped)
             try:  # the batch just acknowledged: committed now, or the next owner replays it (harmless)
-                await self.app.consumer.commit()
+                if not await self.app.consumer.commit():  # False also when it only waited for a running one
+                    await self.app.consumer.commit()
             except Exception as exc:  # noqa: BLE001 - see above
                 log.warning("offsets not committed at revocation (%s): the next owner replays them",
                             type(exc).__name__)
@@ -272,6 +276,9 @@ class Worker:
         re-evaluation pass stops with them (its next chunk would find its partitions gone)."""
         async with self.lock:
             self.enforcer.pause()
+            self.stopping = True  # no batch after the seal: the records waiting are read at the next start
+            await self.listings.drop()
+            await self.verdicts.drop()
             try:
                 ends = await asyncio.wait_for(end_offsets(self.settings, self.states.topic, self.states.held()),
                                               SEAL_TIMEOUT_S)

@@ -19,6 +19,7 @@ all afterwards (`Recovery._resume_streams`), and a stream buffer that drains re-
 from __future__ import annotations
 
 from collections.abc import AsyncIterator, Iterable
+from time import monotonic
 from typing import Any
 
 import aiokafka
@@ -86,7 +87,10 @@ def transport_with(fetch_max_wait_ms: int) -> type[driver.Transport]:
             if records is None or self.should_stop:
                 return
             if not self.flow_active:  # as Faust: a rebalance began; its recovery seeks to the committed offsets
-                await self.perform_seek()
+                try:
+                    await self.perform_seek()
+                except Exception as exc:  # noqa: BLE001 - as Faust: logged, the recovery seeks again
+                    self.log.warning(f"exception performing seek when flow not active {exc}")
                 return
             generation = self.app.consumer_generation_id
             intakes = {topic: (intake, intake.generation) for topic, intake in self.intakes.items()}
@@ -100,6 +104,7 @@ def transport_with(fetch_max_wait_ms: int) -> type[driver.Transport]:
                     for record in fetched:  # Faust's own path
                         yield tp, self._to_message(tp, record)
                     continue
+                self.app.monitor.track_tp_end_offset(tp, self.highwater(tp))  # Faust's lag figures
                 fresh = await self._read(tp, fetched)
                 if fresh and not await target[0].put(target[1], fresh):
                     break  # partitions were revoked while it waited for room
@@ -112,7 +117,8 @@ def transport_with(fetch_max_wait_ms: int) -> type[driver.Transport]:
             for record in fetched:
                 offset = record.offset
                 if last is None or offset >= last:
-                    if last and offset - last > 1 and self.app.topics.acks_enabled_for(tp.topic):
+                    # `last is not None`: Faust's own test (`r_offset` truthy) misses a gap after offset 0
+                    if last is not None and offset - last > 1 and self.app.topics.acks_enabled_for(tp.topic):
                         await self._add_gap(tp, last + 1, offset)
                     fresh.append(record)
                     last = offset
@@ -121,10 +127,13 @@ def transport_with(fetch_max_wait_ms: int) -> type[driver.Transport]:
 
         def acknowledge(self, records: Iterable[SourceRecord]) -> None:
             """`Consumer.ack` for records taken from an intake, once their outputs are acknowledged:
-            Faust's committer then commits past them."""
+            Faust's committer then commits past them. Also tells Faust's monitor that the partitions'
+            records are being processed (its stall check, `verify_event_path`, reads that time)."""
+            inbound, now = self.app.monitor.stream_inbound_time, monotonic()
             with ack_lock:
                 for record in records:
                     tp = TP(record.topic, record.partition)
+                    inbound[tp] = now
                     offset = record.offset
                     committed = self._committed_offset[tp]
                     if offset is not None and (committed is None or offset >= committed):

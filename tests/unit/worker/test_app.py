@@ -132,3 +132,26 @@ def test_the_worker_paces_long_jobs_only_while_batches_are_delivered(tmp_path: P
     worker.readiness.progressed()  # batches flowing: the job pauses as long as its step took
     asyncio.run(worker.pace(0.2))
     assert pauses == [0, 0.2]
+
+
+def test_no_batch_is_decided_after_the_states_are_sealed_at_shutdown(tmp_path: Path, monkeypatch: Any) -> None:
+    worker, exits = _worker(tmp_path, monkeypatch)
+    decided: list[object] = []
+    monkeypatch.setattr(worker.decider, "decide", lambda records, view: decided.append(records))
+
+    async def ends(settings: object, topic: str, partitions: object) -> dict[int, int]:
+        return {}
+
+    monkeypatch.setattr(app_module, "end_offsets", ends)
+
+    async def run() -> bool:
+        assert await worker.listings.put(worker.listings.generation, [listing_msg("L-1", 0, 0)])
+        await worker.on_before_shutdown(None, signal=None)
+        assert worker.listings.waiting == 0  # dropped: read again at the next start
+        assert await worker.listings.put(worker.listings.generation, [listing_msg("L-2", 0, 1)])  # a late fetch
+        loop = asyncio.create_task(worker.decide_listings())
+        await asyncio.wait_for(loop, 1.0)  # it ends by itself
+        return loop.done()
+
+    assert asyncio.run(run())
+    assert decided == [] and exits == [] and acknowledged(worker) == {}

@@ -88,20 +88,24 @@ async def _fetch_and_ack(app: Any, consumer: Any, monkeypatch: Any) -> None:
     await app.topics._update_indices()  # what the conductor does when the subscription changes
     held = TP("in", 2)
     fetched = {TP("in", 0): [Record("in", 0, o) for o in (5, 6, 9)],  # 7, 8: not in the log (a gap)
-               TP("in", 1): [Record("in", 1, o) for o in (3, 4)], held: [Record("in", 2, 0)]}
+               TP("in", 1): [Record("in", 1, o) for o in (3, 4)], held: [Record("in", 2, 0)],
+               TP("in", 3): [Record("in", 3, o) for o in (0, 3)]}  # 1, 2: a gap right after offset 0
 
     async def wait_next_records(timeout: float) -> tuple[Fetched, set[TP]]:  # noqa: ASYNC109 - Faust's
-        return fetched, {TP("in", 0), TP("in", 1)}
+        return fetched, {TP("in", 0), TP("in", 1), TP("in", 3)}
 
     monkeypatch.setattr(consumer, "_wait_next_records", wait_next_records)
+    monkeypatch.setattr(consumer, "highwater", lambda tp: 100)  # the started consumer's view
     consumer.flow_active = True
     consumer._read_offset[TP("in", 0)] = 5  # as after a seek to committed offset 5
     consumer._committed_offset[TP("in", 0)] = 5
     yielded = [pair async for pair in consumer.getmany(1.0)]
     assert yielded == []  # nothing went Faust's per-record way
     taken = await intake.take(10, 0.01)
-    assert [(r.partition, r.offset) for r in taken] == [(0, 5), (0, 6), (0, 9), (1, 3), (1, 4)]  # held: not taken
-    consumer.acknowledge(taken)
+    assert [(r.partition, r.offset) for r in taken] == [(0, 5), (0, 6), (0, 9), (1, 3), (1, 4), (3, 0), (3, 3)]
+    consumer.acknowledge(taken)  # the held partition's record was not taken
+    assert set(app.monitor.stream_inbound_time) == {TP("in", 0), TP("in", 1), TP("in", 3)}  # Faust's stall check
+    assert consumer._new_offset(TP("in", 3)) == 4
     assert consumer._new_offset(TP("in", 0)) == 10  # 7 and 8 were a gap: committed past them
     assert consumer._new_offset(TP("in", 1)) == 5
     assert consumer._new_offset(held) is None
