@@ -128,20 +128,23 @@ def transport_with(fetch_max_wait_ms: int) -> type[driver.Transport]:
         def acknowledge(self, records: Iterable[SourceRecord]) -> None:
             """`Consumer.ack` for records taken from an intake, once their outputs are acknowledged:
             Faust's committer then commits past them. Also tells Faust's monitor that the partitions'
-            records are being processed (its stall check, `verify_event_path`, reads that time)."""
+            records are being processed (its stall check, `verify_event_path`, reads that time).
+            The bookkeeping is per partition; per record only the offset is collected."""
+            offsets: dict[tuple[str, int], list[int]] = {}
+            for record in records:
+                if record.offset is not None:
+                    offsets.setdefault((record.topic, record.partition), []).append(record.offset)
             inbound, now = self.app.monitor.stream_inbound_time, monotonic()
             with ack_lock:
-                for record in records:
-                    tp = TP(record.topic, record.partition)
+                for (topic, partition), taken in offsets.items():
+                    tp = TP(topic, partition)
                     inbound[tp] = now
-                    offset = record.offset
                     committed = self._committed_offset[tp]
-                    if offset is not None and (committed is None or offset >= committed):
-                        index = self._acked_index[tp]
-                        if offset not in index:
-                            index.add(offset)
-                            self._acked[tp].append(offset)
-                            self._n_acked += 1
+                    index = self._acked_index[tp]
+                    new = [o for o in taken if (committed is None or o >= committed) and o not in index]
+                    index.update(new)
+                    self._acked[tp].extend(new)
+                    self._n_acked += len(new)
                 notify(self._waiting_for_ack)
 
     class Transport(driver.Transport):
