@@ -5,7 +5,7 @@ that topic) and its content (to decide it again when the live policy changes).
 
 Why not a Faust table: with one, Faust's table recovery pauses and resumes the input partitions at
 every rebalance, and in the kill/restart test an input partition stayed unconsumed after a restart
-(lag stuck, worker idle). The state here is loaded by the agent itself before it decides a batch:
+(lag stuck, worker idle). The state here is loaded by the decision loop itself before it decides a batch:
 a partition's changelog is read to its end the first time the worker sees the partition
 (`restore.py`), and dropped when it is revoked, so Faust's consumer is never paused. Changelog
 records are delivered with the batch's decisions, acknowledged before the batch's offsets are

@@ -1,7 +1,7 @@
 """The Faust wiring: two decision loops that read raw bytes in batches and wait for delivery.
 
 Why it looks like this (each line closes a known Faust trap):
-- raw bytes: a typed topic drops undecodable records before the agent sees them;
+- raw bytes: a typed topic drops undecodable records before anything sees them;
 - batches from the consumer (`intake.py`): Faust's consumer puts each fetched partition's records
   in an intake, and a loop takes them in batches, instead of one Message, Event and ack per record
   (Faust's per-record path was this worker's ceiling: README, Performance);
@@ -131,7 +131,7 @@ class Worker:
     async def pace(self, seconds: float) -> None:
         """Between a long job's steps (a re-evaluation chunk, a poll of a state load): while events
         are arriving, pause as long as the step took, so the job takes at most half the event loop;
-        a bare yield let a fetched batch reach the agent two events at a time, and the kept
+        a bare yield let a fetched batch reach the loop two events at a time, and the kept
         partitions waited for the whole load or pass."""
         await asyncio.sleep(seconds if self.readiness.flowing() else 0)
 
@@ -178,7 +178,7 @@ class Worker:
 
     def count(self, decided: DecidedBatch, records: int, tally: Callable[[DecidedBatch, int], None]) -> None:
         """The batch's metrics and the review queue."""
-        try:  # bookkeeping only: a failure here must not escape (Faust would ack the batch)
+        try:  # bookkeeping only: a failure here must not end the decision loop
             tally(decided, records)
             for (partition, listing_id), state in decided.states.items():
                 self.review.note(partition, listing_id, state)
@@ -258,27 +258,31 @@ class Worker:
         flight, let no chunk start until the new assignment, drop the records waiting in the intakes
         and commit what was acknowledged (Faust's own commit at revocation ran before this)."""
         async with self.lock:
-            self.enforcer.pause()
-            # Faust seeks back to the committed offsets after the rebalance: the next owner reads these
-            dropped = await self.listings.drop() + await self.verdicts.drop()
-            if dropped:
-                log.info("%d fetched records left for the partitions' next owner", dropped)
-            try:  # the batch just acknowledged: committed now, or the next owner replays it (harmless)
-                if not await self.app.consumer.commit():  # False also when it only waited for a running one
-                    await self.app.consumer.commit()
+            await self._drop_waiting()
+            try:  # the batch just acknowledged: committed now, or the next owner replays it (harmless);
+                # force_commit, not commit: commit returns without committing while another one runs
+                await self.app.consumer.force_commit()  # type: ignore[attr-defined]  # Faust's Consumer has it
             except Exception as exc:  # noqa: BLE001 - see above
                 log.warning("offsets not committed at revocation (%s): the next owner replays them",
                             type(exc).__name__)
+
+    async def _drop_waiting(self) -> None:
+        """Under the lock, when partitions go (revoked, or the worker stops): no re-evaluation chunk
+        starts, and the records waiting in the intakes are dropped. Faust seeks back to the committed
+        offsets after a rebalance, and a start reads from them: whoever reads the partitions next
+        reads these records again."""
+        self.enforcer.pause()
+        dropped = await self.listings.drop() + await self.verdicts.drop()
+        if dropped:
+            log.info("%d fetched records left for the partitions' next reader", dropped)
 
     async def on_before_shutdown(self, sender: Any, *args: Any, signal: Any, **kwargs: Any) -> None:
         """Seal the listing states (with no batch in flight: under the lock), so that the next start on
         this data dir goes on from the changelog offsets they hold; then stop the senders. The
         re-evaluation pass stops with them (its next chunk would find its partitions gone)."""
         async with self.lock:
-            self.enforcer.pause()
-            self.stopping = True  # no batch after the seal: the records waiting are read at the next start
-            await self.listings.drop()
-            await self.verdicts.drop()
+            self.stopping = True  # no batch after the seal
+            await self._drop_waiting()
             try:
                 ends = await asyncio.wait_for(end_offsets(self.settings, self.states.topic, self.states.held()),
                                               SEAL_TIMEOUT_S)

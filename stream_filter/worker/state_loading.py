@@ -1,11 +1,11 @@
-"""Loading listing states for the agents and the re-evaluation pass, and sending what loading made.
+"""Loading listing states for the decision loops and the re-evaluation pass, and sending what loading made.
 
-Why apart from the app: the callers need the same load with different locking (the agents hold the
+Why apart from the app: the callers need the same load with different locking (the loops hold the
 lock already; the pass and a rebalance load outside it so batches go on), and loading after a
 partition change adopts states whose changelog records must reach the broker before any batch
 decides those listings. After a rebalance, partitions whose states are not held yet are not
 fetched until they are loaded (`hold_unloaded`, `worker/transport.py`): the other partitions'
-batches never wait for a load. Should a batch reach an unloaded partition all the same, the agent
+batches never wait for a load. Should a batch reach an unloaded partition all the same, its loop
 loads it first, under the lock (`load`): slower, never wrong.
 """
 
@@ -80,7 +80,7 @@ class StateLoader:
             await self.deliver_adopted()
 
     async def load(self, partitions: set[int]) -> None:
-        """For the agents, under the lock. Never raises (an exception would ack the batch): retries
+        """For the decision loops, under the lock. Never raises (an exception would end the loop): retries
         until the changelog can be read."""
 
         async def step() -> None:
@@ -96,7 +96,7 @@ class StateLoader:
                 await step()
                 self.readiness.load_error = None
                 return
-            except Exception as exc:  # noqa: BLE001 - retried; an exception in the agent would ack its batch
+            except Exception as exc:  # noqa: BLE001 - retried; an exception would end the decision loop
                 self.readiness.load_error = type(exc).__name__
                 log.warning("listing state not loaded (%s); retrying", type(exc).__name__)
                 await asyncio.sleep(STATE_RETRY_S)

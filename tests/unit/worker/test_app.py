@@ -97,6 +97,13 @@ def test_records_waiting_when_partitions_are_revoked_are_dropped_not_decided(tmp
     worker, exits = _worker(tmp_path, monkeypatch)
     decided: list[object] = []
     monkeypatch.setattr(worker.decider, "decide", lambda records, view: decided.append(records))
+    commits: list[object] = []
+
+    async def force_commit(*args: object, **kwargs: object) -> bool:
+        commits.append(args)
+        return True
+
+    monkeypatch.setattr(worker.app.consumer, "force_commit", force_commit)
 
     async def run() -> None:
         fetched_in = worker.listings.generation
@@ -111,6 +118,7 @@ def test_records_waiting_when_partitions_are_revoked_are_dropped_not_decided(tmp
 
     asyncio.run(run())
     assert decided == [] and exits == [] and acknowledged(worker) == {}
+    assert len(commits) == 1  # what was acknowledged before the revocation is committed at it
 
 
 def acknowledged(worker: Worker) -> dict[tuple[str, int], list[int]]:
