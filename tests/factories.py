@@ -10,7 +10,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import orjson
 
@@ -20,6 +20,9 @@ from stream_filter.core.contracts.listing import ListingEvent
 from stream_filter.core.listing_state import ListingState, state_record
 from stream_filter.core.policy.book import PolicyBook, PolicyHolder
 from stream_filter.core.route import Routed
+
+if TYPE_CHECKING:  # the state layer imports Kafka clients: the core's tests need not load them
+    from stream_filter.state.listing_states import ListingStates
 
 
 def event_dict(**overrides: Any) -> dict[str, Any]:
@@ -158,3 +161,8 @@ def verdict_msg(listing_id: str, decision_id: str, offset: int, verdict: str = "
     """A ReviewVerdict record on partition 0 of the verdict topic."""
     value = verdict_body(listing_id, decision_id, verdict, verdict_id=f"v-{listing_id}-{offset}", **fields)
     return Msg(listing_id.encode(), value, 0, offset, "listings.review-verdicts")
+
+
+def held_keys(states: ListingStates, partitions: Iterable[int]) -> list[tuple[int, bytes]]:
+    """Every listing key the states hold for these partitions, walked as a pass walks them."""
+    return [pair for chunk in states.chunks(partitions, 1000) for pair in chunk]

@@ -154,10 +154,6 @@ class ListingStates:
                 yield [(partition, key) for key in keys]
                 after = keys[-1]
 
-    def keys(self, partitions: Iterable[int]) -> list[tuple[int, bytes]]:
-        """Every listing key held for these partitions (for small sets: a pass walks `chunks`)."""
-        return [pair for chunk in self.chunks(partitions, 10_000) for pair in chunk]
-
     def held_count(self, partitions: Iterable[int]) -> int:
         """How many listings these partitions hold, estimated."""
         return sum(store.count() for p in set(partitions) if (store := self._parts.get(p)) is not None)

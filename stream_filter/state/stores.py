@@ -7,13 +7,14 @@ the truth: a store starts empty at every open and is filled from the changelog (
 
 from __future__ import annotations
 
-import bisect
 import importlib.util
 import shutil
 from collections.abc import Iterable
 from itertools import islice
 from pathlib import Path
 from typing import Any
+
+from sortedcontainers import SortedDict
 
 from stream_filter.core.ports import PartitionStore
 
@@ -30,7 +31,7 @@ class MemoryStore:
     resumes_at: int | None = None  # nothing survives the process: always restored from the beginning
 
     def __init__(self) -> None:
-        self._data: dict[bytes, bytes] = {}
+        self._data: Any = SortedDict()  # a dict kept in key order: a pass walks keys from where it stopped
 
     def get(self, key: bytes) -> bytes | None:
         return self._data.get(key)
@@ -46,9 +47,7 @@ class MemoryStore:
                 self._data[key] = value
 
     def keys_after(self, after: bytes | None, limit: int) -> list[bytes]:
-        ordered = sorted(self._data)  # a test and demo store: sorting per call is fine at their sizes
-        start = bisect.bisect_right(ordered, after) if after is not None else 0
-        return ordered[start:start + limit]
+        return list(islice(self._data.irange(minimum=after, inclusive=(False, True)), limit))
 
     def count(self) -> int:
         return len(self._data)

@@ -20,7 +20,7 @@ from stream_filter.state.listing_states import ListingStates
 from stream_filter.worker.delivery import Deliverer
 from stream_filter.worker.enforcement import Enforcer
 from stream_filter.worker.metrics import Metrics
-from tests.factories import RecordingTopic, event_dict
+from tests.factories import RecordingTopic, event_dict, held_keys
 
 CROSS_BORDER = {"seller": {"country": "CN"}, "ship_from": {"location": "Shenzhen"}}
 SHOPEE, AKAR = PolicyBook.load("shopee-13-2021"), PolicyBook.load("akar-2021")
@@ -59,7 +59,7 @@ def test_a_tightened_policy_moves_live_listings_and_keeps_their_new_state(tmp_pa
         assert state.outcome is Outcome.APPROVED  # a plain T-shirt is not closed by the 13 categories
         view.put(listing_id, 0, state)
     view.flush()
-    active = asyncio.run(enforcer._chunk(states.keys({0}), full=False))
+    active = asyncio.run(enforcer._chunk(held_keys(states, {0}), full=False))
     assert active == 2
     rejected = [orjson.loads(r["value"]) for r in topics[Output.REJECTED].sent]
     removed = [orjson.loads(r["value"]) for r in topics[Output.APPROVED].sent]
@@ -79,9 +79,9 @@ def test_a_second_pass_under_the_same_policy_sends_nothing(tmp_path: Path) -> No
     view = states.view([])
     view.put("L-1", 0, _state("L-1", SHOPEE))
     view.flush()
-    asyncio.run(enforcer._chunk(states.keys({0}), full=False))
+    asyncio.run(enforcer._chunk(held_keys(states, {0}), full=False))
     sent = sum(len(t.sent) for t in topics.values())
-    asyncio.run(enforcer._chunk(states.keys({0}), full=False))
+    asyncio.run(enforcer._chunk(held_keys(states, {0}), full=False))
     assert sum(len(t.sent) for t in topics.values()) == sent > 0
 
 
@@ -90,7 +90,7 @@ def test_a_dropped_partition_is_skipped_not_counted_as_an_error(tmp_path: Path) 
     view = states.view([])
     view.put("L-1", 0, _state("L-1", SHOPEE))
     view.flush()
-    keys = states.keys({0})
+    keys = held_keys(states, {0})
     states.forget([0])  # revoked, or a failed write, between the snapshot and the chunk
     assert asyncio.run(enforcer._chunk(keys, full=False)) == 0
     assert all(t.sent == [] for t in topics.values())
@@ -106,7 +106,7 @@ def test_a_stale_copy_left_on_an_old_partition_is_not_decided_again(tmp_path: Pa
     view.flush()
     states.count = 64  # L-1's key lands elsewhere among 64 partitions
     assert not states.belongs(0, b"L-1")
-    assert asyncio.run(enforcer._chunk(states.keys({0}), full=False)) == 0
+    assert asyncio.run(enforcer._chunk(held_keys(states, {0}), full=False)) == 0
     assert all(t.sent == [] for t in topics.values())
 
 
@@ -117,7 +117,7 @@ def test_a_change_too_large_to_send_is_skipped_whole(tmp_path: Path) -> None:
     view.put("L-1", 0, _state("L-1", SHOPEE))
     view.flush()
     before = states.get_key(0, b"L-1")
-    assert asyncio.run(enforcer._chunk(states.keys({0}), full=False)) == 1
+    assert asyncio.run(enforcer._chunk(held_keys(states, {0}), full=False)) == 1
     assert all(t.sent == [] for t in topics.values()) and states.get_key(0, b"L-1") == before
     assert registry.get_sample_value("stream_filter_reevaluation_errors_total") == 1
 
