@@ -145,11 +145,6 @@ def apply_verdict(verdict: ReviewVerdict, state: ListingState | None, offset: in
                                  history=state.pushed()))
 
 
-def same_ref(a: PolicyRef, b: PolicyRef) -> bool:
-    """PolicyRef equality without pydantic's generic __eq__ (asked for every listing of a pass)."""
-    return a is b or (a.id == b.id and a.version == b.version and a.digest == b.digest)
-
-
 def policy_in_force(book: PolicyBook, now: datetime) -> PolicyRef:
     """The reference decisions made now carry."""
     return combined_ref(book.active(day_of(now)))
@@ -163,7 +158,7 @@ def reevaluate(state: ListingState, book: PolicyBook, now: datetime | None = Non
     now = now or datetime.now(UTC)
     verdict = state.verdict
     expired = verdict is not None and verdict.ref.expires_at is not None and now >= verdict.ref.expires_at
-    if not force and not expired and same_ref(state.policy, policy_in_force(book, now)):
+    if not force and not expired and state.policy.same(policy_in_force(book, now)):
         return None
     day = day_of(now)
     event = ListingEvent.model_validate(state.listing)
