@@ -1,8 +1,9 @@
 """Ending the worker within a bound, and never by acknowledging a batch that was not delivered.
 
-Why not Faust's own stop alone: on SIGTERM Faust waits for every event being processed to be
-acknowledged (`Consumer.wait_empty`), and an event is acknowledged only after its outputs are, so
-with the broker down or an output refusing writes the stop never ends. And a decision loop
+Why not Faust's own stop alone: on SIGTERM the worker seals its listing states once the batch in
+flight is delivered (`Worker.on_before_shutdown` waits for it under the lock), and a batch is
+delivered only when every output is acknowledged, so with the broker down or an output refusing
+writes the stop never ends. And a decision loop
 cancelled in the middle of a batch exits at once (`EXIT_BATCH_ABANDONED`): the batch is never
 acknowledged, and its next owner replays it.
 
