@@ -113,6 +113,10 @@ def transport_with(fetch_max_wait_ms: int) -> type[driver.Transport]:
             """`_drain_messages`' bookkeeping: the read offset, gaps (offsets the log does not hold, as
             after compaction or transaction markers) and records already read."""
             last = self._read_offset[tp]
+            first, final = (fetched[0].offset, fetched[-1].offset) if fetched else (0, 0)
+            if fetched and final - first == len(fetched) - 1 and (last is None or 0 <= first - last <= 1):
+                self._read_offset[tp] = final  # the usual fetch: contiguous, right after the last read
+                return fetched
             fresh = []
             for record in fetched:
                 offset = record.offset
