@@ -58,10 +58,17 @@ def cmd_eval(args: argparse.Namespace) -> int:
 
 def cmd_train(args: argparse.Namespace) -> int:
     from stream_filter.core.classify.labelled import read_labelled
-    from stream_filter.core.classify.training import train
+    from stream_filter.core.classify.training import choose_rules, train
 
     rows = [row for f in args.files for row in read_labelled(Path(f))]
-    model = train(rows, args.version)
+    rules = None
+    if args.choose_rules:
+        chosen = choose_rules(rows, args.choose_rules)
+        for cluster, c in chosen.items():
+            print(f"{cluster}: alone p >= {c.rule.alone}, lexicon stands at p >= {c.rule.with_lexicon} "
+                  f"(F1 {c.f1:.3f}, {args.choose_rules}-fold)", file=sys.stderr)
+        rules = {cluster: c.rule for cluster, c in chosen.items()}
+    model = train(rows, args.version, rules=rules)
     Path(args.output).write_bytes(model.to_json())
     sizes = ", ".join(f"{name} {len(c.weights)} weights" for name, c in model.clusters.items())
     print(f"wrote {args.output}: model {args.version} from {len(rows)} rows ({sizes})", file=sys.stderr)

@@ -51,6 +51,8 @@ def parser() -> argparse.ArgumentParser:
     t.add_argument("files", nargs="+", help="PRDECT-ID-style CSV and/or crafts-style TSV files")
     t.add_argument("-o", "--output", required=True, help="the model file (JSON)")
     t.add_argument("--version", required=True, help="the model's version, written into the file")
+    t.add_argument("--choose-rules", type=int, default=0, metavar="K",
+                   help="fit each cluster's model/lexicon rule to these rows by K-fold cross-validation")
     t.set_defaults(func=learn.cmd_train)
     s = sub.add_parser("schemas", help="write (or --check) the JSON Schemas in schemas/")
     s.add_argument("--dir", default="schemas")

@@ -18,7 +18,7 @@ When layers disagree the evidence says so and the confidence drops.
 from __future__ import annotations
 
 from stream_filter.core.classify.lexicon import NONE, Lexicon, default_lexicon
-from stream_filter.core.classify.model import Model, default_model
+from stream_filter.core.classify.model import Model, default_model, probability
 from stream_filter.core.classify.text import find_phrases, short_tokens, tokens
 from stream_filter.core.contracts.decision import ClusterMatch
 from stream_filter.core.contracts.listing import ListingEvent
@@ -105,6 +105,7 @@ def split_variant(title: str) -> tuple[str, str]:
 
 
 _DEFAULT_MODEL = object()  # "the configured model" (None means no model)
+_NOTHING_NAMED: frozenset[str] = frozenset()
 
 
 def classify_clusters(event: ListingEvent, lex: Lexicon | None = None,
@@ -137,23 +138,25 @@ def classify_clusters(event: ListingEvent, lex: Lexicon | None = None,
                 lexical *= 0.6
         found[cluster] = (lexical, ev)
     if isinstance(learned, Model) and title_tokens:
-        model_layer(learned, title_tokens, found, {layer[0] for layer in (hs, category) if layer})
+        model_layer(learned, title_tokens, found, {layer[0] for layer in (hs, category) if layer} if hs or category
+                    else _NOTHING_NAMED)
     return [ClusterMatch(cluster=c, confidence=round(conf, 2), evidence=ev)
             for c, (conf, ev) in sorted(found.items())]
 
 
 def model_layer(model: Model, title_tokens: list[str], found: dict[str, tuple[float, list[str]]],
-                named: set[str]) -> None:
+                named: set[str] | frozenset[str]) -> None:
     """Apply the model's rule per cluster to what the other layers found. `named`: what the HS code
     and the category said (a cluster, or NONE): the model never removes those, and a cluster only
     the model finds against them gets less confidence, as the lexicon's does."""
     fixed = named - {NONE}
-    for cluster, p in model.probabilities_of(title_tokens).items():
-        rule = model.clusters[cluster].rule
+    names, alone, with_lexicon = model.rules
+    for cluster, score, finds, stands in zip(names, model.scores_of(title_tokens), alone, with_lexicon, strict=True):
         if cluster in found:
-            if cluster not in fixed and p < rule.with_lexicon:
+            if score < stands and cluster not in fixed:
                 del found[cluster]  # the lexicon's words, in company the model has learnt is not this cluster
             continue
-        if p >= rule.alone:
+        if score >= finds:
+            p = probability(score)
             confidence = min(0.9, p) * (0.6 if named else 1.0)
             found[cluster] = (confidence, [f"model p={p:.2f} ({', '.join(model.explain(title_tokens, cluster))})"])

@@ -4,8 +4,9 @@ Three layouts: a catalogue of listing events (JSONL, the input contract) labelle
 category paths through the category map, so an operator retrains on their own catalogue (the
 model then catches listings filed under the wrong category); the PRDECT-ID CSV (`Category`,
 `Product Name`; labels from Tokopedia's categories as `../shared/data/README.md` maps them, and,
-for crafts, every category that is clearly not one as a negative); and the project's crafts set
-(`tests/data/crafts/listings.tsv`: clusters, kind, title; it labels crafts and food on every row).
+for crafts, every category that is clearly not one as a negative); and the project's own sets
+(`tests/data/crafts/listings.tsv`, `tests/data/food/listings.tsv`: clusters, kind, title; each file
+says which clusters it labels on every row).
 A cluster a row does not label is unknown for that row, never negative.
 """
 
@@ -31,7 +32,7 @@ GROUND_TRUTH: dict[str, tuple[frozenset[str], frozenset[str]]] = {
     "textile_fashion": (frozenset(_FASHION), frozenset([*_NON_CLUSTER, "Food and Drink"])),
     "food_beverage": (frozenset(["Food and Drink"]), frozenset([*_NON_CLUSTER, *_FASHION])),
 }
-CRAFTS_SET_LABELS = (CRAFTS, "food_beverage")  # what the crafts set labels on every row
+CRAFTS_SET_LABELS: tuple[str, ...] = (CRAFTS, "food_beverage")  # what the crafts set labels on every row
 # PRDECT-ID categories that hold no crafts: the scored categories of the other two clusters
 NOT_CRAFTS = frozenset().union(*(positives | negatives for positives, negatives in GROUND_TRUTH.values()))
 
@@ -45,7 +46,7 @@ class Labelled:
 
 def read_labelled(path: Path) -> list[Labelled]:
     if path.suffix == ".tsv":
-        return _crafts_set(path)
+        return _project_set(path)
     if path.suffix == ".jsonl":
         return _catalogue(path)
     with path.open(encoding="utf-8", errors="replace", newline="") as fh:
@@ -61,14 +62,19 @@ def prdect_row(row: dict[str, str]) -> Labelled:
     return Labelled(row["Product Name"], labels, category)
 
 
-def _crafts_set(path: Path) -> list[Labelled]:
-    rows = []
+def _project_set(path: Path) -> list[Labelled]:
+    """A set written by the project: `clusters<TAB>kind<TAB>title` per line. Every row labels the
+    clusters its file declares in a `# labels: a,b` line (the crafts set, which has none: crafts and
+    food); a declared cluster a row does not name is a negative for that row."""
+    rows, labelled = [], CRAFTS_SET_LABELS
     for line in path.read_text(encoding="utf-8").splitlines():
+        if line.startswith("# labels:"):
+            labelled = tuple(name.strip() for name in line.removeprefix("# labels:").split(","))
         if not line.strip() or line.startswith("#"):
             continue
         clusters, kind, title = line.split("\t")
         named = set(clusters.split(","))
-        rows.append(Labelled(title, {cluster: cluster in named for cluster in CRAFTS_SET_LABELS}, kind))
+        rows.append(Labelled(title, {cluster: cluster in named for cluster in labelled}, kind))
     return rows
 
 

@@ -22,8 +22,9 @@ import orjson
 
 from stream_filter.core.classify.text import tokens
 
-FEATURES_VERSION = 1
+FEATURES_VERSION = 2  # 2: a prefix counts once per distinct word that has it (1: once per title)
 PREFIX_CHARS = 5  # "anyaman", "anyam" and "anyaman2" share "anyam"
+CACHED_WORDS = 1 << 15  # per-word weights kept by a model (bounded: an unusual stream refills it)
 
 
 def features(title: str) -> list[str]:
@@ -32,9 +33,14 @@ def features(title: str) -> list[str]:
 
 
 def features_of(toks: list[str]) -> list[str]:
-    out = ["w:" + t for t in toks]
-    out += ["b:" + a + "_" + b for a, b in pairwise(toks)]
-    out += ["p:" + t[:PREFIX_CHARS] for t in toks if len(t) > PREFIX_CHARS]
+    """Each distinct word, each distinct pair, and each distinct word's prefix (a prefix two words
+    share appears twice). Distinct: a title that repeats its words for search ("Sarung Tangan ...
+    Sarung Tangan") says nothing more. The model's inputs are these counts, so that a word's weight,
+    its own and its prefix's, is one number the scorer looks up once."""
+    distinct = list(dict.fromkeys(toks))
+    out = ["w:" + t for t in distinct]
+    out += ["b:" + a + "_" + b for a, b in dict.fromkeys(pairwise(toks))]
+    out += ["p:" + t[:PREFIX_CHARS] for t in distinct if len(t) > PREFIX_CHARS]
     return out
 
 
@@ -47,6 +53,19 @@ class Rule:
     with_lexicon: float = 0.0
 
 
+def logit(p: float) -> float:
+    """The score at which the model's probability is `p` (rules compare scores: no exp per title)."""
+    if p <= 0.0:
+        return -math.inf
+    if p >= 1.0:
+        return math.inf
+    return math.log(p / (1 - p))
+
+
+def probability(z: float) -> float:
+    return 1 / (1 + math.exp(-max(-30.0, min(30.0, z))))
+
+
 @dataclass(frozen=True)
 class ClusterModel:
     bias: float
@@ -54,13 +73,32 @@ class ClusterModel:
     rule: Rule
 
 
+class _Words(dict[str, "tuple[float, ...] | None"]):
+    """A word's weights for every cluster (its own plus its prefix's), or None when it weighs
+    nothing, computed on first sight: most words of a stream repeat, and a hit is one C lookup."""
+
+    def __init__(self, words: dict[str, tuple[float, ...]], prefixes: dict[str, tuple[float, ...]]) -> None:
+        super().__init__()
+        self.own, self.prefixes = words, prefixes
+
+    def __missing__(self, word: str) -> tuple[float, ...] | None:
+        own = self.own.get(word)
+        prefix = self.prefixes.get(word[:PREFIX_CHARS]) if len(word) > PREFIX_CHARS else None
+        weights = own if prefix is None else prefix if own is None else tuple(map(sum, zip(own, prefix, strict=True)))
+        if len(self) >= CACHED_WORDS:
+            self.clear()
+        self[word] = weights
+        return weights
+
+
 @dataclass(frozen=True)
 class _Tables:
     names: tuple[str, ...]
     biases: tuple[float, ...]
-    words: dict[str, tuple[float, ...]]
+    words: _Words
     pairs: dict[tuple[str, str], tuple[float, ...]]
-    prefixes: dict[str, tuple[float, ...]]
+    alone: tuple[float, ...]  # the rules' probabilities as scores
+    with_lexicon: tuple[float, ...]
 
 
 @dataclass(frozen=True)
@@ -70,8 +108,8 @@ class Model:
 
     @cached_property
     def _tables(self) -> _Tables:
-        """Per feature kind, each feature's weights for all clusters at once, keyed by the raw token,
-        the pair of tokens (a tuple: no string to build) or the prefix: one lookup per feature."""
+        """Per feature kind, each feature's weights for all clusters at once, keyed by the word (its
+        prefix folded in) or the pair of words (a tuple: no string to build): one lookup per feature."""
         names = list(self.clusters)
         tables: dict[str, dict[str, list[float]]] = {"w": {}, "b": {}, "p": {}}
         for i, name in enumerate(names):
@@ -79,32 +117,52 @@ class Model:
                 kind, _, key = feature.partition(":")
                 tables[kind].setdefault(key, [0.0] * len(names))[i] = weight
         words, pairs, prefixes = ({k: tuple(w) for k, w in tables[kind].items()} for kind in ("w", "b", "p"))
-        return _Tables(tuple(names), tuple(self.clusters[n].bias for n in names), words,
-                       {tuple(k.split("_", 1)): w for k, w in pairs.items()}, prefixes)  # type: ignore[misc]
+        rules = [self.clusters[n].rule for n in names]
+        return _Tables(tuple(names), tuple(self.clusters[n].bias for n in names), _Words(words, prefixes),
+                       {tuple(k.split("_", 1)): w for k, w in pairs.items()},  # type: ignore[misc]
+                       tuple(logit(r.alone) for r in rules), tuple(logit(r.with_lexicon) for r in rules))
 
     def probabilities(self, title: str) -> dict[str, float]:
         return self.probabilities_of(tokens(title))
 
     def probabilities_of(self, toks: list[str]) -> dict[str, float]:
-        """The same sums as over `features_of(toks)` (each distinct feature once), without building
-        them: the lookups run in C (`map` over `dict.get`)."""
+        return {name: probability(z) for name, z in zip(self._tables.names, self.scores_of(toks), strict=True)}
+
+    def scores_of(self, toks: list[str]) -> list[float]:
+        """Each cluster's score (log-odds), in `names` order: the same sums as over `features_of(toks)`,
+        without building them; the lookups run in C (`map` over the tables' `__getitem__`/`get`)."""
         t = self._tables
         # dict.fromkeys, not set: the same order in every process (str hashes are salted per process),
         # so the float sums, and the worker's and the offline command's decisions, are identical
-        distinct = dict.fromkeys(toks)
-        hits = list(filter(None, map(t.words.get, distinct)))
+        hits = list(filter(None, map(t.words.__getitem__, dict.fromkeys(toks))))
         hits += filter(None, map(t.pairs.get, dict.fromkeys(pairwise(toks))))
-        hits += filter(None, map(t.prefixes.get, dict.fromkeys([w[:PREFIX_CHARS] for w in distinct
-                                                                 if len(w) > PREFIX_CHARS])))
-        sums = list(map(sum, zip(*hits, strict=True))) if hits else [0.0] * len(t.names)
-        return {name: 1 / (1 + math.exp(-max(-30.0, min(30.0, b + z))))
-                for name, b, z in zip(t.names, t.biases, sums, strict=True)}
+        if not hits:
+            return list(t.biases)
+        return list(map(sum, zip(t.biases, *hits, strict=True)))
+
+    @property
+    def rules(self) -> tuple[tuple[str, ...], tuple[float, ...], tuple[float, ...]]:
+        """The cluster names in `scores_of` order, and their rules as scores: the score at which the
+        model finds a cluster alone, and the score under which it vetoes a lexicon hit."""
+        t = self._tables
+        return t.names, t.alone, t.with_lexicon
 
     def explain(self, toks: list[str], cluster: str, n: int = 4) -> list[str]:
-        """The features of a title's tokens that weighed most for `cluster`: "+tenun", "-printing"."""
-        weights = self.clusters[cluster].weights
+        """The features of a title's tokens that weighed most for `cluster`: "+tenun", "-printing".
+        Only features with a weight are named (looked up in the tables, not built for every token)."""
+        t = self._tables
+        i = t.names.index(cluster)
+        weighed: dict[str, float] = {}
+        for word in dict.fromkeys(toks):
+            if (v := t.words.own.get(word)) and v[i]:
+                weighed["w:" + word] = v[i]
+            if len(word) > PREFIX_CHARS and (v := t.words.prefixes.get(word[:PREFIX_CHARS])) and v[i]:
+                weighed["p:" + word[:PREFIX_CHARS]] = v[i]
+        for pair in dict.fromkeys(pairwise(toks)):
+            if (v := t.pairs.get(pair)) and v[i]:
+                weighed["b:" + "_".join(pair)] = v[i]
         # (-|weight|, feature) tuples sort in C, largest weight first, then by name
-        parts = sorted([(-abs(w), f, w) for f in dict.fromkeys(features_of(toks)) if (w := weights.get(f)) is not None])
+        parts = sorted([(-abs(w), feature, w) for feature, w in weighed.items()])
         return [("+" if w > 0 else "-") + f[2:] for _, f, w in parts[:n]]  # "w:tenun" -> "+tenun"
 
     def to_json(self) -> bytes:
@@ -117,8 +175,8 @@ class Model:
     def from_json(cls, data: bytes) -> Model:
         raw = orjson.loads(data)
         if raw.get("features_version") != FEATURES_VERSION:
-            raise ValueError(f"model features version {raw.get('features_version')}, "
-                             f"this code reads {FEATURES_VERSION}")
+            raise ValueError(f"model features version {raw.get('features_version')}, this code reads "
+                             f"{FEATURES_VERSION}: retrain it with `stream-filter train`")
         return cls(version=str(raw["version"]), clusters={
             name: ClusterModel(bias=float(c["bias"]), weights={k: float(v) for k, v in c["weights"].items()},
                                rule=Rule(**c["rule"])) for name, c in raw["clusters"].items()})

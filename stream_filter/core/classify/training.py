@@ -9,22 +9,26 @@ with the exported weights in pure Python), on the rows that label that cluster, 
 from __future__ import annotations
 
 import random
+from collections import Counter
 from collections.abc import Sequence
+from dataclasses import dataclass
 
 from stream_filter.core.classify.evaluation import predictions
 from stream_filter.core.classify.labelled import Labelled
 from stream_filter.core.classify.model import ClusterModel, Model, Rule, features
 
-# How each cluster combines model and lexicon, chosen by 5-fold cross-validation on PRDECT-ID and the
-# crafts set (README, Classification): crafts by the model, vetoing weak lexicon hits; fashion by
-# either; food mostly by the lexicon, the model adding only confident finds and vetoing only
-# near-certain non-food (under 100 labelled food listings do not train a strong model).
-RULES = {"crafts": Rule(alone=0.6, with_lexicon=0.2), "textile_fashion": Rule(alone=0.5, with_lexicon=0.0),
-         "food_beverage": Rule(alone=0.7, with_lexicon=0.05)}
-MIN_WEIGHT = 0.01  # smaller weights are dropped from the exported model (size, not accuracy)
+# How each cluster combines model and lexicon when `train` is not given rules: what `choose_rules`
+# picks on PRDECT-ID, the crafts set and the food set (`stream-filter train ... --choose-rules 5`,
+# README Classification): crafts by the model, vetoing weak lexicon hits; fashion by either; food by
+# the lexicon, the model adding only near-certain finds and vetoing unlikely ones.
+RULES = {"crafts": Rule(alone=0.7, with_lexicon=0.3), "textile_fashion": Rule(alone=0.8, with_lexicon=0.0),
+         "food_beverage": Rule(alone=0.95, with_lexicon=0.1)}
+MIN_WEIGHT = 0.05  # smaller weights are dropped from the exported model (size, not accuracy)
 
 
-def train(rows: Sequence[Labelled], version: str, c: float = 4.0) -> Model:
+def train(rows: Sequence[Labelled], version: str, c: float = 4.0, rules: dict[str, Rule] | None = None) -> Model:
+    """A model per cluster the rows label both ways, combined with the lexicon by `rules` (default
+    `RULES`; `choose_rules` fits them to the rows)."""
     from sklearn.feature_extraction import DictVectorizer
     from sklearn.linear_model import LogisticRegression
 
@@ -35,20 +39,28 @@ def train(rows: Sequence[Labelled], version: str, c: float = 4.0) -> Model:
         if len(set(labels)) < 2:
             continue  # one class only: nothing to learn
         vectors = DictVectorizer()
-        x = vectors.fit_transform([dict.fromkeys(features(row.title), 1) for row in chosen])
+        x = vectors.fit_transform([Counter(features(row.title)) for row in chosen])
         fitted = LogisticRegression(C=c, max_iter=5000, class_weight="balanced").fit(x, labels)
         weights = {name: round(float(w), 4) for name, w in zip(vectors.feature_names_, fitted.coef_[0], strict=True)
                    if abs(w) >= MIN_WEIGHT}
-        clusters[cluster] = ClusterModel(round(float(fitted.intercept_[0]), 4), weights, RULES.get(cluster, Rule()))
+        clusters[cluster] = ClusterModel(round(float(fitted.intercept_[0]), 4), weights,
+                                        (rules or RULES).get(cluster, Rule()))
     return Model(version, clusters)
+
+
+def _folds(count: int, k: int, seed: int) -> list[int]:
+    order = list(range(count))
+    random.Random(seed).shuffle(order)
+    fold = [0] * count
+    for position, index in enumerate(order):
+        fold[index] = position % k
+    return fold
 
 
 def cross_validate(rows: Sequence[Labelled], k: int = 5, seed: int = 0) -> list[set[str]]:
     """Every row's clusters as the worker would find them (lexicon and model, title only) with a model
     trained on the other k-1 folds: a model is never scored on rows it was trained on."""
-    order = list(range(len(rows)))
-    random.Random(seed).shuffle(order)
-    fold = {index: position % k for position, index in enumerate(order)}
+    fold = _folds(len(rows), k, seed)
     predicted: list[set[str]] = [set() for _ in rows]
     for f in range(k):
         model = train([row for i, row in enumerate(rows) if fold[i] != f], f"fold-{f}")
@@ -56,3 +68,44 @@ def cross_validate(rows: Sequence[Labelled], k: int = 5, seed: int = 0) -> list[
         for i, found in zip(held_out, predictions([rows[i] for i in held_out], model), strict=True):
             predicted[i] = found
     return predicted
+
+
+ALONE = (0.5, 0.6, 0.7, 0.8, 0.9, 0.95, 1.0)  # 1.0: the model never finds the cluster alone
+WITH_LEXICON = (0.0, 0.02, 0.05, 0.1, 0.2, 0.3)  # 0.0: the model never vetoes the lexicon
+
+
+@dataclass(frozen=True)
+class Chosen:
+    rule: Rule
+    f1: float  # cross-validated, over every row that labels the cluster
+
+
+def choose_rules(rows: Sequence[Labelled], k: int = 5, seed: int = 0) -> dict[str, Chosen]:
+    """Per cluster, the rule with the best cross-validated F1 over `rows` (each row's model
+    probability from a model trained on the other folds, and the lexicon's verdict on its title).
+    Ties go to the rule that leaves more to the lexicon (higher `alone`, lower `with_lexicon`)."""
+    fold = _folds(len(rows), k, seed)
+    seen: dict[str, list[tuple[bool, bool, float]]] = {}  # cluster -> (truth, lexicon found it, p)
+    for f in range(k):
+        model = train([row for i, row in enumerate(rows) if fold[i] != f], f"fold-{f}")
+        held_out = [rows[i] for i in range(len(rows)) if fold[i] == f]
+        for row, lexicon in zip(held_out, predictions(held_out, None), strict=True):
+            p = model.probabilities(row.title)
+            for cluster, truth in row.labels.items():
+                if cluster in p:
+                    seen.setdefault(cluster, []).append((truth, cluster in lexicon, p[cluster]))
+    chosen = {}
+    for cluster, outcomes in sorted(seen.items()):
+        rated = [(_f1(outcomes, alone, with_lexicon), alone, -with_lexicon)
+                 for alone in ALONE for with_lexicon in WITH_LEXICON]
+        f1, alone, minus_with_lexicon = max(rated)
+        chosen[cluster] = Chosen(Rule(alone=alone, with_lexicon=-minus_with_lexicon), round(f1, 4))
+    return chosen
+
+
+def _f1(outcomes: list[tuple[bool, bool, float]], alone: float, with_lexicon: float) -> float:
+    tp = fp = fn = 0
+    for truth, lexicon, p in outcomes:
+        found = p >= alone or (lexicon and p >= with_lexicon)
+        tp, fp, fn = tp + (found and truth), fp + (found and not truth), fn + (truth and not found)
+    return 2 * tp / (2 * tp + fp + fn) if tp else 0.0

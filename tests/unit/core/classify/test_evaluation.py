@@ -32,19 +32,23 @@ def test_no_domestic_location_is_called_cross_border(result) -> None:  # type: i
     assert result.cross_border_locations == []
 
 
-CRAFTS_SET = Path(__file__).resolve().parents[3] / "data" / "crafts" / "listings.tsv"
+SETS = Path(__file__).resolve().parents[3] / "data"
 
 
 def test_lexicon_and_model_cross_validated() -> None:
-    """Five folds over PRDECT-ID and the crafts set: each row decided by a model that never saw it."""
+    """Five folds over PRDECT-ID, the crafts set and the food set: each row decided by a model that
+    never saw it. The issue's goals: fashion >= 0.97, food >= 0.95 on PRDECT-ID, crafts >= 0.85."""
     from stream_filter.core.classify.evaluation import scores
     from stream_filter.core.classify.labelled import read_labelled
     from stream_filter.core.classify.training import cross_validate
 
-    prdect, crafts = read_labelled(DATA), read_labelled(CRAFTS_SET)
-    predicted = cross_validate(prdect + crafts)
-    on_prdect, on_crafts = scores(prdect, predicted[:len(prdect)]), scores(crafts, predicted[len(prdect):])
+    files = [read_labelled(DATA), read_labelled(SETS / "crafts" / "listings.tsv"),
+             read_labelled(SETS / "food" / "listings.tsv")]
+    predicted = cross_validate([row for rows in files for row in rows])
+    on_prdect, on_crafts, on_food = (scores(rows, predicted[start:start + len(rows)]) for rows, start in
+                                     zip(files, (0, len(files[0]), len(files[0]) + len(files[1])), strict=True))
     assert on_prdect["textile_fashion"].f1 >= 0.97
-    assert on_prdect["food_beverage"].f1 >= 0.94
+    assert on_prdect["food_beverage"].f1 >= 0.95
     assert on_prdect["crafts"].fp == 0
     assert on_crafts["crafts"].f1 >= 0.93
+    assert on_food["food_beverage"].f1 >= 0.93 and on_food["crafts"].fp == 0

@@ -14,6 +14,7 @@ from stream_filter.core.classify.clusters import classify_clusters
 from stream_filter.core.classify.evaluation import scores, title_event
 from stream_filter.core.classify.labelled import Labelled, read_labelled
 from stream_filter.core.classify.model import ClusterModel, Model, Rule, features
+from stream_filter.core.classify.text import tokens
 from stream_filter.core.classify.training import cross_validate, train
 from stream_filter.core.contracts.listing import ListingEvent
 
@@ -29,6 +30,9 @@ def _rows() -> list[Labelled]:
 def test_features_are_words_pairs_and_prefixes() -> None:
     assert features("Ukiran Kayu Jepara") == ["w:ukiran", "w:kayu", "w:jepara", "b:ukiran_kayu", "b:kayu_jepara",
                                               "p:ukira", "p:jepar"]
+    # each distinct word and pair once; a prefix once per distinct word that has it
+    assert features("Anyaman Anyaman Anyamanku") == ["w:anyaman", "w:anyamanku", "b:anyaman_anyaman",
+                                                     "b:anyaman_anyamanku", "p:anyam", "p:anyam"]
 
 
 def test_a_trained_model_scores_and_survives_its_file() -> None:
@@ -37,8 +41,9 @@ def test_a_trained_model_scores_and_survives_its_file() -> None:
     assert model.probabilities("Kabel Charger USB")["crafts"] < 0.5
     again = Model.from_json(model.to_json())
     assert again == model and again.version == "t1"
-    with pytest.raises(ValueError, match="features version"):
-        Model.from_json(model.to_json().replace(b'"features_version": 1', b'"features_version": 99'))
+    for other in (b"1", b"99"):  # 1: a prefix counted once per title; this code counts it per word
+        with pytest.raises(ValueError, match=r"features version .* retrain"):
+            Model.from_json(model.to_json().replace(b'"features_version": 2', b'"features_version": ' + other))
 
 
 def _model(p_bias: float, rule: Rule) -> Model:
@@ -96,10 +101,11 @@ def test_the_fast_sum_equals_the_sum_over_features() -> None:
 
     model = default_model()
     assert model is not None
-    for title in ("Tas Anyaman Rotan Handmade Bali Bali", "Kaos Polos Cotton Combed 30s", "Keripik Pedas Level 10"):
+    for title in ("Tas Anyaman Rotan Handmade Bali Bali", "Kaos Polos Cotton Combed 30s", "Keripik Pedas Level 10",
+                  "Anyaman Anyamanku Rotan Rotan Tenun Tenunan"):
         fast = model.probabilities(title)
         for name, cluster in model.clusters.items():
-            z = cluster.bias + sum(cluster.weights.get(f, 0.0) for f in set(features(title)))
+            z = cluster.bias + sum(cluster.weights.get(f, 0.0) for f in features(title))
             assert math.isclose(fast[name], 1 / (1 + math.exp(-z)), rel_tol=1e-9)
 
 
@@ -132,3 +138,45 @@ def test_a_catalogue_labels_itself_through_its_category_paths(tmp_path: Path) ->
     assert rows["Keripik Pedas"] == {"food_beverage": True, "textile_fashion": False, "crafts": False}
     assert rows["Laptop Bekas Murah"] == {"textile_fashion": False, "food_beverage": False, "crafts": False}
     assert "Tanpa Kategori" not in rows
+
+
+def test_the_rules_compared_as_scores_agree_with_the_probabilities() -> None:
+    from stream_filter.core.classify.model import default_model
+
+    model = default_model()
+    assert model is not None
+    titles = ["Tas Anyaman Rotan Handmade", "Kaos Polos Cotton", "Keripik Pedas Level 10", "Kabel USB", ""]
+    for title in titles:
+        toks = tokens(title)
+        probabilities = model.probabilities_of(toks)
+        names, alone, with_lexicon = model.rules
+        for name, score, finds, stands in zip(names, model.scores_of(toks), alone, with_lexicon, strict=True):
+            rule = model.clusters[name].rule
+            assert (score >= finds) == (probabilities[name] >= rule.alone)
+            assert (score >= stands) == (probabilities[name] >= rule.with_lexicon)
+
+
+def test_the_per_word_weights_are_bounded_and_refilled(monkeypatch: pytest.MonkeyPatch) -> None:
+    from stream_filter.core.classify import model as module
+
+    fitted = train(_rows(), "t1")
+    expected = [fitted.scores_of(tokens(t)) for t in CRAFTS + OTHERS]
+    monkeypatch.setattr(module, "CACHED_WORDS", 3)
+    again = train(_rows(), "t1")
+    assert [again.scores_of(tokens(t)) for t in CRAFTS + OTHERS] == expected
+    assert len(again._tables.words) <= 3
+
+
+def test_the_explanation_names_the_heaviest_features_of_the_title() -> None:
+    """The table lookups name what sorting every feature of the title by its weight names, on the
+    crafts set's titles and a few with repeated words and shared prefixes."""
+    from stream_filter.core.classify.model import default_model, features_of
+
+    model = default_model()
+    assert model is not None
+    titles = [row.title for row in read_labelled(Path(__file__).parents[3] / "data" / "crafts" / "listings.tsv")]
+    for title in [*titles, "Anyaman Anyamanku Anyam Rotan Rotan", "Tas Tas Tas", ""]:
+        toks = tokens(title)
+        for cluster, weights in ((name, c.weights) for name, c in model.clusters.items()):
+            ranked = sorted((-abs(w), f, w) for f in dict.fromkeys(features_of(toks)) if (w := weights.get(f)))
+            assert model.explain(toks, cluster) == [("+" if w > 0 else "-") + f[2:] for _, f, w in ranked[:4]]
