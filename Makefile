@@ -93,7 +93,7 @@ bench-review: venv
 	$(PY) -m bench.review $(BENCH_ARGS)
 
 eval: venv
-	$(PY) -m stream_filter eval ../shared/data/prdect-id/products.csv tests/data/crafts/listings.tsv --kfold 5
+	$(PY) -m stream_filter eval ../shared/data/prdect-id/products.csv tests/data/crafts/listings.tsv tests/data/food/listings.tsv --kfold 5
 
 clean:
 	rm -rf $(VENV) $(BENCH_VENV) .stream-filter .pytest_cache .mypy_cache .ruff_cache

@@ -86,9 +86,10 @@ def test_labelled_files_and_the_cli(tmp_path: Path) -> None:
     assert rows[-1].labels == {"crafts": False, "food_beverage": True}
     model = tmp_path / "model.json"
     cli = [sys.executable, "-m", "stream_filter"]
-    trained = subprocess.run([*cli, "train", str(tsv), "-o", str(model), "--version", "t9"], capture_output=True,
-                             text=True, check=False)
+    trained = subprocess.run([*cli, "train", str(tsv), "-o", str(model), "--version", "t9", "--choose-rules", "3"],
+                             capture_output=True, text=True, check=False)
     assert trained.returncode == 0 and Model.from_json(model.read_bytes()).version == "t9", trained.stderr
+    assert "crafts: alone p >= " in trained.stderr and "3-fold" in trained.stderr
     evaluated = subprocess.run([*cli, "eval", str(tsv), "--kfold", "3", "--errors", "2"], capture_output=True,
                                text=True, check=False)
     assert evaluated.returncode == 0 and "lexicon + model, 3-fold" in evaluated.stdout, evaluated.stderr
@@ -180,3 +181,20 @@ def test_the_explanation_names_the_heaviest_features_of_the_title() -> None:
         for cluster, weights in ((name, c.weights) for name, c in model.clusters.items()):
             ranked = sorted((-abs(w), f, w) for f in dict.fromkeys(features_of(toks)) if (w := weights.get(f)))
             assert model.explain(toks, cluster) == [("+" if w > 0 else "-") + f[2:] for _, f, w in ranked[:4]]
+
+
+def test_rules_are_chosen_by_cross_validated_f1() -> None:
+    """A cluster only the model can learn gets a rule that lets the model find it alone; a cluster
+    only the lexicon knows (every title's words are its own) gets one that leaves it to the lexicon."""
+    from stream_filter.core.classify.training import choose_rules
+
+    learnable = [Labelled(f"Zorblat Barang Q{i}", {"crafts": True}, "x") for i in range(10)] + \
+        [Labelled(f"Quibnex Barang Q{i}", {"crafts": False}, "y") for i in range(10)]
+    [(cluster, chosen)] = choose_rules(learnable).items()
+    assert cluster == "crafts" and chosen.rule.alone < 1.0 and chosen.f1 == 1.0
+
+    foods = ["Keripik", "Kerupuk", "Sambal", "Kopi", "Beras", "Madu", "Abon", "Dodol", "Jamu", "Rendang"]
+    lexical = [Labelled(f"{food} Zx{i}", {"food_beverage": True}, "x") for i, food in enumerate(foods)] + \
+        [Labelled(f"Qv{i} Wy{i}", {"food_beverage": False}, "y") for i in range(10)]
+    [(cluster, chosen)] = choose_rules(lexical).items()
+    assert cluster == "food_beverage" and chosen.f1 == 1.0 and chosen.rule == Rule(alone=1.0, with_lexicon=0.0)
