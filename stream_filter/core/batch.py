@@ -48,6 +48,7 @@ class DecidedBatch:
     shadow_diffs: list[tuple[str, str]] = field(default_factory=list)  # (live outcome, shadow outcome)
     replays: list[bool] = field(default_factory=list)  # per event the state had applied: sent records again?
     states: dict[tuple[int, str], ListingState | None] = field(default_factory=dict)  # the listings it changed
+    before: dict[tuple[int, str], ListingState | None] = field(default_factory=dict)  # their states before it
     verdicts: list[tuple[str, float | None]] = field(default_factory=list)  # (outcome or dead-letter code,
     # seconds the listing was in review) per verdict decided
 
@@ -161,6 +162,7 @@ class BatchDecider:
             return [self._too_large(rec, f"a record of the listing would be {size} bytes")]
         changed.pop(where, None)
         changed[where] = (record, rec)
+        out.before.setdefault(where, previous)
         out.states[where] = step.state
         sent[where] = step.state.sent if step.state is not None else ()
         since = step.state.verdict.since if step.state is not None and step.state.verdict else None
@@ -191,6 +193,7 @@ class BatchDecider:
             return dead, [dead]
         changed.pop(where, None)  # re-inserted: the changelog keeps the order of last writes
         changed[where] = (record, rec)
+        out.before.setdefault(where, previous)
         out.states[where] = step.state
         first = step.records[0].decision if step.records else None
         decided = step.records[0] if first is not None and first.action == "upsert" else routed

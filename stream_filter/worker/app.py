@@ -93,7 +93,7 @@ class Worker:
         self.enforcer = Enforcer(self.states, self.holder, self.deliverer, self.metrics, self.lock, self.owned,
                                  self.loader.prepare,
                                  busy=lambda: bool(self.app.rebalancing or not self.policy_ready.is_set()),
-                                 max_output_bytes=settings.max_output_bytes, seen=self.review.note,
+                                 max_output_bytes=settings.max_output_bytes, review=self.review,
                                  pace=self.pace)
         max_age = timedelta(seconds=settings.max_event_age_s) if settings.max_event_age_s else None
         self.decider = BatchDecider(self.holder, max_value_bytes=settings.max_value_bytes,
@@ -181,7 +181,7 @@ class Worker:
         try:  # bookkeeping only: a failure here must not end the decision loop
             tally(decided, records)
             for (partition, listing_id), state in decided.states.items():
-                self.review.note(partition, listing_id, state)
+                self.review.changed(partition, listing_id, decided.before.get((partition, listing_id)), state)
         except Exception as exc:  # noqa: BLE001 - see above
             log.warning("metrics failed: %s", type(exc).__name__)
 

@@ -26,13 +26,13 @@ from time import perf_counter
 
 from stream_filter.core.batch import Pair, put_within
 from stream_filter.core.lifecycle import reevaluate
-from stream_filter.core.listing_state import ListingState
 from stream_filter.core.policy.book import PolicyHolder
 from stream_filter.core.policy.day import today
 from stream_filter.kafka.reading import Pace, no_pause
 from stream_filter.state.listing_states import ListingStates
 from stream_filter.worker.delivery import Deliverer
 from stream_filter.worker.metrics import Metrics
+from stream_filter.worker.review_queue import ReviewQueue
 
 log = logging.getLogger("stream_filter.worker.enforcement")
 CHUNK = 500
@@ -58,11 +58,11 @@ class Enforcer:
                  lock: asyncio.Lock, owned: Callable[[], set[int]], load: Callable[[set[int]], Awaitable[None]],
                  busy: Callable[[], bool], max_output_bytes: int = 1_000_000,
                  pace: Pace = no_pause,
-                 seen: Callable[[int, str, ListingState | None], None] | None = None) -> None:
+                 review: ReviewQueue | None = None) -> None:
         self.states, self.holder, self.deliverer, self.metrics = states, holder, deliverer, metrics
         self.lock, self.owned, self.load, self.busy, self.pace = lock, owned, load, busy, pace
         self.max_output_bytes = max_output_bytes
-        self.seen = seen or (lambda partition, listing_id, state: None)  # every state a pass reads or writes
+        self.review = review or ReviewQueue()  # told every state a pass reads and every change it makes
         self.wanted = asyncio.Event()
         self.full = False
         self.paused = False
@@ -131,6 +131,7 @@ class Enforcer:
         await self.load(self.owned())  # outside the lock: a long load does not hold the batches
         owned = self.owned()
         pending, active = self.states.held_count(owned), 0
+        self.review.count_starts()
         for keys in self.states.chunks(owned, CHUNK):
             if self.wanted.is_set():
                 log.info("re-evaluation restarts: policy or assignment changed")
@@ -144,6 +145,8 @@ class Enforcer:
             pending -= len(keys)
             self.metrics.reevaluation_pending.set(max(0, pending))
             await self.pace(perf_counter() - chunk_started)  # room for the loops' batches (Worker.pace)
+        if not (self.wanted.is_set() or self.paused):  # reassigned in the last pause: the next pass counts
+            self.review.count_ends(owned)
         self.metrics.reevaluation_pending.set(0)
         self.metrics.active_listings.set(active)
         self.metrics.reevaluation_passes.inc()
@@ -161,9 +164,10 @@ class Enforcer:
             try:  # one bad state must not stop the pass (nor leave the chunk half applied)
                 state = view.get(key.decode(), partition)
                 if state is None or state.partition not in owned or not self.states.belongs(partition, key):
+                    self.review.walked(partition, key, None)
                     continue
                 active += 1
-                self.seen(partition, state.listing_id, state)
+                self.review.walked(partition, key, state)
                 step = reevaluate(state, book, now, force=full)
             except LookupError:  # its partition was dropped meanwhile (revoked, or a failed write)
                 continue
@@ -184,7 +188,7 @@ class Enforcer:
                 log.warning("re-evaluation of a listing skipped: a record would be %d bytes", size)
                 continue
             self.metrics.reevaluation_changes.labels(state.outcome.value, step.state.outcome.value).inc()
-            self.seen(partition, state.listing_id, step.state)
+            self.review.changed(partition, state.listing_id, state, step.state)
             source = StateSource(self.states.topic, state.partition, key)
             outputs += [(r, source) for r in step.records]
             changelog.append((record, source))

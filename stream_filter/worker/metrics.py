@@ -100,7 +100,8 @@ class Metrics:
         self.review_listings = Gauge("stream_filter_review_listings", "Listings in review on owned partitions "
                                      "(complete once a re-evaluation pass has walked them).", registry=registry)
         self.review_oldest = Gauge("stream_filter_review_oldest_age_seconds", "How long the oldest listing in review "
-                                   "on owned partitions has waited.", registry=registry)
+                                   "on owned partitions has waited since its latest decision, to the minute.",
+                                   registry=registry)
         self.review_seconds = Histogram("stream_filter_review_seconds", "From the decision that sent a listing to "
                                         "review to the verdict.", buckets=_REVIEW_BUCKETS, registry=registry)
         self.verdicts = Counter("stream_filter_review_verdicts_total", "Review verdicts, by outcome: approved, "

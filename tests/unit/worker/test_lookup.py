@@ -4,19 +4,16 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Mapping
-from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 from pydantic import SecretStr
 
 from stream_filter.cli.review import explanation
-from stream_filter.core.listing_state import ListingState
 from stream_filter.kafka.partitioning import partition_for
 from stream_filter.settings import Settings
 from stream_filter.state.listing_states import ListingStates
 from stream_filter.worker.lookup import ROUTED_HEADER, ListingLookup
-from stream_filter.worker.review_queue import ReviewQueue
 from tests.factories import MemoryStates, decider, in_review, verdict_msg
 
 
@@ -98,45 +95,3 @@ def test_another_workers_listing_is_asked_of_it_once(tmp_path: Path) -> None:
     assert url == "http://other:6066/listings/L-1" and headers == {ROUTED_HEADER: "1", "Authorization": "Bearer t"}
     asyncio.run(lookup.answer("L-1", None, routed=True))  # a forwarded request is answered where it lands
     assert len(http.asked) == 1
-
-
-def test_the_review_queue_counts_owned_listings_in_review_and_their_wait(tmp_path: Path) -> None:
-    memory = MemoryStates({0: {}})
-    reviewed, _ = in_review(memory)
-    queue = ReviewQueue()
-    queue.note(0, "L-1", reviewed)
-    queue.note(1, "L-2", reviewed)
-    assert queue.count() == 2 and queue.oldest_age_seconds() > 0
-    queue.keep([0])
-    assert queue.count() == 1
-    queue.note(0, "L-1", None)
-    assert queue.count() == 0 and queue.oldest_age_seconds() == 0.0
-
-
-def _expiring_verdict() -> tuple[ListingState | None, datetime]:
-    """L-1 approved by a reviewer until an hour from now: its state, and the expiry."""
-    memory = MemoryStates({0: {}})
-    reviewed, _ = in_review(memory)
-    expiry = datetime.now(UTC) + timedelta(hours=1)
-    decider().decide_verdicts([verdict_msg("L-1", reviewed.decision_id, 0, expires_at=expiry.isoformat())],
-                              memory.view)
-    return memory.get("L-1", 0), expiry
-
-
-def test_the_review_queue_says_once_when_a_verdict_it_saw_expires() -> None:
-    state, expiry = _expiring_verdict()
-    queue = ReviewQueue()
-    queue.note(0, "L-1", state)
-    assert not queue.expired(expiry - timedelta(minutes=1))
-    assert queue.expired(expiry + timedelta(seconds=1))
-    assert not queue.expired(expiry + timedelta(seconds=2))  # once: the pass it asks for decides it again
-
-
-def test_passes_noting_the_same_verdict_again_keep_one_expiry_for_it() -> None:
-    state, expiry = _expiring_verdict()
-    queue = ReviewQueue()
-    for _ in range(1000):  # a thousand passes walk the same state
-        queue.note(0, "L-1", state)
-    assert len(queue._due) == 1
-    queue.keep([1])  # revoked: its expiry is not ours to act on
-    assert not queue.expired(expiry + timedelta(seconds=1))

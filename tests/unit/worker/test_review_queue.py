@@ -1,0 +1,146 @@
+"""The review gauges as counts: moved by each change with the state before it, counted once per
+newly owned partition by a pass's walk, with changes ahead of the walk left to it."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+from stream_filter.core.contracts.decision import Origin, Outcome, PolicyRef
+from stream_filter.core.listing_state import ListingState
+from stream_filter.worker.review_queue import ReviewQueue
+from tests.factories import MemoryStates, decider, in_review, verdict_msg
+
+T0 = datetime(2026, 11, 1, 8, 0, tzinfo=UTC)
+
+
+def state(listing_id: str, outcome: Outcome, minutes: int = 0) -> ListingState:
+    return ListingState(listing_id=listing_id, partition=0, event_id="e", decision_id="d", outcome=outcome,
+                        policy=PolicyRef(id="p", version="1"), origin=Origin(origin_class="domestic", confidence=1.0),
+                        clusters=[], listing={}, decided_at=T0 + timedelta(minutes=minutes))
+
+
+REVIEW, APPROVED = Outcome.REVIEW, Outcome.APPROVED
+
+
+def counted(queue: ReviewQueue, partitions: set[int], held: dict[str, ListingState]) -> None:
+    """A whole pass over `held` (one partition's states), in key order."""
+    queue.count_starts()
+    for listing_id in sorted(held):
+        queue.walked(0, listing_id.encode(), held[listing_id])
+    queue.count_ends(partitions)
+
+
+def test_changes_move_the_count_and_the_oldest_minute() -> None:
+    queue = ReviewQueue()
+    queue.keep({0})
+    counted(queue, {0}, {})
+    queue.changed(0, "a", None, state("a", REVIEW, 0))
+    queue.changed(0, "b", None, state("b", REVIEW, 5))
+    queue.changed(0, "c", None, state("c", APPROVED, 1))
+    assert queue.count() == 2
+    assert queue.oldest_age_seconds(T0 + timedelta(minutes=10)) == 600
+    queue.changed(0, "a", state("a", REVIEW, 0), state("a", APPROVED, 7))  # a verdict or an update
+    assert queue.count() == 1 and queue.oldest_age_seconds(T0 + timedelta(minutes=10)) == 300
+    queue.changed(0, "b", state("b", REVIEW, 5), state("b", REVIEW, 8))  # decided for review again
+    assert queue.count() == 1 and queue.oldest_age_seconds(T0 + timedelta(minutes=10)) == 120
+    queue.changed(0, "b", state("b", REVIEW, 8), None)  # deleted
+    assert queue.count() == 0 and queue.oldest_age_seconds(T0) == 0.0
+
+
+def test_a_new_partition_is_counted_by_the_walk_and_changes_ahead_of_it_are_left_to_it() -> None:
+    held = {f"l{i}": state(f"l{i}", REVIEW if i % 2 else APPROVED, i) for i in range(6)}  # l1, l3, l5 in review
+    queue = ReviewQueue()
+    queue.keep({0})
+    queue.count_starts()
+    queue.changed(0, "l3", held["l3"], state("l3", APPROVED))  # before the walk reached it: the walk reads it
+    held["l3"] = state("l3", APPROVED)
+    for listing_id in ["l0", "l1", "l2"]:
+        queue.walked(0, listing_id.encode(), held[listing_id])
+    queue.changed(0, "l1", held["l1"], state("l1", APPROVED))  # behind the walk: counted now
+    queue.changed(0, "l4", held["l4"], state("l4", REVIEW))  # ahead of it
+    held["l1"], held["l4"] = state("l1", APPROVED), state("l4", REVIEW)
+    for listing_id in ["l3", "l4", "l5"]:
+        queue.walked(0, listing_id.encode(), held[listing_id])
+    queue.count_ends({0})
+    assert queue.count() == sum(s.outcome is REVIEW for s in held.values()) == 2
+    queue.walked(0, b"l4", held["l4"])  # later passes read every state again: counted once only
+    assert queue.count() == 2
+
+
+def test_a_pass_cut_short_counts_again_and_a_revoked_partition_is_forgotten() -> None:
+    held = {f"l{i}": state(f"l{i}", REVIEW) for i in range(4)}
+    queue = ReviewQueue()
+    queue.keep({0, 1})
+    queue.count_starts()
+    queue.walked(0, b"l0", held["l0"])
+    queue.walked(0, b"l1", held["l1"])  # cut short: no count_ends
+    counted(queue, {0}, held)
+    assert queue.count() == 4
+    queue.changed(1, "x", None, state("x", REVIEW))  # partition 1 not walked yet: left to its walk
+    assert queue.count() == 4
+    queue.keep({1})
+    assert queue.count() == 0
+    queue.keep({0, 1})  # back again: counted from nothing by the next pass
+    counted(queue, {0, 1}, held)
+    assert queue.count() == 4
+
+
+def test_the_count_of_decided_listings_and_their_wait() -> None:
+    memory = MemoryStates({0: {}})
+    reviewed, _ = in_review(memory)
+    queue = ReviewQueue()
+    queue.keep([0, 1])
+    counted(queue, {0, 1}, {})
+    queue.changed(0, "L-1", None, reviewed)
+    queue.changed(1, "L-2", None, reviewed)
+    assert queue.count() == 2 and queue.oldest_age_seconds() > 0
+    queue.keep([0])
+    assert queue.count() == 1
+    queue.changed(0, "L-1", reviewed, None)
+    assert queue.count() == 0 and queue.oldest_age_seconds() == 0.0
+
+
+def _expiring_verdict() -> tuple[ListingState | None, datetime]:
+    """L-1 approved by a reviewer until an hour from now: its state, and the expiry."""
+    memory = MemoryStates({0: {}})
+    reviewed, _ = in_review(memory)
+    expiry = datetime.now(UTC) + timedelta(hours=1)
+    decider().decide_verdicts([verdict_msg("L-1", reviewed.decision_id, 0, expires_at=expiry.isoformat())],
+                              memory.view)
+    return memory.get("L-1", 0), expiry
+
+
+def test_the_queue_says_once_when_a_verdict_it_saw_expires() -> None:
+    state, expiry = _expiring_verdict()
+    queue = ReviewQueue()
+    queue.changed(0, "L-1", None, state)
+    assert not queue.expired(expiry - timedelta(minutes=1))
+    assert queue.expired(expiry + timedelta(seconds=1))
+    assert not queue.expired(expiry + timedelta(seconds=2))  # once: the pass it asks for decides it again
+
+
+def test_passes_reading_the_same_verdict_again_keep_one_expiry_for_it() -> None:
+    state, expiry = _expiring_verdict()
+    queue = ReviewQueue()
+    for _ in range(1000):  # a thousand passes walk the same state
+        queue.walked(0, b"L-1", state)
+    assert len(queue._due) == 1
+    queue.keep([1])  # revoked: its expiry is not ours to act on
+    assert not queue.expired(expiry + timedelta(seconds=1))
+
+
+def test_a_batch_gives_each_listing_its_state_before_the_batch() -> None:
+    """Two events of one listing in a batch move the count once, from the state before the batch."""
+    from tests.factories import UNCERTAIN, listing_msg
+
+    memory = MemoryStates({0: {}})
+    queue = ReviewQueue()
+    queue.keep([0])
+    counted(queue, {0}, {})
+    for offsets in ((0, 1), (2, 3)):  # each batch: the listing to review, then an update that keeps it there
+        batch = decider().decide([listing_msg("L-1", 0, o, **UNCERTAIN, price={"amount": str(10 + o), "currency": "USD"})
+                                  for o in offsets], memory.view)
+        for (partition, listing_id), after in batch.states.items():
+            queue.changed(partition, listing_id, batch.before[(partition, listing_id)], after)
+        assert queue.count() == 1
+    assert batch.before[(0, "L-1")] is not None and batch.before[(0, "L-1")].offset == 1
