@@ -138,8 +138,9 @@ def test_a_batch_gives_each_listing_its_state_before_the_batch() -> None:
     queue.keep([0])
     counted(queue, {0}, {})
     for offsets in ((0, 1), (2, 3)):  # each batch: the listing to review, then an update that keeps it there
-        batch = decider().decide([listing_msg("L-1", 0, o, **UNCERTAIN, price={"amount": str(10 + o), "currency": "USD"})
-                                  for o in offsets], memory.view)
+        events = [listing_msg("L-1", 0, o, **UNCERTAIN, price={"amount": str(10 + o), "currency": "USD"})
+                  for o in offsets]
+        batch = decider().decide(events, memory.view)
         for (partition, listing_id), after in batch.states.items():
             queue.changed(partition, listing_id, batch.before[(partition, listing_id)], after)
         assert queue.count() == 1
