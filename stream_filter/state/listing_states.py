@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 
 from stream_filter.core.listing_state import ListingState
@@ -141,15 +141,19 @@ class ListingStates:
         """A batch's view of the states of (partition, listing id) pairs: read now, written on flush."""
         return BatchView(self.store, self.forget, wanted)
 
-    def chunks(self, partitions: Iterable[int], size: int) -> Iterator[list[tuple[int, bytes]]]:
+    def chunks(self, partitions: Iterable[int], size: int, walked: Callable[[int], None] | None = None
+               ) -> Iterator[list[tuple[int, bytes]]]:
         """The listing keys held for these partitions, `size` at a time, in key order per partition:
         each chunk read from where the last one ended (one seek), so a pass holds one chunk of keys,
-        not a snapshot of all of them. A partition dropped meanwhile ends its walk."""
+        not a snapshot of all of them. `walked(partition)` is told when a partition's walk found no
+        key after its last one (a partition dropped meanwhile ends its walk without it)."""
         for partition in sorted(set(partitions)):
             after: bytes | None = None
             while (store := self._parts.get(partition)) is not None:
                 keys = store.keys_after(after, size)
                 if not keys:
+                    if walked is not None:
+                        walked(partition)
                     break
                 yield [(partition, key) for key in keys]
                 after = keys[-1]

@@ -180,10 +180,13 @@ class Worker:
         """The batch's metrics and the review queue."""
         try:  # bookkeeping only: a failure here must not end the decision loop
             tally(decided, records)
-            for (partition, listing_id), state in decided.states.items():
-                self.review.changed(partition, listing_id, decided.before.get((partition, listing_id)), state)
         except Exception as exc:  # noqa: BLE001 - see above
             log.warning("metrics failed: %s", type(exc).__name__)
+        for (partition, listing_id), state in decided.states.items():
+            try:  # the next pass puts a count right that missed a change
+                self.review.changed(partition, listing_id, decided.before.get((partition, listing_id)), state)
+            except Exception as exc:  # noqa: BLE001 - see above
+                log.warning("review count failed: %s", type(exc).__name__)
 
     async def follow_policy(self) -> None:
         """Apply what the policy topic holds before the first decision, then follow it. If the topic

@@ -131,8 +131,8 @@ class Enforcer:
         await self.load(self.owned())  # outside the lock: a long load does not hold the batches
         owned = self.owned()
         pending, active = self.states.held_count(owned), 0
-        self.review.count_starts()
-        for keys in self.states.chunks(owned, CHUNK):
+        self.review.walk_starts(owned)
+        for keys in self.states.chunks(owned, CHUNK, walked=self.review.walk_ends):
             if self.wanted.is_set():
                 log.info("re-evaluation restarts: policy or assignment changed")
                 return False
@@ -145,8 +145,6 @@ class Enforcer:
             pending -= len(keys)
             self.metrics.reevaluation_pending.set(max(0, pending))
             await self.pace(perf_counter() - chunk_started)  # room for the loops' batches (Worker.pace)
-        if not (self.wanted.is_set() or self.paused):  # reassigned in the last pause: the next pass counts
-            self.review.count_ends(owned)
         self.metrics.reevaluation_pending.set(0)
         self.metrics.active_listings.set(active)
         self.metrics.reevaluation_passes.inc()
@@ -170,6 +168,7 @@ class Enforcer:
                 self.review.walked(partition, key, state)
                 step = reevaluate(state, book, now, force=full)
             except LookupError:  # its partition was dropped meanwhile (revoked, or a failed write)
+                self.review.walk_lost(partition)
                 continue
             except Exception as exc:  # noqa: BLE001 - counted and skipped; the listing keeps its state
                 self.metrics.reevaluation_errors.inc()

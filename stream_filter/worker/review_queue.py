@@ -6,10 +6,12 @@ listing in review grows with the catalogue. Each change of a listing's state com
 before it (batches, verdicts and passes read it anyway), so the queue moves counts: out of review
 for the state before, into review for the state after. Times are kept per minute, as counts.
 
-A partition newly owned is counted once by the re-evaluation pass that follows every assignment
-(its walk reads every state, in key order). Until the walk has passed a key, changes to that
-listing are left to the walk, which will read the changed state; changes behind it are counted.
-A pass cut short starts the count of its unfinished partitions again.
+Every re-evaluation pass (one follows each assignment) counts its partitions afresh as it walks
+them, in key order, while the counts in use keep serving the gauges; when a partition's walk ends,
+its fresh count replaces the one in use. Until the walk has passed a key, changes to that listing
+are left to the walk, which reads the changed state; changes behind it move the fresh count too.
+So a partition newly owned is counted by the first pass over it, and a count that went wrong (a
+stale copy left by a partition-count change, a change lost to an error) is put right by the next.
 """
 
 from __future__ import annotations
@@ -25,12 +27,10 @@ from stream_filter.core.listing_state import ListingState
 MINUTE = 60
 
 
-class _Partition:
+class _Tally:
     def __init__(self) -> None:
         self.waiting = 0
         self.minutes: Counter[int] = Counter()  # minute the listing's review decision was made -> listings
-        self.walked: bytes | None = None  # the count's walk has read every key up to this one
-        self.counted = False  # the walk finished: every change is counted as it comes
 
     def move(self, state: ListingState | None, by: int) -> None:
         if state is None or state.outcome is not Outcome.REVIEW:
@@ -39,8 +39,15 @@ class _Partition:
         if state.decided_at is not None:
             minute = int(state.decided_at.timestamp()) // MINUTE
             self.minutes[minute] += by
-            if self.minutes[minute] <= 0:
+            if self.minutes[minute] == 0:
                 del self.minutes[minute]
+
+
+class _Partition:
+    def __init__(self) -> None:
+        self.counted: _Tally | None = None  # None until a walk of the partition has ended
+        self.fresh: _Tally | None = None  # the count of a walk in progress
+        self.walked: bytes | None = None  # that walk has read every key up to this one
 
 
 class ReviewQueue:
@@ -50,7 +57,7 @@ class ReviewQueue:
         self._due: list[tuple[datetime, int, str]] = []  # a heap over those; entries no longer in _expiry are stale
 
     def keep(self, partitions: Iterable[int]) -> None:
-        """The new assignment: forget the partitions no longer owned; a new one waits for its count."""
+        """The new assignment: forget the partitions no longer owned; a new one waits for a walk."""
         owned = set(partitions)
         for partition in set(self._parts) - owned:
             del self._parts[partition]
@@ -59,33 +66,43 @@ class ReviewQueue:
         for key in [k for k in self._expiry if k[0] not in owned]:
             del self._expiry[key]
 
-    def count_starts(self) -> None:
-        """A pass begins its walk: partitions not yet counted are counted from nothing."""
-        for partition, part in self._parts.items():
-            if not part.counted:
-                self._parts[partition] = _Partition()
-
-    def count_ends(self, partitions: Iterable[int]) -> None:
-        """The pass walked every key of these partitions."""
+    def walk_starts(self, partitions: Iterable[int]) -> None:
+        """A pass is about to walk these partitions: each is counted again from nothing."""
         for partition in partitions:
             if (part := self._parts.get(partition)) is not None:
-                part.counted = True
+                part.fresh, part.walked = _Tally(), None
 
     def walked(self, partition: int, key: bytes, state: ListingState | None) -> None:
         """The pass read this listing's state (None: nothing to count, a stale copy)."""
         part = self._parts.get(partition)
-        if part is not None and not part.counted:
+        if part is not None and part.fresh is not None:
             part.walked = key
-            part.move(state, +1)
+            part.fresh.move(state, +1)
         self._expires(partition, key.decode(), state)
+
+    def walk_ends(self, partition: int) -> None:
+        """The walk read every key of the partition: its fresh count is the count."""
+        part = self._parts.get(partition)
+        if part is not None and part.fresh is not None:
+            part.counted, part.fresh, part.walked = part.fresh, None, None
+
+    def walk_lost(self, partition: int) -> None:
+        """The walk could not read some of the partition's states: its fresh count is incomplete."""
+        if (part := self._parts.get(partition)) is not None:
+            part.fresh, part.walked = None, None
 
     def changed(self, partition: int, listing_id: str, before: ListingState | None,
                 after: ListingState | None) -> None:
         """A listing's state changed (None: none, or deleted)."""
         part = self._parts.get(partition)
-        if part is not None and (part.counted or (part.walked is not None and listing_id.encode() <= part.walked)):
-            part.move(before, -1)
-            part.move(after, +1)
+        if part is not None:
+            tallies = [part.counted]
+            if part.walked is not None and listing_id.encode() <= part.walked:
+                tallies.append(part.fresh)
+            for tally in tallies:
+                if tally is not None:
+                    tally.move(before, -1)
+                    tally.move(after, +1)
         self._expires(partition, listing_id, after)
 
     def _expires(self, partition: int, listing_id: str, state: ListingState | None) -> None:
@@ -107,12 +124,16 @@ class ReviewQueue:
                 passed = True
         return passed
 
+    def _counts(self) -> list[_Tally]:
+        return [part.counted for part in self._parts.values() if part.counted is not None]
+
     def count(self) -> int:
-        return sum(part.waiting for part in self._parts.values())
+        return sum(tally.waiting for tally in self._counts())
 
     def oldest_age_seconds(self, now: datetime | None = None) -> float:
         """Age of the oldest review decision still waiting, to the minute."""
-        oldest = min((min(part.minutes) for part in self._parts.values() if part.minutes), default=None)
+        oldest = min((min(m for m, n in tally.minutes.items() if n > 0) for tally in self._counts()
+                      if any(n > 0 for n in tally.minutes.values())), default=None)
         if oldest is None:
             return 0.0
         return max(0.0, (now or datetime.now(UTC)).timestamp() - oldest * MINUTE)

@@ -197,9 +197,10 @@ def test_a_batch_of_held_partitions_never_waits_behind_another_partitions_load(t
 @pytest.mark.parametrize("store", ["auto", "memory"])
 def test_chunks_walk_every_key_once_in_order(store: str, tmp_path: Path) -> None:
     """A pass reads keys a chunk at a time from where the last chunk ended; a key written meanwhile
-    behind the walk is not read twice, one ahead of it is read, and a dropped partition ends its walk."""
+    behind the walk is not read twice, one ahead of it is read, and a dropped partition ends its walk
+    (without being reported walked, as a finished or an empty one is)."""
     states = ListingStates(Settings(state_store=store, data_dir=str(tmp_path)))
-    for partition in (0, 1):
+    for partition in (0, 1, 2):
         states.open(partition)
     view = states.view([])
     names = [f"L-{i:03d}" for i in range(25)]
@@ -210,8 +211,8 @@ def test_chunks_walk_every_key_once_in_order(store: str, tmp_path: Path) -> None
         view.put(name, 1, state)
     assert view.flush() == []
     assert states.held_count([0, 1]) == 50 or store == "auto"  # RocksDB's count is an estimate
-    walked = []
-    for i, chunk in enumerate(states.chunks([1, 0], 10)):
+    walked, ended = [], []
+    for i, chunk in enumerate(states.chunks([2, 1, 0], 10, walked=ended.append)):
         assert len(chunk) <= 10
         walked += chunk
         if i == 0:  # behind the walk on partition 0, then ahead of it
@@ -226,3 +227,4 @@ def test_chunks_walk_every_key_once_in_order(store: str, tmp_path: Path) -> None
     assert on_zero == [*names, "L-999"]
     on_one = [key for partition, key in walked if partition == 1]
     assert 0 < len(on_one) < 25  # partition 1 dropped part way
+    assert ended == [0, 2]

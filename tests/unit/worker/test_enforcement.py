@@ -185,3 +185,26 @@ def test_a_pass_hands_each_chunks_duration_to_its_pace(tmp_path: Path) -> None:
     enforcer.pace = pace
     assert asyncio.run(enforcer._pass(full=False)) is True
     assert len(paces) == 3 and all(p > 0.001 for p in paces)
+
+
+def test_a_pass_counts_the_listings_in_review(tmp_path: Path) -> None:
+    """The review gauges of a newly owned partition come from the pass's walk, and the changes it
+    makes move them (a tightened policy takes cross-border listings out of review)."""
+    from stream_filter.worker.review_queue import ReviewQueue
+
+    enforcer, states, topics, _ = _enforcer(tmp_path, AKAR)
+    queue = enforcer.review = ReviewQueue()
+    queue.keep({0})
+    view = states.view([])
+    for i in range(3):  # origin unknown: a T-shirt goes to review
+        body = event_dict(listing_id=f"R-{i}", event_id=f"ev-R-{i}", title="Kaos Polos Cotton Combed 30s")
+        view.put(f"R-{i}", 0, advance(route(f"R-{i}".encode(), orjson.dumps(body), AKAR), None, 0).state)
+    for listing_id in ("L-1", "L-2"):
+        view.put(listing_id, 0, _state(listing_id, SHOPEE))  # approved; rejected by the pass under AKAR
+    view.flush()
+    held = [states.get_key(0, key) for _, key in held_keys(states, {0})]
+    assert sum(s is not None and s.outcome is Outcome.REVIEW for s in held) == 3
+    assert queue.count() == 0  # not walked yet
+    assert asyncio.run(enforcer._pass(full=False))
+    assert queue.count() == 3 and queue.oldest_age_seconds() >= 0
+    assert len(topics[Output.REJECTED].sent) == 2  # the pass changed the others: not counted as review
