@@ -13,6 +13,7 @@ A cluster a row does not label is unknown for that row, never negative.
 from __future__ import annotations
 
 import csv
+import re
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -33,6 +34,7 @@ GROUND_TRUTH: dict[str, tuple[frozenset[str], frozenset[str]]] = {
     "food_beverage": (frozenset(["Food and Drink"]), frozenset([*_NON_CLUSTER, *_FASHION])),
 }
 CRAFTS_SET_LABELS: tuple[str, ...] = (CRAFTS, "food_beverage")  # what the crafts set labels on every row
+_LABELS = re.compile(r"#\s*labels\s*:", re.IGNORECASE)
 # PRDECT-ID categories that hold no crafts: the scored categories of the other two clusters
 NOT_CRAFTS = frozenset().union(*(positives | negatives for positives, negatives in GROUND_TRUTH.values()))
 
@@ -64,12 +66,19 @@ def prdect_row(row: dict[str, str]) -> Labelled:
 
 def _project_set(path: Path) -> list[Labelled]:
     """A set written by the project: `clusters<TAB>kind<TAB>title` per line. Every row labels the
-    clusters its file declares in a `# labels: a,b` line (the crafts set, which has none: crafts and
-    food); a declared cluster a row does not name is a negative for that row."""
-    rows, labelled = [], CRAFTS_SET_LABELS
-    for line in path.read_text(encoding="utf-8").splitlines():
-        if line.startswith("# labels:"):
-            labelled = tuple(name.strip() for name in line.removeprefix("# labels:").split(","))
+    clusters its file declares in a `# labels: a,b` line before its first row (the crafts set, which
+    has none: crafts and food); a declared cluster a row does not name is a negative for that row.
+    A malformed declaration is refused, not read as another set of labels."""
+    rows: list[Labelled] = []
+    labelled = CRAFTS_SET_LABELS
+    for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), start=1):
+        if _LABELS.match(line):
+            names = tuple(name.strip() for name in line.split(":", 1)[1].split(","))
+            known = default_lexicon().clusters  # the clusters the classifier knows
+            if rows or not set(names) <= set(known):
+                raise ValueError(f"{path}:{number}: a labels line names known clusters "
+                                 f"({', '.join(known)}) before the first row: {line!r}")
+            labelled = names
         if not line.strip() or line.startswith("#"):
             continue
         clusters, kind, title = line.split("\t")

@@ -5,13 +5,14 @@ term list anticipates, and what it wrongly catches are words that mean a cluster
 company ("tenun" on a printed shirt, "coklat" as a colour). A model trained on labelled listings
 weighs every word by the company it keeps. It sits beside the lexicon, not instead of it: per
 cluster the model file says how the two combine (`Rule`), chosen by cross-validation
-(`stream-filter eval --kfold`). `training.py` trains one; this module only scores, in pure Python:
-a title is a few dozen dictionary lookups.
+(`stream-filter train --choose-rules`). `training.py` trains one; this module only scores, in pure
+Python: a title is a few dozen dictionary lookups.
 """
 
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from dataclasses import dataclass
 from functools import cache, cached_property
 from importlib import resources
@@ -20,11 +21,11 @@ from pathlib import Path
 
 import orjson
 
+from stream_filter.core.classify.memo import Memo
 from stream_filter.core.classify.text import tokens
 
 FEATURES_VERSION = 2  # 2: a prefix counts once per distinct word that has it (1: once per title)
 PREFIX_CHARS = 5  # "anyaman", "anyam" and "anyaman2" share "anyam"
-CACHED_WORDS = 1 << 15  # per-word weights kept by a model (bounded: an unusual stream refills it)
 
 
 def features(title: str) -> list[str]:
@@ -73,29 +74,23 @@ class ClusterModel:
     rule: Rule
 
 
-class _Words(dict[str, "tuple[float, ...] | None"]):
-    """A word's weights for every cluster (its own plus its prefix's), or None when it weighs
-    nothing, computed on first sight: most words of a stream repeat, and a hit is one C lookup."""
-
-    def __init__(self, words: dict[str, tuple[float, ...]], prefixes: dict[str, tuple[float, ...]]) -> None:
-        super().__init__()
-        self.own, self.prefixes = words, prefixes
-
-    def __missing__(self, word: str) -> tuple[float, ...] | None:
-        own = self.own.get(word)
-        prefix = self.prefixes.get(word[:PREFIX_CHARS]) if len(word) > PREFIX_CHARS else None
-        weights = own if prefix is None else prefix if own is None else tuple(map(sum, zip(own, prefix, strict=True)))
-        if len(self) >= CACHED_WORDS:
-            self.clear()
-        self[word] = weights
-        return weights
+def _folded(own: dict[str, tuple[float, ...]], prefixes: dict[str, tuple[float, ...]]
+            ) -> Callable[[str], tuple[float, ...] | None]:
+    """A word's weights for every cluster (its own plus its prefix's), or None when it weighs nothing."""
+    def weights(word: str) -> tuple[float, ...] | None:
+        mine = own.get(word)
+        prefix = prefixes.get(word[:PREFIX_CHARS]) if len(word) > PREFIX_CHARS else None
+        return mine if prefix is None else prefix if mine is None else tuple(map(sum, zip(mine, prefix, strict=True)))
+    return weights
 
 
 @dataclass(frozen=True)
 class _Tables:
     names: tuple[str, ...]
     biases: tuple[float, ...]
-    words: _Words
+    words: Memo[tuple[float, ...] | None]  # a word's folded weights, computed on first sight
+    own: dict[str, tuple[float, ...]]  # the words' own weights and the prefixes', apart (for explain)
+    prefixes: dict[str, tuple[float, ...]]
     pairs: dict[tuple[str, str], tuple[float, ...]]
     alone: tuple[float, ...]  # the rules' probabilities as scores
     with_lexicon: tuple[float, ...]
@@ -118,7 +113,8 @@ class Model:
                 tables[kind].setdefault(key, [0.0] * len(names))[i] = weight
         words, pairs, prefixes = ({k: tuple(w) for k, w in tables[kind].items()} for kind in ("w", "b", "p"))
         rules = [self.clusters[n].rule for n in names]
-        return _Tables(tuple(names), tuple(self.clusters[n].bias for n in names), _Words(words, prefixes),
+        return _Tables(tuple(names), tuple(self.clusters[n].bias for n in names), Memo(_folded(words, prefixes)),
+                       words, prefixes,
                        {tuple(k.split("_", 1)): w for k, w in pairs.items()},  # type: ignore[misc]
                        tuple(logit(r.alone) for r in rules), tuple(logit(r.with_lexicon) for r in rules))
 
@@ -154,9 +150,9 @@ class Model:
         i = t.names.index(cluster)
         weighed: dict[str, float] = {}
         for word in dict.fromkeys(toks):
-            if (v := t.words.own.get(word)) and v[i]:
+            if (v := t.own.get(word)) and v[i]:
                 weighed["w:" + word] = v[i]
-            if len(word) > PREFIX_CHARS and (v := t.words.prefixes.get(word[:PREFIX_CHARS])) and v[i]:
+            if len(word) > PREFIX_CHARS and (v := t.prefixes.get(word[:PREFIX_CHARS])) and v[i]:
                 weighed["p:" + word[:PREFIX_CHARS]] = v[i]
         for pair in dict.fromkeys(pairwise(toks)):
             if (v := t.pairs.get(pair)) and v[i]:

@@ -14,6 +14,8 @@ from collections.abc import Iterable, Mapping, Sequence
 from functools import lru_cache
 from typing import TypeVar
 
+from stream_filter.core.classify.memo import Memo
+
 T = TypeVar("T")
 
 _WORD = re.compile(r"[a-z]+|[0-9]+")  # letters and digits are separate tokens: "30s" -> "30", "s"
@@ -51,22 +53,9 @@ def tokens(text: str) -> list[str]:
     vocabulary, so most words cost one dictionary lookup instead of the normalisation steps.
     """
     out: list[str] = []
-    cache = _WORD_TOKENS
-    for word in text.split(" "):
-        toks = cache.get(word)
-        if toks is None:
-            toks = tuple(_tokenise(word))
-            if len(word) <= CACHED_WORD_CHARS:
-                if len(cache) >= CACHED_WORDS:
-                    cache.clear()  # a bounded cache: an unusual stream refills it with its own words
-                cache[word] = toks
+    for toks in map(_WORD_TOKENS.__getitem__, text.split(" ")):
         out += toks
     return out
-
-
-CACHED_WORD_CHARS = 40  # longer runs without a space (URLs, glued text) are rare and not kept
-CACHED_WORDS = 1 << 15
-_WORD_TOKENS: dict[str, tuple[str, ...]] = {}
 
 
 def _tokenise(text: str) -> list[str]:
@@ -85,6 +74,9 @@ def _tokenise(text: str) -> list[str]:
     if not any(digit in spaced for digit in "0123456789"):
         return words
     return [part for word in words for part in ((word,) if word.isalpha() or word.isdigit() else _WORD.findall(word))]
+
+
+_WORD_TOKENS: Memo[tuple[str, ...]] = Memo(lambda word: tuple(_tokenise(word)))  # a word's tokens
 
 
 def normalise(text: str) -> str:

@@ -15,7 +15,8 @@ from dataclasses import dataclass
 
 from stream_filter.core.classify.evaluation import predictions
 from stream_filter.core.classify.labelled import Labelled
-from stream_filter.core.classify.model import ClusterModel, Model, Rule, features
+from stream_filter.core.classify.model import ClusterModel, Model, Rule, features, logit
+from stream_filter.core.classify.text import tokens
 
 # How each cluster combines model and lexicon when `train` is not given rules: what `choose_rules`
 # picks on PRDECT-ID, the crafts set and the food set (`stream-filter train ... --choose-rules 5`,
@@ -81,24 +82,28 @@ class Chosen:
 
 
 def choose_rules(rows: Sequence[Labelled], k: int = 5, seed: int = 0) -> dict[str, Chosen]:
-    """Per cluster, the rule with the best cross-validated F1 over `rows` (each row's model
-    probability from a model trained on the other folds, and the lexicon's verdict on its title).
+    """Per cluster, the rule with the best cross-validated F1 over `rows` (each row's model score
+    from a model trained on the other folds, and the lexicon's verdict on its title). A fold whose
+    training rows hold one class only of a cluster has no model for it: its rows are left out.
     Ties go to the rule that finds more (lower `alone`, then lower `with_lexicon`): a plateau of equal
     F1 on the labelled rows says nothing of precision against recall, and misses are what a catalogue
     rule cannot see."""
+    if k < 2:
+        raise ValueError(f"choosing rules needs at least 2 folds, not {k}")
     fold = _folds(len(rows), k, seed)
-    seen: dict[str, list[tuple[bool, bool, float]]] = {}  # cluster -> (truth, lexicon found it, p)
+    seen: dict[str, list[tuple[bool, bool, float]]] = {}  # cluster -> (truth, lexicon found it, score)
     for f in range(k):
         model = train([row for i, row in enumerate(rows) if fold[i] != f], f"fold-{f}")
         held_out = [rows[i] for i in range(len(rows)) if fold[i] == f]
+        names = model.rules[0]
         for row, lexicon in zip(held_out, predictions(held_out, None), strict=True):
-            p = model.probabilities(row.title)
+            scores = dict(zip(names, model.scores_of(tokens(row.title)), strict=True))
             for cluster, truth in row.labels.items():
-                if cluster in p:
-                    seen.setdefault(cluster, []).append((truth, cluster in lexicon, p[cluster]))
+                if cluster in scores:
+                    seen.setdefault(cluster, []).append((truth, cluster in lexicon, scores[cluster]))
     chosen = {}
     for cluster, outcomes in sorted(seen.items()):
-        rated = [(_f1(outcomes, alone, with_lexicon), -alone, -with_lexicon)
+        rated = [(_f1(outcomes, logit(alone), logit(with_lexicon)), -alone, -with_lexicon)
                  for alone in ALONE for with_lexicon in WITH_LEXICON]
         f1, minus_alone, minus_with_lexicon = max(rated)
         chosen[cluster] = Chosen(Rule(alone=-minus_alone, with_lexicon=-minus_with_lexicon), round(f1, 4))
@@ -106,8 +111,9 @@ def choose_rules(rows: Sequence[Labelled], k: int = 5, seed: int = 0) -> dict[st
 
 
 def _f1(outcomes: list[tuple[bool, bool, float]], alone: float, with_lexicon: float) -> float:
+    """F1 of a rule given as scores, compared as the worker compares them (`clusters.model_layer`)."""
     tp = fp = fn = 0
-    for truth, lexicon, p in outcomes:
-        found = p >= alone or (lexicon and p >= with_lexicon)
+    for truth, lexicon, score in outcomes:
+        found = score >= alone or (lexicon and score >= with_lexicon)
         tp, fp, fn = tp + (found and truth), fp + (found and not truth), fn + (truth and not found)
     return 2 * tp / (2 * tp + fp + fn) if tp else 0.0

@@ -157,13 +157,11 @@ def test_the_rules_compared_as_scores_agree_with_the_probabilities() -> None:
             assert (score >= stands) == (probabilities[name] >= rule.with_lexicon)
 
 
-def test_the_per_word_weights_are_bounded_and_refilled(monkeypatch: pytest.MonkeyPatch) -> None:
-    from stream_filter.core.classify import model as module
-
+def test_the_per_word_weights_are_bounded_and_refilled() -> None:
     fitted = train(_rows(), "t1")
     expected = [fitted.scores_of(tokens(t)) for t in CRAFTS + OTHERS]
-    monkeypatch.setattr(module, "CACHED_WORDS", 3)
     again = train(_rows(), "t1")
+    again._tables.words.limit = 3
     assert [again.scores_of(tokens(t)) for t in CRAFTS + OTHERS] == expected
     assert len(again._tables.words) <= 3
 
@@ -192,6 +190,8 @@ def test_rules_are_chosen_by_cross_validated_f1() -> None:
         [Labelled(f"Quibnex Barang Q{i}", {"crafts": False}, "y") for i in range(10)]
     [(cluster, chosen)] = choose_rules(learnable).items()
     assert cluster == "crafts" and chosen.rule.alone < 1.0 and chosen.f1 == 1.0
+    with pytest.raises(ValueError, match="at least 2 folds"):
+        choose_rules(learnable, k=1)
 
     foods = ["Keripik", "Kerupuk", "Sambal", "Kopi", "Beras", "Madu", "Abon", "Dodol", "Jamu", "Rendang"]
     lexical = [Labelled(f"{food} Zx{i}", {"food_beverage": True}, "x") for i, food in enumerate(foods)] + \
@@ -200,3 +200,20 @@ def test_rules_are_chosen_by_cross_validated_f1() -> None:
     assert cluster == "food_beverage" and chosen.f1 == 1.0 and chosen.rule.with_lexicon == 0.0
     fitted = train(lexical, "all")  # the model alone finds none of them: the lexicon does the work
     assert all(fitted.probabilities(row.title)["food_beverage"] < chosen.rule.alone for row in lexical[10:])
+
+
+@pytest.mark.parametrize("declaration", ["# labels:", "# labels: crafts,", "# labels: craft", "# Labels: food"])
+def test_a_malformed_labels_line_is_refused(tmp_path: Path, declaration: str) -> None:
+    tsv = tmp_path / "set.tsv"
+    tsv.write_text(f"{declaration}\ncrafts\twoven\tTas Rotan\n")
+    with pytest.raises(ValueError, match="labels line"):
+        read_labelled(tsv)
+
+
+def test_a_labels_line_after_the_first_row_is_refused_and_one_before_it_is_read(tmp_path: Path) -> None:
+    tsv = tmp_path / "set.tsv"
+    tsv.write_text("crafts\twoven\tTas Rotan\n#labels: crafts\n")
+    with pytest.raises(ValueError, match="before the first row"):
+        read_labelled(tsv)
+    tsv.write_text("# LABELS: textile_fashion , crafts\ntextile_fashion\tfashion\tKaos Polos\n")
+    assert read_labelled(tsv)[0].labels == {"textile_fashion": True, "crafts": False}

@@ -72,9 +72,9 @@ def test_has_triple_letter_matches_regex() -> None:
 
 def test_word_cache_is_bounded_and_gives_the_same_tokens(monkeypatch) -> None:  # type: ignore[no-untyped-def]
     from stream_filter.core.classify import text
+    from stream_filter.core.classify.memo import Memo
 
-    monkeypatch.setattr(text, "CACHED_WORDS", 8)
-    monkeypatch.setattr(text, "_WORD_TOKENS", {})
+    monkeypatch.setattr(text, "_WORD_TOKENS", Memo(text._WORD_TOKENS.compute, 8))
     rng = random.Random(5)
     alphabet = "abkz09Zé\u00a0\u1680.-"
     for _ in range(500):
