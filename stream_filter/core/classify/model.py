@@ -89,8 +89,6 @@ class _Tables:
     names: tuple[str, ...]
     biases: tuple[float, ...]
     words: Memo[tuple[float, ...] | None]  # a word's folded weights, computed on first sight
-    own: dict[str, tuple[float, ...]]  # the words' own weights and the prefixes', apart (for explain)
-    prefixes: dict[str, tuple[float, ...]]
     pairs: dict[tuple[str, str], tuple[float, ...]]
     alone: tuple[float, ...]  # the rules' probabilities as scores
     with_lexicon: tuple[float, ...]
@@ -114,7 +112,6 @@ class Model:
         words, pairs, prefixes = ({k: tuple(w) for k, w in tables[kind].items()} for kind in ("w", "b", "p"))
         rules = [self.clusters[n].rule for n in names]
         return _Tables(tuple(names), tuple(self.clusters[n].bias for n in names), Memo(_folded(words, prefixes)),
-                       words, prefixes,
                        {tuple(k.split("_", 1)): w for k, w in pairs.items()},  # type: ignore[misc]
                        tuple(logit(r.alone) for r in rules), tuple(logit(r.with_lexicon) for r in rules))
 
@@ -145,20 +142,11 @@ class Model:
 
     def explain(self, toks: list[str], cluster: str, n: int = 4) -> list[str]:
         """The features of a title's tokens that weighed most for `cluster`: "+tenun", "-printing".
-        Only features with a weight are named (looked up in the tables, not built for every token)."""
-        t = self._tables
-        i = t.names.index(cluster)
-        weighed: dict[str, float] = {}
-        for word in dict.fromkeys(toks):
-            if (v := t.own.get(word)) and v[i]:
-                weighed["w:" + word] = v[i]
-            if len(word) > PREFIX_CHARS and (v := t.prefixes.get(word[:PREFIX_CHARS])) and v[i]:
-                weighed["p:" + word[:PREFIX_CHARS]] = v[i]
-        for pair in dict.fromkeys(pairwise(toks)):
-            if (v := t.pairs.get(pair)) and v[i]:
-                weighed["b:" + "_".join(pair)] = v[i]
+        Built from `features_of` (one definition of a feature): it runs only for a cluster the model
+        finds alone, not for every title."""
+        weights = self.clusters[cluster].weights
         # (-|weight|, feature) tuples sort in C, largest weight first, then by name
-        parts = sorted([(-abs(w), feature, w) for feature, w in weighed.items()])
+        parts = sorted([(-abs(w), f, w) for f in dict.fromkeys(features_of(toks)) if (w := weights.get(f)) is not None])
         return [("+" if w > 0 else "-") + f[2:] for _, f, w in parts[:n]]  # "w:tenun" -> "+tenun"
 
     def to_json(self) -> bytes:
