@@ -10,10 +10,10 @@ from __future__ import annotations
 
 import random
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 
-from stream_filter.core.classify.evaluation import predictions
+from stream_filter.core.classify.evaluation import ClusterScore, predictions
 from stream_filter.core.classify.labelled import Labelled
 from stream_filter.core.classify.model import ClusterModel, Model, Rule, features, logit
 from stream_filter.core.classify.text import tokens
@@ -58,14 +58,20 @@ def _folds(count: int, k: int, seed: int) -> list[int]:
     return fold
 
 
+def _held_out(rows: Sequence[Labelled], k: int, seed: int) -> Iterator[tuple[Model, list[int]]]:
+    """Per fold, a model trained on the other k-1 folds and the indices of the fold's rows: a model
+    is never scored on rows it was trained on."""
+    fold = _folds(len(rows), k, seed)
+    for f in range(k):
+        yield (train([row for i, row in enumerate(rows) if fold[i] != f], f"fold-{f}"),
+               [i for i in range(len(rows)) if fold[i] == f])
+
+
 def cross_validate(rows: Sequence[Labelled], k: int = 5, seed: int = 0) -> list[set[str]]:
     """Every row's clusters as the worker would find them (lexicon and model, title only) with a model
-    trained on the other k-1 folds: a model is never scored on rows it was trained on."""
-    fold = _folds(len(rows), k, seed)
+    that never saw it."""
     predicted: list[set[str]] = [set() for _ in rows]
-    for f in range(k):
-        model = train([row for i, row in enumerate(rows) if fold[i] != f], f"fold-{f}")
-        held_out = [i for i in range(len(rows)) if fold[i] == f]
+    for model, held_out in _held_out(rows, k, seed):
         for i, found in zip(held_out, predictions([rows[i] for i in held_out], model), strict=True):
             predicted[i] = found
     return predicted
@@ -90,11 +96,9 @@ def choose_rules(rows: Sequence[Labelled], k: int = 5, seed: int = 0) -> dict[st
     rule cannot see."""
     if k < 2:
         raise ValueError(f"choosing rules needs at least 2 folds, not {k}")
-    fold = _folds(len(rows), k, seed)
     seen: dict[str, list[tuple[bool, bool, float]]] = {}  # cluster -> (truth, lexicon found it, score)
-    for f in range(k):
-        model = train([row for i, row in enumerate(rows) if fold[i] != f], f"fold-{f}")
-        held_out = [rows[i] for i in range(len(rows)) if fold[i] == f]
+    for model, indices in _held_out(rows, k, seed):
+        held_out = [rows[i] for i in indices]
         names = model.rules[0]
         for row, lexicon in zip(held_out, predictions(held_out, None), strict=True):
             scores = dict(zip(names, model.scores_of(tokens(row.title)), strict=True))
@@ -112,8 +116,9 @@ def choose_rules(rows: Sequence[Labelled], k: int = 5, seed: int = 0) -> dict[st
 
 def _f1(outcomes: list[tuple[bool, bool, float]], alone: float, with_lexicon: float) -> float:
     """F1 of a rule given as scores, compared as the worker compares them (`clusters.model_layer`)."""
-    tp = fp = fn = 0
-    for truth, lexicon, score in outcomes:
-        found = score >= alone or (lexicon and score >= with_lexicon)
-        tp, fp, fn = tp + (found and truth), fp + (found and not truth), fn + (truth and not found)
-    return 2 * tp / (2 * tp + fp + fn) if tp else 0.0
+    score = ClusterScore()
+    for truth, lexicon, z in outcomes:
+        found = z >= alone or (lexicon and z >= with_lexicon)
+        score.tp, score.fp, score.fn = score.tp + (found and truth), score.fp + (found and not truth), \
+            score.fn + (truth and not found)
+    return score.f1
