@@ -165,3 +165,23 @@ def test_a_batch_gives_each_listing_its_state_before_the_batch() -> None:
             queue.changed(partition, listing_id, batch.before[(partition, listing_id)], after)
         assert queue.count() == 1
     assert batch.before[(0, "L-1")] is not None and batch.before[(0, "L-1")].offset == 1
+
+
+def test_the_queue_does_not_grow_with_the_listings_in_review() -> None:
+    """The README's promise (memory flat in the listings held): 20,000 listings entering review take
+    the memory of counts, not of a map by listing (one holding only references to the ids and
+    times already in memory takes ~400 KB here)."""
+    import tracemalloc
+
+    queue = ReviewQueue()
+    queue.keep({0})
+    counted(queue, {0}, {})
+    reviewed = [state(f"listing-{i:06d}", REVIEW, i % 5) for i in range(20_000)]
+    tracemalloc.start()
+    before = tracemalloc.get_traced_memory()[0]
+    for s in reviewed:
+        queue.changed(0, s.listing_id, None, s)
+    grown = tracemalloc.get_traced_memory()[0] - before
+    tracemalloc.stop()
+    assert queue.count() == 20_000
+    assert grown < 100_000, grown
