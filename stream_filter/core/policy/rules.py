@@ -9,9 +9,11 @@ approved. With several policies in force the most severe outcome wins. Pure and 
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import date
 from decimal import ROUND_HALF_UP, Decimal
 from functools import cache
+from typing import Any, TypeVar, cast
 
 from stream_filter.core.classify.text import normalise, short_normalise
 from stream_filter.core.contracts.decision import ClusterMatch, Origin, OriginClass, Outcome, PolicyRef, Reason
@@ -25,9 +27,47 @@ DOMESTIC = (OriginClass.DOMESTIC, OriginClass.DOMESTIC_IMPORTED)
 
 
 def _exempt(entries: list[Exemption], value: str | None, day: date) -> Exemption | None:
+    """The first exemption of `value` in the list that is in force on `day` (`until` inclusive)."""
     if not value:
         return None
-    return next((e for e in entries if e.value == value and (e.until is None or day <= e.until)), None)
+    by_value = _indexed(entries, _by_value)
+    return next((e for e in by_value.get(value, ()) if e.until is None or day <= e.until), None)
+
+
+def on_positive_list(hs: str, prefixes: list[str]) -> bool:
+    """Whether the HS digits start with a listed prefix: a set lookup per prefix length of the code,
+    however long the list."""
+    listed = _indexed(prefixes, frozenset)
+    return bool(listed) and any(hs[:n] in listed for n in range(len(hs) + 1))
+
+
+T = TypeVar("T")
+_INDEXES: dict[int, tuple[list[Any], Any]] = {}
+
+
+def _indexed(entries: list[Any], build: Callable[[list[Any]], T]) -> T:
+    """`build(entries)`, once per list of a loaded policy: an operator's exemption lists can run to
+    thousands and every listing is checked against them. Keyed by the list itself (held, so its id
+    stays its own), not stored on the frozen model, whose `model_copy` would carry it to a copy
+    with other entries."""
+    hit = _INDEXES.get(id(entries))
+    if hit is not None and hit[0] is entries:
+        return cast(T, hit[1])
+    if len(_INDEXES) >= MAX_INDEXES:
+        _INDEXES.clear()
+    index = build(entries)
+    _INDEXES[id(entries)] = (entries, index)
+    return index
+
+
+MAX_INDEXES = 256  # lists indexed at once: a few per policy version loaded
+
+
+def _by_value(entries: list[Exemption]) -> dict[str, list[Exemption]]:
+    index: dict[str, list[Exemption]] = {}
+    for entry in entries:
+        index.setdefault(entry.value, []).append(entry)
+    return index
 
 
 @cache
@@ -75,7 +115,7 @@ def apply_policy(policy: Policy, event: ListingEvent, origin: Origin, clusters: 
     if cls in DOMESTIC:
         return Outcome.APPROVED, [policy.approved_domestic.reason(**fields)]
     hs = event.hs_digits
-    if hs and any(hs.startswith(p) for p in ex.hs_positive_list):
+    if hs and on_positive_list(hs, ex.hs_positive_list):
         return Outcome.APPROVED, [ex.positive_list_reason.reason(**fields, hs=event.hs_code or hs)]
 
     confident_origin = origin.confidence >= policy.review.min_origin_confidence

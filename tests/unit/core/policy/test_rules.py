@@ -130,6 +130,29 @@ def test_seller_exemption_applies_until_it_expires() -> None:
     assert _decide(policy, CB, ("crafts",), day=date(2027, 1, 1), **seller)[0] is Outcome.REJECTED
 
 
+def test_long_exemption_lists_find_the_entry_in_force() -> None:
+    """Thousands of entries, a value listed twice (the first expired), and a copy of the policy with
+    other entries: each decision reads the list it is given."""
+    from stream_filter.core.policy.model import Exemption
+
+    sellers = [Exemption(value=f"s-{i}", until=date(2027, 1, 1)) for i in range(3000)]
+    sellers += [Exemption(value="s-7", until=date(2025, 1, 1)), Exemption(value="s-9", until=date(2025, 1, 1)),
+                Exemption(value="s-9")]
+    policy = _with_exemptions(sellers=sellers, hs_positive_list=[f"{9000 + i}" for i in range(500)] + ["4901"])
+    later = date(2028, 1, 1)
+    assert _decide(policy, CB, ("crafts",), seller={"id": "s-2999"})[0] is Outcome.APPROVED
+    assert _decide(policy, CB, ("crafts",), day=later, seller={"id": "s-7"})[0] is Outcome.REJECTED
+    assert _decide(policy, CB, ("crafts",), day=later, seller={"id": "s-9"})[1] == ["SELLER_EXEMPT"]
+    other = _with_exemptions(sellers=[Exemption(value="s-x")])
+    assert _decide(other, CB, ("crafts",), seller={"id": "s-2999"})[0] is Outcome.REJECTED
+    assert _decide(other, CB, ("crafts",), seller={"id": "s-x"})[1] == ["SELLER_EXEMPT"]
+    cheap = {"price": {"amount": "50000", "currency": "IDR"}}
+    floor = PERMENDAG.model_copy(update={"exemptions": policy.exemptions})
+    assert _decide(floor, CB, (), hs_code="9499.10", **cheap)[1] == ["POSITIVE_LIST_EXEMPT"]
+    assert _decide(floor, CB, (), hs_code="4901.99.00", **cheap)[1] == ["POSITIVE_LIST_EXEMPT"]
+    assert _decide(floor, CB, (), hs_code="8999.10", **cheap)[0] is Outcome.REJECTED
+
+
 def test_brand_exemption_and_category_override() -> None:
     from stream_filter.core.policy.model import CategoryOverride, Exemption, ReasonText
 
