@@ -28,7 +28,7 @@ DOMESTIC = (OriginClass.DOMESTIC, OriginClass.DOMESTIC_IMPORTED)
 
 def _exempt(entries: list[Exemption], value: str | None, day: date) -> Exemption | None:
     """The first exemption of `value` in the list that is in force on `day` (`until` inclusive)."""
-    if not value:
+    if not value or not entries:
         return None
     by_value = _indexed(entries, _by_value)
     return next((e for e in by_value.get(value, ()) if e.until is None or day <= e.until), None)
@@ -37,8 +37,10 @@ def _exempt(entries: list[Exemption], value: str | None, day: date) -> Exemption
 def on_positive_list(hs: str, prefixes: list[str]) -> bool:
     """Whether the HS digits start with a listed prefix: a set lookup per prefix length of the code,
     however long the list."""
+    if not prefixes:
+        return False
     listed = _indexed(prefixes, frozenset)
-    return bool(listed) and any(hs[:n] in listed for n in range(len(hs) + 1))
+    return any(hs[:n] in listed for n in range(len(hs) + 1))
 
 
 T = TypeVar("T")
