@@ -14,13 +14,13 @@ import orjson
 from pydantic import ValidationError
 
 from stream_filter.core.contracts.dead_letter import ErrorCode, Failure
-from stream_filter.core.contracts.listing import MAX_CATEGORY_LEVELS, SCHEMA_VERSION, ListingEvent, Received
+from stream_filter.core.contracts.listing import MAX_CATEGORY_LEVELS, SCHEMA_VERSION, ListingEvent
 
 
 @dataclass(frozen=True)
 class Decoded:
     event: ListingEvent
-    raw: dict[str, Any]  # the JSON object as received (`Received`), passed through into the decision record
+    raw: dict[str, Any]  # the JSON object as received, passed through into the decision record
 
 
 # Validation errors on these fields are about values that cannot be real, not about shape.
@@ -90,7 +90,7 @@ def decode_listing(key: bytes | None, value: bytes | None, *, max_value_bytes: i
         return _classify_validation(exc)
     if require_key and (problem := key_problem(key, event.listing_id)) is not None:
         return problem
-    return Decoded(event, Received(raw, value))
+    return Decoded(event, raw)
 
 
 def key_problem(key: bytes | None, listing_id: str, what: str = "record") -> Failure | None:

@@ -27,7 +27,6 @@ from stream_filter.core.contracts.decision import (
     PolicyRef,
     Reason,
 )
-from stream_filter.core.contracts.listing import as_written
 from stream_filter.core.contracts.trusted import trusted
 from stream_filter.core.contracts.verdict import VerdictRef
 from stream_filter.core.route import Output, Routed, decision_headers, decision_routed
@@ -106,7 +105,7 @@ class ListingState:
                 "origin": {"class": self.origin.origin_class.value, "confidence": self.origin.confidence,
                            "evidence": self.origin.evidence},  # model_dump(mode="json"), without its cost
                 "clusters": [[c.cluster, c.confidence, c.evidence] for c in self.clusters],
-                "listing": as_written(self.listing), "off": self.offset,
+                "listing": self.listing, "off": self.offset,
                 "rs": [[r.code, r.legal_basis, r.message] for r in self.reasons],
                 "at": self.decided_at.isoformat() if self.decided_at else None,
                 "sent": [[s.offset, s.output.value, s.value.decode(), *([1] if s.verdict else [])] for s in self.sent]}

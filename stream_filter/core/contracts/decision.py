@@ -18,7 +18,6 @@ from typing import Annotated, Any, Literal
 import orjson
 from pydantic import BaseModel, ConfigDict, Field
 
-from stream_filter.core.contracts.listing import as_written
 from stream_filter.core.contracts.trusted import trusted
 from stream_filter.core.contracts.verdict import VerdictRef
 
@@ -128,8 +127,7 @@ def decision_json(record: DecisionRecord) -> bytes:
                      for c in record.clusters],
         "reasons": [{"code": r.code, "legal_basis": r.legal_basis, "message": r.message} for r in record.reasons],
         "policy": {"id": policy.id, "version": policy.version, "digest": policy.digest},
-        "decided_at": record.decided_at, "listing": as_written(record.listing),
-        "verdict": None}, option=orjson.OPT_UTC_Z)
+        "decided_at": record.decided_at, "listing": record.listing, "verdict": None}, option=orjson.OPT_UTC_Z)
 
 
 def decision_id(listing_id: str, event_id: str, policy: PolicyRef) -> str:

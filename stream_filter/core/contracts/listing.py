@@ -11,9 +11,8 @@ from __future__ import annotations
 from decimal import Decimal
 from enum import StrEnum
 from functools import cache
-from typing import Annotated, Any, Literal
+from typing import Annotated, Literal
 
-import orjson
 import pycountry
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, StringConstraints, field_validator, model_validator
 
@@ -129,25 +128,3 @@ class ListingEvent(BaseModel):
     @property
     def hs_digits(self) -> str:
         return (self.hs_code or "").replace(".", "")
-
-
-class Received(dict[str, Any]):
-    """A listing's JSON object as decoded, with the bytes it was decoded from.
-
-    Why: every decision record and every listing state carries the listing as received; writing the
-    object out again costs as much as reading it. `as_written` gives the bytes instead, spliced into
-    the output as they came (valid JSON: they were just parsed). They say what the object says, also
-    for a key given twice: the decoder keeps the last value, as JSON parsers in common use do. A copy,
-    or a listing read back from state, is a plain dict and is written out as usual.
-    """
-
-    __slots__ = ("json",)
-
-    def __init__(self, data: dict[str, Any], json: bytes) -> None:
-        super().__init__(data)
-        self.json = json
-
-
-def as_written(listing: dict[str, Any]) -> dict[str, Any] | orjson.Fragment:
-    """What orjson should write for a listing: its received bytes when it has them."""
-    return orjson.Fragment(listing.json) if type(listing) is Received else listing

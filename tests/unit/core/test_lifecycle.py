@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from datetime import UTC, datetime
 
 import orjson
@@ -37,14 +36,6 @@ def test_state_round_trips_through_bytes() -> None:
     state = _state(V1, title=FOOD)
     assert ListingState.from_bytes(state.to_bytes()) == state
     assert state.partition == 3 and state.outcome is Outcome.APPROVED
-
-
-def test_a_listing_received_in_any_layout_reads_back_the_same() -> None:
-    """The state keeps the listing's received bytes (spaces, escapes); read back it is the same object."""
-    body = event_dict(**{**CROSS_BORDER, "title": "Kain Tenun \u00e9"})
-    state = advance(route(None, json.dumps(body, indent=2).encode(), V1, require_key=False, now=NOW), None, 0).state
-    assert state is not None
-    assert ListingState.from_bytes(state.to_bytes()).listing == body
 
 
 def test_update_that_moves_the_listing_withdraws_it_from_its_old_topic() -> None:
