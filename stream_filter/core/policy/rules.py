@@ -62,7 +62,7 @@ def _indexed(entries: list[Any], build: Callable[[list[Any]], T]) -> T:
     return index
 
 
-MAX_INDEXES = 256  # lists indexed at once: a few per policy version loaded
+MAX_INDEXES = 1024  # lists indexed at once: three per policy version loaded, hundreds of versions
 
 
 def _by_value(entries: list[Exemption]) -> dict[str, list[Exemption]]:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from datetime import UTC, datetime
 
 import orjson
@@ -30,6 +31,18 @@ def _state(book: PolicyBook, **fields: object) -> ListingState:
     step = advance(_route(book, **fields), None, 3)
     assert step.state is not None
     return step.state
+
+
+def test_a_replay_sends_the_same_bytes_whatever_the_listings_layout() -> None:
+    """A listing written by another JSON writer (spaces, escaped non-ASCII): the decision rebuilt from
+    the state read back is byte for byte the one first sent."""
+    body = event_dict(**{**CROSS_BORDER, "title": "Kain Tenun Ikat \u00e9"})
+    routed = route(None, json.dumps(body, indent=1).encode(), V1, require_key=False, now=NOW)
+    state = advance(routed, None, 0, offset=7).state
+    assert state is not None
+    again = ListingState.from_bytes(state.to_bytes()).replay(7)
+    assert [(r.output, r.key, r.value, r.headers) for r in again] == [(routed.output, routed.key, routed.value,
+                                                                       routed.headers)]
 
 
 def test_state_round_trips_through_bytes() -> None:
