@@ -82,6 +82,8 @@ class Settings(BaseSettings):
         default="auto", description="Listing state: RocksDB (rocksdict) when installed, else memory; or memory.")
     event_loop: Literal["asyncio", "uvloop"] = Field(
         default="uvloop", description="The worker's event loop: uvloop (faster, README Performance) or asyncio.")
+    malloc_arenas: int = Field(default=2, ge=0, description="glibc malloc arenas of the worker process (0: glibc's "
+                               "default, eight per core); fewer arenas hold less freed memory (cli/allocator.py).")
     log_level: Literal["debug", "info", "warning", "error"] = "info"
     security_protocol: Literal["PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL"] = "PLAINTEXT"
     sasl_mechanism: Literal["PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512"] | None = None

@@ -11,6 +11,7 @@ import sys
 
 import orjson
 
+from stream_filter.cli.allocator import limit_arenas
 from stream_filter.cli.collection import collect_young_less_often
 from stream_filter.cli.offline import lines
 from stream_filter.core.policy.book import PolicyBook
@@ -69,6 +70,7 @@ def cmd_worker(args: argparse.Namespace) -> int:
     from stream_filter.worker.shutdown import BoundedWorker
 
     settings = Settings()
+    limit_arenas(settings.malloc_arenas)  # before any thread starts: Faust's consumer, RocksDB's
     if event_loop(settings) != settings.event_loop:
         print("TLS to the broker: the standard asyncio loop (uvloop's TLS close waits 30 s)", file=sys.stderr)
     elif settings.event_loop == "uvloop":
