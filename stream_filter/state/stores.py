@@ -20,6 +20,7 @@ from stream_filter.core.ports import PartitionStore
 
 WRITE_BUFFER_BYTES = 4 * 1024 * 1024
 BLOCK_CACHE_BYTES = 16 * 1024 * 1024  # one cache for every partition's blocks, indexes and filters
+MEMTABLE_BYTES = 8 * 1024 * 1024  # every partition's memtables together, counted in that cache
 SEAL_KEY = b"\x00sealed-at-changelog-offset"  # present only between a seal and the next open
 
 
@@ -60,23 +61,28 @@ class MemoryStore:
 
 
 class RocksStore:
-    """One RocksDB database per partition, sharing one block cache.
+    """One RocksDB database per partition, sharing one block cache and one memtable budget.
 
     Index and filter blocks live in that bounded cache: left on the heap (RocksDB's default) they
-    grow with the data. The bloom filter keeps the lookup of a new listing (most events) off the
-    disk. No write-ahead log: a database is trusted again only if it was sealed (`seal`: flushed,
-    with the changelog offset it holds everything below) and not opened since; then restoring
-    resumes at that offset. Any other database is emptied at open and restored from the beginning.
+    grow with the data. The memtables of every partition share a budget counted in the same cache
+    (a write buffer manager), so RocksDB's memory is about the cache's size however many partitions
+    the worker holds; alone, each partition kept up to two 4 MB memtables beside the cache. The
+    bloom filter keeps the lookup of a new listing (most events) off the disk. No write-ahead log:
+    a database is trusted again only if it was sealed (`seal`: flushed, with the changelog offset it
+    holds everything below) and not opened since; then restoring resumes at that offset. Any other
+    database is emptied at open and restored from the beginning.
     """
 
     resumes_at: int | None = None
 
-    def __init__(self, path: Path, cache: Any, resume: bool = False) -> None:
+    def __init__(self, path: Path, cache: Any, resume: bool = False, memtables: Any = None) -> None:
         from rocksdict import BlockBasedOptions, Options, Rdict, WriteOptions
 
         options = Options()  # RocksDB's 64 MB memtable per partition would dominate the worker's memory
         options.set_write_buffer_size(WRITE_BUFFER_BYTES)
         options.set_max_write_buffer_number(2)
+        if memtables is not None:  # one budget for every partition's memtables, charged to the cache
+            options.set_write_buffer_manager(memtables)
         table = BlockBasedOptions()
         table.set_block_cache(cache)
         table.set_cache_index_and_filter_blocks(True)
@@ -147,12 +153,15 @@ class StoreFactory:
     def __init__(self, root: Path, disk: bool) -> None:
         self.root, self.disk = root, disk
         self.cache: Any = None  # rocksdict's block cache, made with the first partition
+        self.memtables: Any = None  # and its write buffer manager: memtables count against the cache
 
     def open(self, partition: int, resume: bool = False) -> PartitionStore:
         """An empty store, or with `resume` a sealed one as it was (`resumes_at` says where to go on)."""
         if not self.disk:
             return MemoryStore()
-        from rocksdict import Cache
+        from rocksdict import Cache, WriteBufferManager
 
-        self.cache = self.cache or Cache(BLOCK_CACHE_BYTES)
-        return RocksStore(self.root / str(partition), self.cache, resume)
+        if self.cache is None:
+            self.cache = Cache(BLOCK_CACHE_BYTES)
+            self.memtables = WriteBufferManager.new_write_buffer_manager_with_cache(MEMTABLE_BYTES, False, self.cache)
+        return RocksStore(self.root / str(partition), self.cache, resume, self.memtables)
