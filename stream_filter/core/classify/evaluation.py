@@ -31,6 +31,11 @@ class ClusterScore:
     tn: int = 0
     errors: list[str] = field(default_factory=list)
 
+    def add(self, truth: bool, found: bool) -> None:
+        """One row's verdict on the cluster against its label."""
+        self.tp, self.fp = self.tp + (found and truth), self.fp + (found and not truth)
+        self.fn, self.tn = self.fn + (truth and not found), self.tn + (not truth and not found)
+
     @property
     def precision(self) -> float:
         return self.tp / (self.tp + self.fp) if self.tp + self.fp else 0.0
@@ -84,8 +89,7 @@ def scores(rows: Sequence[Labelled], predicted: Sequence[set[str]]) -> dict[str,
         for cluster, truth in row.labels.items():
             s = out.setdefault(cluster, ClusterScore())
             hit = cluster in found
-            s.tp, s.fp = s.tp + (hit and truth), s.fp + (hit and not truth)
-            s.fn, s.tn = s.fn + (truth and not hit), s.tn + (not truth and not hit)
+            s.add(truth, hit)
             if hit != truth:
                 s.errors.append(f"{'FN' if truth else 'FP'} [{row.category}] {row.title}")
     return dict(sorted(out.items()))

@@ -118,7 +118,5 @@ def _f1(outcomes: list[tuple[bool, bool, float]], alone: float, with_lexicon: fl
     """F1 of a rule given as scores, compared as the worker compares them (`clusters.model_layer`)."""
     score = ClusterScore()
     for truth, lexicon, z in outcomes:
-        found = z >= alone or (lexicon and z >= with_lexicon)
-        score.tp, score.fp, score.fn = score.tp + (found and truth), score.fp + (found and not truth), \
-            score.fn + (truth and not found)
+        score.add(truth, z >= alone or (lexicon and z >= with_lexicon))
     return score.f1
