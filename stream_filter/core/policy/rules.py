@@ -12,7 +12,6 @@ from __future__ import annotations
 from collections.abc import Callable
 from datetime import date
 from decimal import ROUND_HALF_UP, Decimal
-from functools import cache
 from typing import Any, TypeVar, cast
 
 from stream_filter.core.classify.text import normalise, short_normalise
@@ -48,10 +47,10 @@ _INDEXES: dict[int, tuple[list[Any], Any]] = {}
 
 
 def _indexed(entries: list[Any], build: Callable[[list[Any]], T]) -> T:
-    """`build(entries)`, once per list of a loaded policy: an operator's exemption lists can run to
-    thousands and every listing is checked against them. Keyed by the list itself (held, so its id
-    stays its own), not stored on the frozen model, whose `model_copy` would carry it to a copy
-    with other entries."""
+    """`build(entries)`, once per list of a loaded policy (exemptions, positive-list prefixes, a
+    rule's terms): an operator's lists can run to thousands and every listing is checked against
+    them. Keyed by the list itself (held, so its id stays its own), not stored on the frozen model,
+    whose `model_copy` would carry it to a copy with other entries."""
     hit = _INDEXES.get(id(entries))
     if hit is not None and hit[0] is entries:
         return cast(T, hit[1])
@@ -62,7 +61,7 @@ def _indexed(entries: list[Any], build: Callable[[list[Any]], T]) -> T:
     return index
 
 
-MAX_INDEXES = 1024  # lists indexed at once: three per policy version loaded, hundreds of versions
+MAX_INDEXES = 1024  # lists indexed at once: a few per policy version loaded, hundreds of versions
 
 
 def _by_value(entries: list[Exemption]) -> dict[str, list[Exemption]]:
@@ -72,16 +71,15 @@ def _by_value(entries: list[Exemption]) -> dict[str, list[Exemption]]:
     return index
 
 
-@cache
-def _needles(terms: tuple[str, ...]) -> tuple[tuple[str, str], ...]:
-    """(term, " normalised term ") pairs, computed once per policy rule, not once per event."""
+def _needles(terms: list[str]) -> tuple[tuple[str, str], ...]:
+    """(term, " normalised term ") pairs."""
     return tuple((term, f" {normalise(term)} ") for term in terms)
 
 
 def _has_term(terms: list[str], texts: list[str]) -> str | None:
     """The first term that appears as whole words in any of the normalised texts."""
     padded = [f" {t} " for t in texts]
-    for term, needle in _needles(tuple(terms)):
+    for term, needle in _indexed(terms, _needles):
         if any(needle in text for text in padded):
             return term
     return None
