@@ -107,8 +107,8 @@ class DecisionRecord(BaseModel):
         """A record from parts that were validated or built from validated data: the one place the
         worker skips validation (validating again would cost about a third of a decision). Every
         field given, in order, is `trusted`'s quicker case: the verdict is filled in when not given."""
-        return trusted(cls, schema_version=1, **fields) if "verdict" in fields else \
-            trusted(cls, schema_version=1, **fields, verdict=None)
+        fields.setdefault("verdict", None)
+        return trusted(cls, schema_version=1, **fields)
 
 
 def decision_json(record: DecisionRecord) -> bytes:
