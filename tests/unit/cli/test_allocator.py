@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import argparse
 import subprocess
 import sys
+
+import pytest
 
 from stream_filter.cli.allocator import limit_arenas
 
@@ -38,3 +41,23 @@ def test_threads_share_the_arenas_asked_for() -> None:
 
 def test_nothing_is_asked_for_zero() -> None:
     assert limit_arenas(0) is False
+
+
+class _Started(Exception):
+    """Stops the worker command right after it asked for arenas."""
+
+
+def test_the_worker_asks_for_its_setting_before_anything_starts(monkeypatch: pytest.MonkeyPatch) -> None:
+    from stream_filter.cli import online
+
+    asked: list[int] = []
+
+    def ask(count: int) -> bool:
+        asked.append(count)
+        raise _Started
+
+    monkeypatch.setenv("STREAM_FILTER_MALLOC_ARENAS", "3")
+    monkeypatch.setattr(online, "limit_arenas", ask)
+    with pytest.raises(_Started):
+        online.cmd_worker(argparse.Namespace())
+    assert asked == [3]
