@@ -1,9 +1,15 @@
 # The stream-filter worker: slim, non-root, healthcheck on its web port.
+# Dependencies come from the lock (requirements/worker.txt: exact versions, hashes checked); the
+# project is then installed on top without resolving anything again.
 FROM python:3.11-slim AS build
 WORKDIR /src
+COPY requirements/worker.txt ./requirements/worker.txt
+RUN pip install --no-cache-dir --disable-pip-version-check --require-hashes --prefix=/install \
+      -r requirements/worker.txt
 COPY pyproject.toml README.md ./
 COPY stream_filter ./stream_filter
-RUN pip install --no-cache-dir --prefix=/install .
+RUN PYTHONPATH=/install/lib/python3.11/site-packages pip install --no-cache-dir --disable-pip-version-check \
+      --no-deps --no-build-isolation --prefix=/install .
 
 FROM python:3.11-slim
 RUN useradd --create-home --uid 10001 streamfilter

@@ -3,15 +3,27 @@ PYTHON ?= python3
 VENV ?= .venv
 PY := $(VENV)/bin/python
 
-.PHONY: venv tools run test lint unit kafka kafka-down schemas examples kube-assets crds eval bench bench-core bench-reevaluation bench-oversized bench-sizing bench-review chaos clean
+.PHONY: venv lock tools run test lint unit kafka kafka-down schemas examples kube-assets crds eval train bench bench-core bench-reevaluation bench-oversized bench-sizing bench-review chaos clean
 
 venv: $(VENV)/.installed
 
-$(VENV)/.installed: pyproject.toml
+# Every dependency from the lock (exact versions, hashes checked), then the project itself on top.
+PIP_LOCKED = --quiet --disable-pip-version-check --require-hashes
+$(VENV)/.installed: pyproject.toml requirements/dev.txt
+	@echo "stream-filter: installing the locked Python dependencies into $(VENV) (requirements/dev.txt)"
 	$(PYTHON) -m venv $(VENV)
-	$(PY) -m pip install --quiet --upgrade pip
-	$(PY) -m pip install --quiet -e '.[dev]'
+	$(PY) -m pip install $(PIP_LOCKED) -r requirements/dev.txt
+	$(PY) -m pip install --quiet --disable-pip-version-check --no-deps --no-build-isolation -e .
 	touch $@
+
+## Refresh the lock files after changing a dependency in pyproject.toml (versions already locked are kept
+## where they still fit; `LOCK_ARGS=--upgrade` or `--upgrade-package NAME` moves them on).
+LOCK = $(VENV)/bin/uv pip compile -q pyproject.toml requirements/build.in --universal --python-version 3.11 \
+	--generate-hashes $(LOCK_ARGS)
+lock: venv
+	$(LOCK) -o requirements/worker.txt
+	$(LOCK) --extra dev -o requirements/dev.txt
+	$(LOCK) --extra dev --extra bench -o requirements/bench.txt
 
 ## Kustomize, pinned, from the Go module proxy (the tests fall back to kubectl's own when there is no Go).
 KUSTOMIZE_VERSION ?= v5.7.1
@@ -60,10 +72,10 @@ examples: venv
 # In a venv of its own: the Quix Streams peer pins an older pydantic, which would change the generated
 # schemas in the test venv (and fail their drift test).
 BENCH_VENV ?= .venv-bench
-$(BENCH_VENV)/.installed: pyproject.toml
+$(BENCH_VENV)/.installed: pyproject.toml requirements/bench.txt
 	$(PYTHON) -m venv $(BENCH_VENV)
-	$(BENCH_VENV)/bin/python -m pip install --quiet --upgrade pip
-	$(BENCH_VENV)/bin/python -m pip install --quiet -e '.[dev,bench]'
+	$(BENCH_VENV)/bin/python -m pip install $(PIP_LOCKED) -r requirements/bench.txt
+	$(BENCH_VENV)/bin/python -m pip install --quiet --disable-pip-version-check --no-deps --no-build-isolation -e .
 	touch $@
 
 bench: $(BENCH_VENV)/.installed
@@ -92,8 +104,16 @@ bench-reevaluation: venv
 bench-review: venv
 	$(PY) -m bench.review $(BENCH_ARGS)
 
+## The labelled sets the shipped model is trained on and measured with (all in the repository).
+LABELLED_SETS := tests/data/prdect-id/products.csv tests/data/crafts/listings.tsv tests/data/food/listings.tsv
+MODEL_VERSION ?= $(shell $(PYTHON) -c 'import json; print(json.load(open("stream_filter/core/classify/data/cluster_model.json"))["version"])')
+
 eval: venv
-	$(PY) -m stream_filter eval ../shared/data/prdect-id/products.csv tests/data/crafts/listings.tsv tests/data/food/listings.tsv --kfold 5
+	$(PY) -m stream_filter eval $(LABELLED_SETS) --kfold 5
+
+## Retrain the shipped model from the labelled sets (MODEL_VERSION=... for a new version); byte for byte reproducible.
+train: venv
+	$(PY) -m stream_filter train $(LABELLED_SETS) -o stream_filter/core/classify/data/cluster_model.json --version $(MODEL_VERSION)
 
 clean:
 	rm -rf $(VENV) $(BENCH_VENV) .stream-filter .pytest_cache .mypy_cache .ruff_cache

@@ -26,7 +26,7 @@ from stream_filter.core.classify.model import Model, default_model
 from stream_filter.core.classify.origin import classify_origin
 from stream_filter.core.contracts.listing import ListingEvent
 
-DEFAULT_CSV = Path(__file__).resolve().parents[2] / "shared" / "data" / "prdect-id" / "products.csv"
+DEFAULT_CSV = Path(__file__).resolve().parents[1] / "tests" / "data" / "prdect-id" / "products.csv"
 REPEAT = 15
 
 

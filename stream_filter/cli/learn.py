@@ -4,6 +4,8 @@ listings, and training the learned layer from them (scikit-learn, the `train` ex
 from __future__ import annotations
 
 import argparse
+import dataclasses
+import hashlib
 import sys
 from pathlib import Path
 
@@ -68,7 +70,8 @@ def cmd_train(args: argparse.Namespace) -> int:
             print(f"{cluster}: alone p >= {c.rule.alone}, lexicon stands at p >= {c.rule.with_lexicon} "
                   f"(F1 {c.f1:.3f}, {args.choose_rules}-fold)", file=sys.stderr)
         rules = {cluster: c.rule for cluster, c in chosen.items()}
-    model = train(rows, args.version, rules=rules)
+    model = dataclasses.replace(train(rows, args.version, rules=rules), trained_on=tuple(
+        (f, hashlib.sha256(Path(f).read_bytes()).hexdigest()) for f in args.files))
     Path(args.output).write_bytes(model.to_json())
     sizes = ", ".join(f"{name} {len(c.weights)} weights" for name, c in model.clusters.items())
     print(f"wrote {args.output}: model {args.version} from {len(rows)} rows ({sizes})", file=sys.stderr)

@@ -42,7 +42,7 @@ def parser() -> argparse.ArgumentParser:
         func=online.cmd_demo)
     sub.add_parser("topics", help="create missing input and output topics").set_defaults(func=online.cmd_topics)
     e = sub.add_parser("eval", help="measure the cluster classifiers on labelled listings (PRDECT-ID CSV, crafts TSV)")
-    e.add_argument("files", nargs="*", default=["../shared/data/prdect-id/products.csv"])
+    e.add_argument("files", nargs="*", default=["tests/data/prdect-id/products.csv"])
     e.add_argument("--kfold", type=int, default=0, help="cross-validate the model: train on the other K-1 folds")
     e.add_argument("--model", default="shipped", help="the model to measure without --kfold (shipped, none, a file)")
     e.add_argument("--errors", type=int, default=0, help="show up to N misclassified rows per cluster")

@@ -3,7 +3,7 @@
 Three layouts: a catalogue of listing events (JSONL, the input contract) labelled by its own
 category paths through the category map, so an operator retrains on their own catalogue (the
 model then catches listings filed under the wrong category); the PRDECT-ID CSV (`Category`,
-`Product Name`; labels from Tokopedia's categories as `../shared/data/README.md` maps them, and,
+`Product Name`; labels from Tokopedia's categories as `GROUND_TRUTH` below maps them, and,
 for crafts, every category that is clearly not one as a negative); and the project's own sets
 (`tests/data/crafts/listings.tsv`, `tests/data/food/listings.tsv`: clusters, kind, title; each file
 says which clusters it labels on every row).
@@ -27,7 +27,7 @@ CRAFTS = "crafts"
 _NON_CLUSTER = ["Computers and Laptops", "Gaming", "Electronics", "Books", "Camera", "Office & Stationery", "Kitchen",
                 "Automotive", "Phones and Tablets", "Movies and Music", "Tour and Travel", "Property", "Carpentry"]
 _FASHION = ["Men's Fashion", "Women's Fashion", "Muslim Fashion", "Kids and Baby Fashion"]
-# PRDECT-ID ground truth (shared/data/README.md): per cluster, its positive and negative Tokopedia
+# PRDECT-ID ground truth (tests/data/prdect-id/README.md): per cluster, its positive and negative Tokopedia
 # categories; mixed ones are not scored.
 GROUND_TRUTH: dict[str, tuple[frozenset[str], frozenset[str]]] = {
     "textile_fashion": (frozenset(_FASHION), frozenset([*_NON_CLUSTER, "Food and Drink"])),

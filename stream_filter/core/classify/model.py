@@ -98,6 +98,9 @@ class _Tables:
 class Model:
     version: str
     clusters: dict[str, ClusterModel]
+    # the labelled files it was trained on, as (path as given to `train`, sha256 of the file's bytes):
+    # so anyone can rebuild it byte for byte, and a test can tell when the data moved on without it
+    trained_on: tuple[tuple[str, str], ...] = ()
 
     @cached_property
     def _tables(self) -> _Tables:
@@ -150,7 +153,9 @@ class Model:
         return [("+" if w > 0 else "-") + f[2:] for _, f, w in parts[:n]]  # "w:tenun" -> "+tenun"
 
     def to_json(self) -> bytes:
-        return orjson.dumps({"features_version": FEATURES_VERSION, "version": self.version, "clusters": {
+        trained_on = [{"file": path, "sha256": digest} for path, digest in self.trained_on]
+        return orjson.dumps({"features_version": FEATURES_VERSION, "version": self.version,
+                             **({"trained_on": trained_on} if trained_on else {}), "clusters": {
             name: {"bias": c.bias, "rule": {"alone": c.rule.alone, "with_lexicon": c.rule.with_lexicon},
                    "weights": dict(sorted(c.weights.items()))} for name, c in self.clusters.items()}},
             option=orjson.OPT_INDENT_2)
@@ -163,7 +168,8 @@ class Model:
                              f"{FEATURES_VERSION}: retrain it with `stream-filter train`")
         return cls(version=str(raw["version"]), clusters={
             name: ClusterModel(bias=float(c["bias"]), weights={k: float(v) for k, v in c["weights"].items()},
-                               rule=Rule(**c["rule"])) for name, c in raw["clusters"].items()})
+                               rule=Rule(**c["rule"])) for name, c in raw["clusters"].items()},
+            trained_on=tuple((str(f["file"]), str(f["sha256"])) for f in raw.get("trained_on", ())))
 
 
 SHIPPED = "shipped"

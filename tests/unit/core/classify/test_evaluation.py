@@ -8,7 +8,7 @@ import pytest
 
 from stream_filter.core.classify.evaluation import measure, report
 
-DATA = Path(__file__).resolve().parents[5] / "shared" / "data" / "prdect-id" / "products.csv"
+DATA = Path(__file__).resolve().parents[3] / "data" / "prdect-id" / "products.csv"
 
 
 @pytest.fixture(scope="module")
