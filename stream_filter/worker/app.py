@@ -259,7 +259,10 @@ class Worker:
     async def on_partitions_revoked(self, sender: Any, *args: Any, signal: Any, **kwargs: Any) -> None:
         """Faust awaits this before giving partitions up: wait for the batch or re-evaluation chunk in
         flight, let no chunk start until the new assignment, drop the records waiting in the intakes
-        and commit what was acknowledged (Faust's own commit at revocation ran before this)."""
+        and commit what was acknowledged. Faust has already dropped the revoked partitions' acked
+        offsets before this runs (its consumer forgets them at revocation), so what this commit does
+        not cover is read again by the next owner: extra replays, which decision ids make harmless,
+        never a loss."""
         async with self.lock:
             await self._drop_waiting()
             try:  # the batch just acknowledged: committed now, or the next owner replays it (harmless);

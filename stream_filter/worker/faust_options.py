@@ -57,7 +57,6 @@ def faust_options(settings: Settings) -> dict[str, Any]:
         "topic_allow_declare": True,
         "broker_session_timeout": settings.session_timeout_s,
         "broker_heartbeat_interval": settings.session_timeout_s / 3,
-        "broker_commit_every": 1000,
         "consumer_max_fetch_size": settings.fetch_partition_bytes,
         "consumer_metadata_max_age_ms": int(settings.metadata_max_age_s * 1000),
         "producer_metadata_max_age_ms": int(settings.metadata_max_age_s * 1000),
@@ -65,6 +64,11 @@ def faust_options(settings: Settings) -> dict[str, Any]:
         "stream_wait_empty": True,
         "worker_redirect_stdouts": False,
         "table_cleanup_interval": 3600.0,
+        # Faust's own assignor: it co-partitions the verdicts with their listings and carries each
+        # worker's URL for the lookup. Faust uses it only while `table_standby_replicas` > 0 (the worker
+        # has no Faust table); with 0 it silently picks round-robin, which the consumer refuses.
+        "PartitionAssignor": "faust.assignor:PartitionAssignor",
+        "table_standby_replicas": 1,
     }
     if settings.security_protocol != "PLAINTEXT":
         opts["broker_credentials"] = credentials(settings)

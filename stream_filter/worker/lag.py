@@ -13,6 +13,7 @@ from aiokafka import AIOKafkaConsumer, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient
 
 from stream_filter.kafka.clients import client_options
+from stream_filter.kafka.topics import partition_count
 from stream_filter.settings import Settings
 
 
@@ -37,9 +38,8 @@ class LagProbe:
             self._admin, self._consumer = admin, consumer
         topic = self.settings.topic_input
         partitions = self._consumer.partitions_for_topic(topic)
-        if not partitions:
-            await self._consumer._client.force_metadata_update()
-            partitions = self._consumer.partitions_for_topic(topic) or set()
+        if not partitions:  # not in the consumer's metadata yet: the admin client asks the broker
+            partitions = set(range(await partition_count(self._admin, topic) or 0))
         tps = [TopicPartition(topic, p) for p in sorted(partitions)]
         ends = await self._consumer.end_offsets(tps)
         committed = await self._admin.list_consumer_group_offsets(self.settings.app_id, partitions=tps)

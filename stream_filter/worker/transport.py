@@ -37,6 +37,11 @@ def transport_with(fetch_max_wait_ms: int) -> type[driver.Transport]:
     class ConsumerThread(driver.AIOKafkaConsumerThread):
         def _create_worker_consumer(self, transport: Any) -> aiokafka.AIOKafkaConsumer:
             consumer = super()._create_worker_consumer(transport)
+            if self._assignor is not self.app.assignor:
+                # Faust falls back to round-robin when no table wants standbys: the verdicts would no
+                # longer share their listings' partitions and the lookup would lose the owners' URLs
+                raise RuntimeError(f"Faust chose {self._assignor!r} as the partition assignor, not its own "
+                                   "PartitionAssignor: `table_standby_replicas` must stay above 0 (faust_options)")
             consumer._fetch_max_wait_ms = fetch_max_wait_ms  # read by start(), which builds the fetcher
             return consumer
 
