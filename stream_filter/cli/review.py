@@ -19,6 +19,7 @@ from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import quote
 
+from stream_filter.cli.render import decision_lines
 from stream_filter.core.contracts.verdict import ReviewVerdict, Verdict
 from stream_filter.settings import Settings
 
@@ -82,13 +83,8 @@ def cmd_explain(args: argparse.Namespace) -> int:
 
 def explanation(body: dict[str, Any]) -> str:
     """A lookup answer as a person reads it: where the listing is, why, under what, and before."""
-    d = body["decision"]
-    lines = [f"listing {body['listing_id']}: {d['outcome'].upper()} (decision {d['decision_id']}, "
-             f"{d['decided_at']}, policy {d['policy']['id']}@{d['policy']['version']})", "reasons:"]
-    lines += [f"  {r['code']}: {r['message']}\n    basis: {r['legal_basis']}" for r in d["reasons"]]
-    origin = d["origin"]
-    lines.append(f"origin: {origin['class']} ({origin['confidence']:.2f}): {'; '.join(origin['evidence'])}")
-    lines += [f"cluster: {c['cluster']} ({c['confidence']:.2f}): {'; '.join(c['evidence'])}" for c in d["clusters"]]
+    lines = decision_lines(body["decision"])
+    lines[0] = f"listing {body['listing_id']}: {lines[0]}"
     if (v := body.get("verdict")) is not None:
         lines.append(f"verdict: {v['verdict']} by {v['reviewer_id']} ({v['reason_code']}) at {v['reviewed_at']}"
                      f"{', expires ' + v['expires_at'] if v.get('expires_at') else ''}: {v['note']}")

@@ -25,9 +25,14 @@ COMPACT = {"cleanup.policy": "compact"}  # topics that keep the latest record pe
 LAYOUT_KEY = b"partition-counts"
 
 
+CREATED_WITHIN_S = 30.0  # a created topic reaches the broker's metadata in well under a second
+
+
 async def create_missing(admin: AIOKafkaAdminClient, topics: list[NewTopic]) -> list[str]:
-    """Create the topics that do not exist yet; return their names. A topic another client created
-    between our look and our request is fine."""
+    """Create the topics that do not exist yet and wait until the broker's metadata shows them with
+    a leader for every partition; return their names. A topic another client created between our
+    look and our request is fine. Why wait: a client that reads a topic the metadata does not show
+    yet logs an error per metadata refresh ("not found in cluster metadata") until it does."""
     existing = set(await admin.list_topics())
     new = [t for t in topics if t.name not in existing]
     if new:
@@ -35,7 +40,23 @@ async def create_missing(admin: AIOKafkaAdminClient, topics: list[NewTopic]) -> 
             await admin.create_topics(new)
         except TopicAlreadyExistsError:
             pass
+        await until_described(admin, [t.name for t in new])
     return [t.name for t in new]
+
+
+async def until_described(admin: AIOKafkaAdminClient, names: list[str], within_s: float = CREATED_WITHIN_S) -> None:
+    """Ask the broker until every topic in `names` has partitions, each with a leader."""
+    pending, deadline = set(names), asyncio.get_running_loop().time() + within_s
+    while pending:
+        for topic in await admin.describe_topics(sorted(pending)):
+            partitions = topic.get("partitions") or []
+            if not topic.get("error_code") and partitions and all(p["leader"] >= 0 for p in partitions):
+                pending.discard(topic["topic"])
+        if pending:
+            if asyncio.get_running_loop().time() > deadline:
+                raise TimeoutError(f"topics {sorted(pending)} created but not in the broker's metadata "
+                                   f"after {within_s:.0f} s")
+            await asyncio.sleep(0.05)
 
 
 async def partition_count(admin: AIOKafkaAdminClient, topic: str) -> int | None:
