@@ -1,4 +1,4 @@
-"""Figures for the sizing guide (README, Run on Kubernetes): what N active listings cost a worker.
+"""Figures for the sizing guide (docs/kubernetes.md): what N active listings cost a worker.
 
 Writes N listing states (default 1,000,000) to a fresh deployment's state changelog (4 partitions)
 and measures, with worker processes on the local broker:

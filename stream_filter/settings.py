@@ -46,13 +46,13 @@ class Settings(BaseSettings):
         default="event", description="Apply the policy in force at the event's occurred_at, or at processing time.")
     batch_max: int = Field(default=500, ge=1, description="Records decided and delivered per batch.")
     batch_within_s: float = Field(default=0.01, gt=0, description="Longest wait to fill a batch: latency at "
-                                  "low load against per-batch costs under a backlog (README, Performance).")
+                                  "low load against per-batch costs under a backlog (docs/performance.md).")
     fetch_partition_bytes: int = Field(
         default=1_048_576, ge=65_536, description="Most bytes fetched per input partition and request; "
-        "raise it when a worker owns one or two partitions (README, Performance).")
+        "raise it when a worker owns one or two partitions (docs/performance.md).")
     fetch_max_wait_ms: int = Field(
         default=100, ge=1, le=30_000, description="Longest wait of the worker's fetch at the broker when the "
-        "fetched partitions have nothing new (Faust's own value is 1500 and not a setting; README, Performance).")
+        "fetched partitions have nothing new (Faust's own value is 1500 and not a setting; docs/performance.md).")
     max_value_bytes: int = Field(default=1_048_576, ge=1024)
     max_output_bytes: int = Field(
         default=1_000_000, ge=1024, description="Largest decision or listing-state record the worker sends; "
@@ -66,7 +66,7 @@ class Settings(BaseSettings):
                                      "soon a crashed worker's partitions move to the others.")
     output_blocked_exit_s: float = Field(
         default=120.0, ge=0, description="Exit (code 5) when an output refuses writes with a permanent error "
-        "(authorization, missing topic) for this long; 0 = retry for ever. README, Reliability.")
+        "(authorization, missing topic) for this long; 0 = retry for ever. docs/reliability.md.")
     shutdown_timeout_s: float = Field(
         default=25.0, gt=0, description="SIGTERM ends the worker within this, whatever the broker does; what "
         "was not acknowledged is replayed by the next owner.")
@@ -81,7 +81,7 @@ class Settings(BaseSettings):
     state_store: Literal["auto", "memory"] = Field(
         default="auto", description="Listing state: RocksDB (rocksdict) when installed, else memory; or memory.")
     event_loop: Literal["asyncio", "uvloop"] = Field(
-        default="uvloop", description="The worker's event loop: uvloop (faster, README Performance) or asyncio.")
+        default="uvloop", description="The worker's event loop: uvloop (faster, docs/performance.md) or asyncio.")
     malloc_arenas: int = Field(default=2, ge=0, description="glibc malloc arenas of the worker process (0: glibc's "
                                "default, eight per core); fewer arenas hold less freed memory (cli/allocator.py).")
     log_level: Literal["debug", "info", "warning", "error"] = "info"

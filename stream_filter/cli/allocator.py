@@ -4,7 +4,7 @@ Why: glibc gives threads that allocate at the same time arenas of their own (up 
 and each arena keeps memory it freed for reuse by its own threads. The worker runs several threads
 that allocate (the event loop, Faust's consumer thread, RocksDB's flush and compaction threads), so
 freed memory sits in several arenas at once, and the worker's peak RSS moved by several megabytes
-between runs of the same load (README, "Sweeps"). A small, fixed number of arenas bounds what they
+between runs of the same load (docs/performance.md, Sweeps). A small, fixed number of arenas bounds what they
 hold. It must be set before those threads start; `MALLOC_ARENA_MAX` in the environment does the same
 for glibc, and this call wins over it.
 """

@@ -3,7 +3,7 @@
 Why: a decision allocates hundreds of short-lived containers, almost none in cycles. Python collects
 its youngest generation every 700 allocations, i.e. several times per listing, and each collection
 also walks whatever survived; collecting every YOUNG_OBJECTS_PER_COLLECTION allocations gives the
-same memory back with far fewer walks (README, Performance).
+same memory back with far fewer walks (docs/performance.md).
 """
 
 from __future__ import annotations

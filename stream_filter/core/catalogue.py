@@ -1,7 +1,7 @@
 """The consumer contract as code: the catalogue a downstream service builds from the output topics.
 
 A consumer applies a topic's records in order, drops a `decision_id` it has already applied, puts
-the listing on the topic on `upsert` and takes it off on `remove` (README, "The catalogue
+the listing on the topic on `upsert` and takes it off on `remove` (docs/contracts.md, "The catalogue
 contract"). For every listing, the catalogue so built must equal the topic of its latest decision,
 after any crash, replay, rebalance or restart. `stream-filter catalogue` and the chaos, replay and
 partition tests use this model as their oracle; `expected_topics` gives the oracle's other side:

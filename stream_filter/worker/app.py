@@ -4,7 +4,7 @@ Why it looks like this (each line closes a known Faust trap):
 - raw bytes: a typed topic drops undecodable records before anything sees them;
 - batches from the consumer (`intake.py`): Faust's consumer puts each fetched partition's records
   in an intake, and a loop takes them in batches, instead of one Message, Event and ack per record
-  (Faust's per-record path was this worker's ceiling: README, Performance);
+  (Faust's per-record path was this worker's ceiling: docs/performance.md);
 - the batch decider never raises: every failure becomes a dead-letter record instead;
 - delivery before commit: a batch's records are acknowledged to Faust's committer only after every
   output is acknowledged by the broker (acks=all, `delivery.py`);
@@ -110,7 +110,7 @@ class Worker:
     def _wire(self) -> None:
         app, settings = self.app, self.settings
         for name, intake in ((settings.topic_input, self.listings), (settings.topic_review_verdicts, self.verdicts)):
-            # subscribed through Faust's conductor (its assignor co-partitions the two: README), read
+            # subscribed through Faust's conductor (its assignor co-partitions the two: docs/contracts.md), read
             # through the intakes: no agent, no per-record event
             app.topics.add(app.topic(name, key_type=bytes, value_type=bytes, key_serializer="raw",
                                      value_serializer="raw", partitions=settings.topic_partitions))

@@ -4,7 +4,7 @@ not one Message, Event, queue step and ack per record.
 Why: Faust hands every record to an agent on its own (faust/transport/consumer.py `getmany` and
 `_drain_messages`, faust/transport/conductor.py `on_message`, faust/streams.py `take_events`); a
 Faust agent that forwards raw bytes with no logic at all moves about a quarter of what plain
-aiokafka moves on this machine (README, Performance). The worker's consumer (`transport.py`) puts
+aiokafka moves on this machine (docs/performance.md). The worker's consumer (`transport.py`) puts
 each fetched partition's records here instead, and the decision loops take them in batches.
 
 What stays as it was:

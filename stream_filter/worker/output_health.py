@@ -4,7 +4,7 @@ the worker when a permanent error outlasts its bound.
 Why: the decision loops deliver every batch in order, so an output that cannot be written stops every
 partition. That must be visible at once (readiness, a gauge, one ERROR line), and a permanent
 error must not spin for ever: past `output_blocked_exit_s` the worker exits non-zero, naming the
-topic and the error, so the orchestrator restarts it and alerts (README, Reliability).
+topic and the error, so the orchestrator restarts it and alerts (docs/reliability.md).
 """
 
 from __future__ import annotations

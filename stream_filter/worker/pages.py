@@ -2,7 +2,7 @@
 
 They run on the worker's event loop, between batches: a batch is decided in one go, and the decode
 limits bound what one listing can cost, so the pages answer within a batch's time under full load
-(README, Reliability).
+(docs/reliability.md).
 """
 
 from __future__ import annotations
@@ -31,7 +31,7 @@ def add_pages(app: faust.App, registry: CollectorRegistry, readiness: Readiness,
         return view.bytes(generate_latest(registry), headers={"Content-Type": CONTENT_TYPE_LATEST})
 
     async def health(view: View, request: Request) -> Response:
-        """Liveness: the loop turns. The policies are here too, for people (README, Live policy)."""
+        """Liveness: the loop turns. The policies are here too, for people (docs/policy.md, Live policy)."""
         reasons = readiness.not_alive()
         shadow = holder.shadow.active(today()) if holder.shadow else []
         return view.json({"status": "not alive" if reasons else "ok", "reasons": reasons,

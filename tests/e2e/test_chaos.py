@@ -175,7 +175,7 @@ def test_no_loss_and_a_right_catalogue_under_kills_a_second_worker_and_a_broker_
         ids = {d for _, d in seen[event_id]}
         assert kinds == ({"removed"} if event_id in deletions else {kind}), (event_id, kinds, kind)
         # a deletion replayed after its tombstone finds no state: its removal then goes to the approved
-        # topic with the deletion's own id (README, "Replays"); every other replay repeats the same id
+        # topic with the deletion's own id (docs/contracts.md, "Replays"); every other replay repeats the same id
         assert len(ids) <= (2 if event_id in deletions else 1), f"replays of {event_id} carry different decision ids"
     for (topic, listing), seqs in order.items():
         first_seen = list(dict.fromkeys(seqs))  # drop replays, keep first occurrence

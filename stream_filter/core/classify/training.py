@@ -20,7 +20,7 @@ from stream_filter.core.classify.text import tokens
 
 # How each cluster combines model and lexicon when `train` is not given rules: what `choose_rules`
 # picks on PRDECT-ID, the crafts set and the food set (`stream-filter train ... --choose-rules 5`,
-# README Classification): crafts by the model, vetoing weak lexicon hits; fashion by either; food by
+# docs/classification.md): crafts by the model, vetoing weak lexicon hits; fashion by either; food by
 # the lexicon, the model adding only near-certain finds and vetoing unlikely ones.
 RULES = {"crafts": Rule(alone=0.7, with_lexicon=0.3), "textile_fashion": Rule(alone=0.7, with_lexicon=0.0),
          "food_beverage": Rule(alone=0.95, with_lexicon=0.1)}

@@ -21,7 +21,7 @@ SCHEMA_VERSION = 1
 CountryCode = Annotated[str, StringConstraints(pattern=r"^[A-Za-z]{2}$", to_upper=True)]
 
 # Every variable-size field has a bound, so that a listing that validates costs bounded time to
-# classify and to write back (the decode limits: README, Reliability). Extra fields are bounded by
+# classify and to write back (the decode limits: docs/reliability.md). Extra fields are bounded by
 # the record size and the nesting limit at decode.
 ShortText = Annotated[str, StringConstraints(max_length=200)]
 MAX_CATEGORY_LEVELS = 20

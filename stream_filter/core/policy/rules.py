@@ -1,6 +1,6 @@
 """Apply the policies in force to one classified listing: outcome plus every reason that applied.
 
-Decision order (documented in the README, tested in tests/unit/test_rules.py):
+Decision order (documented in docs/policy.md, tested in tests/unit/test_rules.py):
 exemptions (seller, brand, category override) -> domestic origin approved -> HS positive list
 approved -> below the minimum unit price rejected -> blocked cluster or category rejected ->
 unknown or low-confidence origin, or a low-confidence cluster, in a restricted cluster: review ->

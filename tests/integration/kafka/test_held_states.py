@@ -1,5 +1,5 @@
 """The impact preview reads the states the workers hold from the changelog: the latest per listing,
-the copy on its current partition before one left on an older partition (README, Live policy)."""
+the copy on its current partition before one left on an older partition (docs/policy.md, Live policy)."""
 
 from __future__ import annotations
 

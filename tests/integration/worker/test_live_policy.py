@@ -105,7 +105,7 @@ def test_policy_switch_shadow_and_promotion(kafka_bootstrap: str, tmp_path: Path
         assert _sum(workers, "stream_filter_reevaluation_changes_total", before="approved", after="rejected") == 10
         asyncio.run(publish(settings, _events(f"{names.suffix}-b", FOOD, 10)))
         # 20 first decisions; for each of the 10 revoked listings its latest decision again (same id: consumers
-        # drop it; README "Replays"), the revocation and the withdrawal from approved; 10 new decisions
+        # drop it; docs/contracts.md, "Replays"), the revocation and the withdrawal from approved; 10 new decisions
         after_v2 = drain(kafka_bootstrap, outputs, 60)
         assert len(after_v2) == 60
 

@@ -3,7 +3,7 @@ them, grows the listing-state changelog, adopts the states of the listings that 
 catalogue stays right.
 
 The first events are decided before the change (Kafka keeps no order across partitions: a listing's
-events published before the change must be decided before its events published after it, README
+events published before the change must be decided before its events published after it, docs/contracts.md,
 "Adding input partitions"); the rest are published after it, in two rounds, while the worker runs."""
 
 from __future__ import annotations

@@ -1,5 +1,5 @@
 """The worker refuses to start on a listing-state changelog it cannot trust, with exit code 4 and a
-message that says what to fix (README, "Listing state")."""
+message that says what to fix (docs/policy.md, "Listing state")."""
 
 from __future__ import annotations
 
@@ -68,7 +68,7 @@ def test_a_changelog_missing_while_the_group_has_committed_is_refused(kafka_boot
 
 def test_a_verdict_topic_not_co_partitioned_with_the_input_is_refused(kafka_bootstrap: str, tmp_path: Path) -> None:
     """More verdict partitions than input ones: verdicts would reach workers that do not hold their
-    listings' states (README, Review verdicts). Fewer are grown with the input instead."""
+    listings' states (docs/contracts.md, Review verdicts). Fewer are grown with the input instead."""
     names = Names()
     asyncio.run(_create(kafka_bootstrap, NewTopic(names.topic("new"), 2, 1)))
     asyncio.run(_create(kafka_bootstrap, NewTopic(names.topic("review-verdicts"), 3, 1)))

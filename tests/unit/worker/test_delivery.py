@@ -116,7 +116,7 @@ def test_after_a_failure_the_rest_of_the_batch_is_resent_in_order(monkeypatch: A
 
 
 def test_a_batch_sends_states_then_decisions_then_tombstones() -> None:
-    """The one ordering rule (README, Reliability): a state acknowledged marks what a replay sends again;
+    """The one ordering rule (docs/reliability.md): a state acknowledged marks what a replay sends again;
     a tombstone waits for the withdrawal it follows."""
     deliverer, topics, _ = _setup()
     sent: list[bytes | None] = []

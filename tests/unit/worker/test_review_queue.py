@@ -168,7 +168,7 @@ def test_a_batch_gives_each_listing_its_state_before_the_batch() -> None:
 
 
 def test_the_queue_does_not_grow_with_the_listings_in_review() -> None:
-    """The README's promise (memory flat in the listings held): 20,000 listings entering review take
+    """The promise of docs/contracts.md (memory flat in the listings held): 20,000 listings entering review take
     the memory of counts, not of a map by listing (one holding only references to the ids and
     times already in memory takes ~400 KB here)."""
     import tracemalloc
