@@ -46,7 +46,11 @@ def parser() -> argparse.ArgumentParser:
     e.add_argument("--kfold", type=int, default=0, help="cross-validate the model: train on the other K-1 folds")
     e.add_argument("--model", default="shipped", help="the model to measure without --kfold (shipped, none, a file)")
     e.add_argument("--errors", type=int, default=0, help="show up to N misclassified rows per cluster")
-    e.set_defaults(func=learn.cmd_eval)
+    e.add_argument("--decisions", action="store_true",
+                   help="decide every row as a cross-border listing: false rejections, reviews and leaks")
+    e.add_argument("--with-category", action="store_true", help="with --decisions: give the rows' category paths")
+    e.add_argument("--policy", default="default", help="with --decisions: the policy packs and/or files")
+    e.set_defaults(func=lambda args: learn.cmd_eval_decisions(args) if args.decisions else learn.cmd_eval(args))
     t = sub.add_parser("train", help="train the cluster model on labelled listings (needs the train extra)")
     t.add_argument("files", nargs="+", help="PRDECT-ID-style CSV and/or crafts-style TSV files")
     t.add_argument("-o", "--output", required=True, help="the model file (JSON)")

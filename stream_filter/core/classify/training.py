@@ -58,7 +58,7 @@ def _folds(count: int, k: int, seed: int) -> list[int]:
     return fold
 
 
-def _held_out(rows: Sequence[Labelled], k: int, seed: int) -> Iterator[tuple[Model, list[int]]]:
+def held_out(rows: Sequence[Labelled], k: int, seed: int) -> Iterator[tuple[Model, list[int]]]:
     """Per fold, a model trained on the other k-1 folds and the indices of the fold's rows: a model
     is never scored on rows it was trained on."""
     fold = _folds(len(rows), k, seed)
@@ -71,8 +71,8 @@ def cross_validate(rows: Sequence[Labelled], k: int = 5, seed: int = 0) -> list[
     """Every row's clusters as the worker would find them (lexicon and model, title only) with a model
     that never saw it."""
     predicted: list[set[str]] = [set() for _ in rows]
-    for model, held_out in _held_out(rows, k, seed):
-        for i, found in zip(held_out, predictions([rows[i] for i in held_out], model), strict=True):
+    for model, indices in held_out(rows, k, seed):
+        for i, found in zip(indices, predictions([rows[i] for i in indices], model), strict=True):
             predicted[i] = found
     return predicted
 
@@ -97,10 +97,10 @@ def choose_rules(rows: Sequence[Labelled], k: int = 5, seed: int = 0) -> dict[st
     if k < 2:
         raise ValueError(f"choosing rules needs at least 2 folds, not {k}")
     seen: dict[str, list[tuple[bool, bool, float]]] = {}  # cluster -> (truth, lexicon found it, score)
-    for model, indices in _held_out(rows, k, seed):
-        held_out = [rows[i] for i in indices]
+    for model, indices in held_out(rows, k, seed):
+        fold = [rows[i] for i in indices]
         names = model.rules[0]
-        for row, lexicon in zip(held_out, predictions(held_out, None), strict=True):
+        for row, lexicon in zip(fold, predictions(fold, None), strict=True):
             scores = dict(zip(names, model.scores_of(tokens(row.title)), strict=True))
             for cluster, truth in row.labels.items():
                 if cluster in scores:
