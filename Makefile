@@ -105,7 +105,8 @@ bench-review: venv
 	$(PY) -m bench.review $(BENCH_ARGS)
 
 ## The labelled sets the shipped model is trained on and measured with (all in the repository).
-LABELLED_SETS := tests/data/prdect-id/products.csv tests/data/crafts/listings.tsv tests/data/food/listings.tsv
+LABELLED_SETS := tests/data/prdect-id/products.csv tests/data/crafts/listings.tsv tests/data/food/listings.tsv \
+	tests/data/goods/listings.tsv
 MODEL_VERSION ?= $(shell $(PYTHON) -c 'import json; print(json.load(open("stream_filter/core/classify/data/cluster_model.json"))["version"])')
 
 eval: venv
