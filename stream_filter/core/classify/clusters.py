@@ -17,6 +17,8 @@ When layers disagree the evidence says so and the confidence drops.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 from stream_filter.core.classify.lexicon import NONE, Lexicon, default_lexicon
 from stream_filter.core.classify.model import Model, default_model, probability
 from stream_filter.core.classify.text import find_phrases, short_tokens, tokens
@@ -56,12 +58,17 @@ def category_layer(event: ListingEvent, lex: Lexicon) -> tuple[str, str] | None:
 
 
 def lexicon_layer(event: ListingEvent, lex: Lexicon, title_tokens: list[str] | None = None
-                  ) -> tuple[dict[str, float], list[tuple[str, dict[str, float]]]]:
-    """Per-cluster scores and the distinct terms matched, over title, brand, variant and description
-    (`title_tokens`: the title's tokens when the caller has them, without its variant)."""
+                  ) -> tuple[dict[str, float], list[tuple[str, dict[str, float]]], frozenset[str]]:
+    """Per-cluster scores, the distinct terms matched, and the clusters the title's head noun names,
+    over title, brand, variant and description (`title_tokens`: the title's tokens when the caller
+    has them, without its variant). Generic words (`lex.generic`: gender and age, sizes and units,
+    packaging, marketing) add their weight only to a cluster a product term names, and are never the
+    head noun."""
     scores: dict[str, float] = {}
+    paired: dict[str, float] = {}  # the generic words' weights, kept apart until a product term pairs them
     matched: list[tuple[str, dict[str, float]]] = []
     seen: set[str] = set()
+    head: frozenset[str] = frozenset()
     title, variant = split_variant(event.title or "")
     description = (event.description or "")[:_DESCRIPTION_CHARS]
     for text, weight in ((title, TITLE_WEIGHT), (event.brand, TITLE_WEIGHT), (variant, VARIANT_WEIGHT),
@@ -78,17 +85,28 @@ def lexicon_layer(event: ListingEvent, lex: Lexicon, title_tokens: list[str] | N
             if phrase in seen:
                 continue
             seen.add(phrase)
-            if factor != weight and not any(entry.values()):
-                continue  # a neutral phrase ("sarung tangan") is not the head noun
+            generic = phrase in lex.generic
+            if factor != weight and (generic or not any(entry.values())):
+                if not generic:
+                    continue  # a neutral phrase ("sarung tangan") is not the head noun
+                use = weight
+            else:
+                use = factor
+                if factor != weight:  # the title's head noun
+                    head = frozenset(c for c, w in entry.items() if w > 0)
+                factor = weight
+            target = paired if generic else scores
             for cluster, w in entry.items():
-                scores[cluster] = scores.get(cluster, 0.0) + w * factor
+                target[cluster] = target.get(cluster, 0.0) + w * use
             matched.append((phrase, entry))
-            factor = weight
+    for cluster, w in paired.items():
+        if scores.get(cluster, 0.0) > 0 or w < 0:  # with a product term of the cluster, or against it
+            scores[cluster] = scores.get(cluster, 0.0) + w
     best = max(scores.values(), default=0.0)
     for cluster, score in scores.items():
         if score < DOMINANCE * best and score > 0:
             scores[cluster] = 0.0
-    return scores, matched
+    return scores, matched, head
 
 
 def _terms(cluster: str, matched: list[tuple[str, dict[str, float]]]) -> str:
@@ -110,53 +128,81 @@ _NOTHING_NAMED: frozenset[str] = frozenset()
 
 def classify_clusters(event: ListingEvent, lex: Lexicon | None = None,
                       model: Model | object | None = _DEFAULT_MODEL) -> list[ClusterMatch]:
+    """Every cluster any layer finds. Precision first: a cluster stands at full confidence only on
+    evidence that names the product (the HS code, the category, or the title's head noun); weaker or
+    conflicting evidence is kept at `WEAK_CONFIDENCE`, which the policies send to review; what only
+    weak words say against an outside category is dropped."""
     lex = lex or default_lexicon()
     learned = default_model() if model is _DEFAULT_MODEL else model
-    found: dict[str, tuple[float, list[str]]] = {}
+    found: dict[str, Found] = {}
     hs = hs_layer(event, lex) if event.hs_code else None
     category = category_layer(event, lex) if event.category_path else None
     title_tokens = tokens(split_variant(event.title or "")[0])
-    scores, matched = lexicon_layer(event, lex, title_tokens)
+    scores, matched, head = lexicon_layer(event, lex, title_tokens)
     if hs and hs[0] != NONE:
-        found[hs[0]] = (0.97, [f"hs_code {hs[1]}* -> {hs[0]}"])
+        found[hs[0]] = Found(0.97, [f"hs_code {hs[1]}* -> {hs[0]}"], True)
     if category and category[0] != NONE:
-        conf, ev = found.get(category[0], (0.85, []))
-        found[category[0]] = (max(conf, 0.85), [*ev, f"category '{category[1]}' -> {category[0]}"])
+        known = found.get(category[0], Found(0.85, [], True))
+        found[category[0]] = Found(max(known.confidence, 0.85),
+                                   [*known.evidence, f"category '{category[1]}' -> {category[0]}"], True)
+    outside = any(layer is not None and layer[0] == NONE for layer in (hs, category))
     for cluster, score in scores.items():
         if score < THRESHOLD:
             continue
         terms = _terms(cluster, matched)
-        lexical = min(0.9, 0.55 + 0.1 * score)
         if cluster in found:
-            conf, ev = found[cluster]
-            found[cluster] = (min(0.99, conf + 0.02), [*ev, f"lexicon agrees ({terms})"])
+            known = found[cluster]
+            found[cluster] = Found(min(0.99, known.confidence + 0.02), [*known.evidence, f"lexicon agrees ({terms})"],
+                                   True)
             continue
-        ev = [f"lexicon score {score:.1f} ({terms})"]
+        names = cluster in head
+        if outside and not names:
+            continue  # an outside category, and no word that names a product of the cluster
+        ev = [f"lexicon score {score:.1f} ({terms})" + ("" if names else "; the head noun does not name it")]
         for name, layer in (("hs_code", hs), ("category", category)):
             if layer is not None:
                 ev.append(f"disagreement: {name} '{layer[1]}' says {layer[0] if layer[0] != NONE else 'no cluster'}")
-                lexical *= 0.6
-        found[cluster] = (lexical, ev)
+        found[cluster] = Found(min(0.9, 0.55 + 0.1 * score), ev, names and hs is None and category is None)
     if isinstance(learned, Model) and title_tokens:
         model_layer(learned, title_tokens, found, {layer[0] for layer in (hs, category) if layer} if hs or category
                     else _NOTHING_NAMED)
-    return [ClusterMatch(cluster=c, confidence=round(conf, 2), evidence=ev)
-            for c, (conf, ev) in sorted(found.items())]
+    return [ClusterMatch(cluster=c, confidence=round(f.confidence, 2), evidence=f.evidence) if f.names else
+            ClusterMatch(cluster=c, confidence=round(min(f.confidence, WEAK_CONFIDENCE), 2),
+                         evidence=[*f.evidence, WEAK_EVIDENCE])
+            for c, f in sorted(found.items())]
 
 
-def model_layer(model: Model, title_tokens: list[str], found: dict[str, tuple[float, list[str]]],
+def model_layer(model: Model, title_tokens: list[str], found: dict[str, Found],
                 named: set[str] | frozenset[str]) -> None:
     """Apply the model's rule per cluster to what the other layers found. `named`: what the HS code
-    and the category said (a cluster, or NONE): the model never removes those, and a cluster only
-    the model finds against them gets less confidence, as the lexicon's does."""
+    and the category said (a cluster, or NONE): the model never removes those; a cluster only the
+    model finds is never named by it (the model weighs words, it does not know the head noun), and
+    against an outside category it is not found at all."""
     fixed = named - {NONE}
     names, alone, with_lexicon = model.rules
     for cluster, score, finds, stands in zip(names, model.scores_of(title_tokens), alone, with_lexicon, strict=True):
         if cluster in found:
-            if score < stands and cluster not in fixed:
-                del found[cluster]  # the lexicon's words, in company the model has learnt is not this cluster
+            if score < stands and cluster not in fixed:  # words in company the model has learnt is not this cluster
+                known = found[cluster]
+                if known.names:  # the head noun names it, the model disagrees: conflicting, so reviewed
+                    found[cluster] = Found(known.confidence, [*known.evidence,
+                                                              f"the model disagrees (p={probability(score):.2f})"],
+                                           False)
+                else:
+                    del found[cluster]
             continue
-        if score >= finds:
+        if score >= finds and NONE not in named:
             p = probability(score)
-            confidence = min(0.9, p) * (0.6 if named else 1.0)
-            found[cluster] = (confidence, [f"model p={p:.2f} ({', '.join(model.explain(title_tokens, cluster))})"])
+            explained = ", ".join(model.explain(title_tokens, cluster))
+            found[cluster] = Found(min(0.9, p), [f"model p={p:.2f} ({explained})"], False)
+
+
+@dataclass
+class Found:
+    confidence: float
+    evidence: list[str]
+    names: bool  # the evidence names the product: HS code, category, or the title's head noun
+
+
+WEAK_CONFIDENCE = 0.45  # under every shipped pack's review.min_cluster_confidence (0.5): weak evidence is reviewed
+WEAK_EVIDENCE = "weak: no HS code, category or head noun names it"

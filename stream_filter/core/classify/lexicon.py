@@ -27,13 +27,14 @@ class Lexicon:
     category_words: dict[str, dict[str, str]]  # phrase -> {marketplace or "": cluster or NONE}
     category_index: dict[str, int]
     clusters: tuple[str, ...]
+    generic: frozenset[str] = frozenset()  # words of the generic classes (word_classes.tsv): never alone
 
 
 def _rows(text: str) -> list[list[str]]:
     return [line.split("\t") for line in text.splitlines() if line.strip() and not line.startswith("#")]
 
 
-def parse_lexicon(lexicon_tsv: str, hs_tsv: str, category_tsv: str) -> Lexicon:
+def parse_lexicon(lexicon_tsv: str, hs_tsv: str, category_tsv: str, classes_tsv: str = "") -> Lexicon:
     terms: dict[str, dict[str, float]] = defaultdict(dict)
     for row in _rows(lexicon_tsv):
         term, cluster, weight = row[0], row[1].strip(), float(row[2])
@@ -54,6 +55,7 @@ def parse_lexicon(lexicon_tsv: str, hs_tsv: str, category_tsv: str) -> Lexicon:
         category_words=dict(categories),
         category_index=phrase_index(categories),
         clusters=clusters,
+        generic=frozenset(normalise(row[0]) for row in _rows(classes_tsv)),
     )
 
 
@@ -69,7 +71,8 @@ def load_lexicon(directory: Path | None = None) -> Lexicon:
     """Read the three data files from `directory`, or the packaged defaults."""
     base = directory or resources.files("stream_filter.core.classify") / "data"
     read = lambda name: (base / name).read_text(encoding="utf-8")  # noqa: E731
-    return parse_lexicon(read("lexicon.tsv"), read("hs_clusters.tsv"), read("category_map.tsv"))
+    return parse_lexicon(read("lexicon.tsv"), read("hs_clusters.tsv"), read("category_map.tsv"),
+                         read("word_classes.tsv"))
 
 
 @cache

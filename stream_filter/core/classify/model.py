@@ -24,23 +24,27 @@ import orjson
 from stream_filter.core.classify.memo import Memo
 from stream_filter.core.classify.text import tokens
 
-FEATURES_VERSION = 2  # 2: a prefix counts once per distinct word that has it (1: once per title)
+# 3: generic words (gender and age, sizes, packaging, marketing: word_classes.tsv) only in pairs;
+# 2: a prefix counts once per distinct word that has it (1: once per title)
+FEATURES_VERSION = 3
 PREFIX_CHARS = 5  # "anyaman", "anyam" and "anyaman2" share "anyam"
 
 
-def features(title: str) -> list[str]:
+def features(title: str, generic: frozenset[str] = frozenset()) -> list[str]:
     """Words, adjacent word pairs, and the prefixes of longer words (morphology: ukir, ukiran)."""
-    return features_of(tokens(title))
+    return features_of(tokens(title), generic)
 
 
-def features_of(toks: list[str]) -> list[str]:
+def features_of(toks: list[str], generic: frozenset[str] = frozenset()) -> list[str]:
     """Each distinct word, each distinct pair, and each distinct word's prefix (a prefix two words
     share appears twice). Distinct: a title that repeats its words for search ("Sarung Tangan ...
-    Sarung Tangan") says nothing more. The model's inputs are these counts, so that a word's weight,
-    its own and its prefix's, is one number the scorer looks up once."""
-    distinct = list(dict.fromkeys(toks))
+    Sarung Tangan") says nothing more. A generic word ("pria", "gram", "isi", "original") is a
+    feature only in a pair with a word that is not: alone it said "fashion" of shavers and perfume.
+    The model's inputs are these counts, so that a word's weight, its own and its prefix's, is one
+    number the scorer looks up once."""
+    distinct = [t for t in dict.fromkeys(toks) if t not in generic]
     out = ["w:" + t for t in distinct]
-    out += ["b:" + a + "_" + b for a, b in dict.fromkeys(pairwise(toks))]
+    out += ["b:" + a + "_" + b for a, b in dict.fromkeys(pairwise(toks)) if a not in generic or b not in generic]
     out += ["p:" + t[:PREFIX_CHARS] for t in distinct if len(t) > PREFIX_CHARS]
     return out
 
@@ -74,10 +78,13 @@ class ClusterModel:
     rule: Rule
 
 
-def _folded(own: dict[str, tuple[float, ...]], prefixes: dict[str, tuple[float, ...]]
+def _folded(own: dict[str, tuple[float, ...]], prefixes: dict[str, tuple[float, ...]], generic: frozenset[str]
             ) -> Callable[[str], tuple[float, ...] | None]:
-    """A word's weights for every cluster (its own plus its prefix's), or None when it weighs nothing."""
+    """A word's weights for every cluster (its own plus its prefix's), or None when it weighs nothing
+    (a generic word weighs only in its pairs)."""
     def weights(word: str) -> tuple[float, ...] | None:
+        if word in generic:
+            return None
         mine = own.get(word)
         prefix = prefixes.get(word[:PREFIX_CHARS]) if len(word) > PREFIX_CHARS else None
         return mine if prefix is None else prefix if mine is None else tuple(map(sum, zip(mine, prefix, strict=True)))
@@ -101,6 +108,7 @@ class Model:
     # the labelled files it was trained on, as (path as given to `train`, sha256 of the file's bytes):
     # so anyone can rebuild it byte for byte, and a test can tell when the data moved on without it
     trained_on: tuple[tuple[str, str], ...] = ()
+    generic: frozenset[str] = frozenset()  # the generic words it was trained with (features_of)
 
     @cached_property
     def _tables(self) -> _Tables:
@@ -114,7 +122,8 @@ class Model:
                 tables[kind].setdefault(key, [0.0] * len(names))[i] = weight
         words, pairs, prefixes = ({k: tuple(w) for k, w in tables[kind].items()} for kind in ("w", "b", "p"))
         rules = [self.clusters[n].rule for n in names]
-        return _Tables(tuple(names), tuple(self.clusters[n].bias for n in names), Memo(_folded(words, prefixes)),
+        return _Tables(tuple(names), tuple(self.clusters[n].bias for n in names),
+                       Memo(_folded(words, prefixes, self.generic)),
                        {tuple(k.split("_", 1)): w for k, w in pairs.items()},  # type: ignore[misc]
                        tuple(logit(r.alone) for r in rules), tuple(logit(r.with_lexicon) for r in rules))
 
@@ -149,13 +158,15 @@ class Model:
         finds alone, not for every title."""
         weights = self.clusters[cluster].weights
         # (-|weight|, feature) tuples sort in C, largest weight first, then by name
-        parts = sorted([(-abs(w), f, w) for f in dict.fromkeys(features_of(toks)) if (w := weights.get(f)) is not None])
+        parts = sorted([(-abs(w), f, w) for f in dict.fromkeys(features_of(toks, self.generic))
+                        if (w := weights.get(f)) is not None])
         return [("+" if w > 0 else "-") + f[2:] for _, f, w in parts[:n]]  # "w:tenun" -> "+tenun"
 
     def to_json(self) -> bytes:
         trained_on = [{"file": path, "sha256": digest} for path, digest in self.trained_on]
         return orjson.dumps({"features_version": FEATURES_VERSION, "version": self.version,
-                             **({"trained_on": trained_on} if trained_on else {}), "clusters": {
+                             **({"trained_on": trained_on} if trained_on else {}),
+                             **({"generic": sorted(self.generic)} if self.generic else {}), "clusters": {
             name: {"bias": c.bias, "rule": {"alone": c.rule.alone, "with_lexicon": c.rule.with_lexicon},
                    "weights": dict(sorted(c.weights.items()))} for name, c in self.clusters.items()}},
             option=orjson.OPT_INDENT_2)
@@ -169,7 +180,8 @@ class Model:
         return cls(version=str(raw["version"]), clusters={
             name: ClusterModel(bias=float(c["bias"]), weights={k: float(v) for k, v in c["weights"].items()},
                                rule=Rule(**c["rule"])) for name, c in raw["clusters"].items()},
-            trained_on=tuple((str(f["file"]), str(f["sha256"])) for f in raw.get("trained_on", ())))
+            trained_on=tuple((str(f["file"]), str(f["sha256"])) for f in raw.get("trained_on", ())),
+            generic=frozenset(str(w) for w in raw.get("generic", ())))
 
 
 SHIPPED = "shipped"

@@ -15,6 +15,7 @@ from dataclasses import dataclass
 
 from stream_filter.core.classify.evaluation import ClusterScore, predictions
 from stream_filter.core.classify.labelled import Labelled
+from stream_filter.core.classify.lexicon import default_lexicon
 from stream_filter.core.classify.model import ClusterModel, Model, Rule, features, logit
 from stream_filter.core.classify.text import tokens
 
@@ -27,12 +28,15 @@ RULES = {"crafts": Rule(alone=0.7, with_lexicon=0.3), "textile_fashion": Rule(al
 MIN_WEIGHT = 0.05  # smaller weights are dropped from the exported model (size, not accuracy)
 
 
-def train(rows: Sequence[Labelled], version: str, c: float = 4.0, rules: dict[str, Rule] | None = None) -> Model:
+def train(rows: Sequence[Labelled], version: str, c: float = 4.0, rules: dict[str, Rule] | None = None,
+          generic: frozenset[str] | None = None) -> Model:
     """A model per cluster the rows label both ways, combined with the lexicon by `rules` (default
-    `RULES`; `choose_rules` fits them to the rows)."""
+    `RULES`; `choose_rules` fits them to the rows); generic words (default: the lexicon's word
+    classes) are features only in pairs."""
     from sklearn.feature_extraction import DictVectorizer
     from sklearn.linear_model import LogisticRegression
 
+    generic = default_lexicon().generic if generic is None else generic
     clusters = {}
     for cluster in sorted({name for row in rows for name in row.labels}):
         chosen = [row for row in rows if cluster in row.labels]
@@ -40,13 +44,13 @@ def train(rows: Sequence[Labelled], version: str, c: float = 4.0, rules: dict[st
         if len(set(labels)) < 2:
             continue  # one class only: nothing to learn
         vectors = DictVectorizer()
-        x = vectors.fit_transform([Counter(features(row.title)) for row in chosen])
+        x = vectors.fit_transform([Counter(features(row.title, generic)) for row in chosen])
         fitted = LogisticRegression(C=c, max_iter=5000, class_weight="balanced").fit(x, labels)
         weights = {name: round(float(w), 4) for name, w in zip(vectors.feature_names_, fitted.coef_[0], strict=True)
                    if abs(w) >= MIN_WEIGHT}
         clusters[cluster] = ClusterModel(round(float(fitted.intercept_[0]), 4), weights,
                                         (rules or RULES).get(cluster, Rule()))
-    return Model(version, clusters)
+    return Model(version, clusters, generic=generic)
 
 
 def _folds(count: int, k: int, seed: int) -> list[int]:
