@@ -81,36 +81,21 @@ def cmd_train(args: argparse.Namespace) -> int:
 def cmd_eval_decisions(args: argparse.Namespace) -> int:
     """`eval --decisions`: every row decided as a cross-border seller's listing (`core/classify/decisions.py`);
     rows of the model's own training files by a model trained without their fold."""
-    from stream_filter.core.classify.decisions import DAY, closed_clusters, decide_rows, figures
-    from stream_filter.core.classify.labelled import Labelled, read_labelled
+    from stream_filter.core.classify.decisions import DAY, closed_clusters, decide_files, figures
+    from stream_filter.core.classify.labelled import read_labelled
     from stream_filter.core.classify.model import load_model
-    from stream_filter.core.classify.training import held_out
     from stream_filter.core.policy.book import PolicyBook
 
     model, book = load_model(args.model), PolicyBook.load(args.policy)
-    files = [Path(f) for f in args.files]
-    parts = [read_labelled(f) for f in files]
-    rows = [row for part in parts for row in part]
-    decided = decide_rows(rows, book, model, with_category=args.with_category)
-    digests = [hashlib.sha256(f.read_bytes()).hexdigest() for f in files]
-    starts = [sum(len(p) for p in parts[:i]) for i in range(len(parts))]
-    learnt = model is not None and args.kfold and set(digests) & {d for _, d in model.trained_on}
-    if learnt and model is not None:  # the model saw these rows: each is decided by a model trained without its fold
-        pool: list[Labelled] = []
-        where: list[int | None] = []  # a training row's index in `rows`, if it is evaluated
-        for f, digest in model.trained_on:
-            part = read_labelled(Path(f))
-            start = starts[digests.index(digest)] if digest in digests else None
-            pool += part
-            where += [None if start is None else start + j for j in range(len(part))]
-        for fold_model, indices in held_out(pool, args.kfold, 0):
-            mine = [i for i in indices if where[i] is not None]
-            for i, d in zip(mine, decide_rows([pool[i] for i in mine], book, fold_model,
-                                              with_category=args.with_category), strict=True):
-                decided[where[i]] = d  # type: ignore[index]
+    parts = [(hashlib.sha256(Path(f).read_bytes()).hexdigest(), read_labelled(Path(f))) for f in args.files]
+    rows = [row for _, part in parts for row in part]
+    learnt = model is not None and args.kfold and {d for d, _ in parts} & {d for _, d in model.trained_on}
+    training = [(digest, read_labelled(Path(f))) for f, digest in model.trained_on] if learnt and model else []
+    decided = decide_files(parts, book, model, training, args.kfold, args.by_category, args.with_category)
     result = figures(rows, decided, closed_clusters(book))
     how = "with the category path" if args.with_category else "title only"
-    cv = f", {args.kfold}-fold for rows it was trained on" if learnt and args.kfold else ""
+    cv = (f", {args.kfold}-fold{' by top-level category' if args.by_category else ''} for rows it was trained on"
+          if learnt and args.kfold else "")
     print(f"{len(rows)} rows decided as cross-border listings at USD 150 on {DAY}, policy {args.policy}, {how}; "
           f"model {model.version if model else 'none'}{cv}; {result.not_scored} rows not scored (mixed category)")
     print(f"  {'top-level category':<28} {'non-closed':>10} {'rejected':>9} {'review':>7}   "

@@ -50,6 +50,8 @@ def parser() -> argparse.ArgumentParser:
                    help="decide every row as a cross-border listing: false rejections, reviews and leaks")
     e.add_argument("--with-category", action="store_true", help="with --decisions: give the rows' category paths")
     e.add_argument("--policy", default="default", help="with --decisions: the policy packs and/or files")
+    e.add_argument("--by-category", action="store_true",
+                   help="with --decisions --kfold K: whole top-level categories per fold (each held out in turn)")
     e.set_defaults(func=lambda args: learn.cmd_eval_decisions(args) if args.decisions else learn.cmd_eval(args))
     t = sub.add_parser("train", help="train the cluster model on labelled listings (needs the train extra)")
     t.add_argument("files", nargs="+", help="PRDECT-ID-style CSV and/or crafts-style TSV files")

@@ -67,6 +67,34 @@ def decide_rows(rows: Sequence[Labelled], book: PolicyBook, model: Model | None,
     return out
 
 
+def decide_files(parts: Sequence[tuple[str, Sequence[Labelled]]], book: PolicyBook, model: Model | None,
+                 training: Sequence[tuple[str, Sequence[Labelled]]] = (), k: int = 0, by_category: bool = False,
+                 with_category: bool = False) -> list[Decided]:
+    """The rows of `parts` (each file as its digest and rows), decided. With `k` and `training` (the
+    model's training files, as digest and rows): the rows of an evaluated file the model was trained
+    on are decided by k-fold models trained without their fold (whole top-level categories per fold
+    with `by_category`), never by the model that saw them."""
+    from stream_filter.core.classify.training import held_out  # trains with scikit-learn: only when asked
+
+    rows = [row for _, part in parts for row in part]
+    decided = decide_rows(rows, book, model, with_category=with_category)
+    starts = {digest: sum(len(p) for _, p in parts[:i]) for i, (digest, _) in enumerate(parts)}
+    if not k or not set(starts) & {digest for digest, _ in training}:
+        return decided
+    pool: list[Labelled] = []
+    where: list[int | None] = []  # a training row's index in `rows`, when it is evaluated
+    for digest, part in training:
+        start = starts.get(digest)
+        pool += part
+        where += [None if start is None else start + j for j in range(len(part))]
+    for fold_model, indices in held_out(pool, k, 0, by_category=by_category):
+        mine = [i for i in indices if where[i] is not None]
+        redone = decide_rows([pool[i] for i in mine], book, fold_model, with_category=with_category)
+        for i, d in zip(mine, redone, strict=True):
+            decided[where[i]] = d  # type: ignore[index]
+    return decided
+
+
 @dataclass
 class Tally:
     rows: int = 0
