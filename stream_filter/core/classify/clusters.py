@@ -19,7 +19,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from stream_filter.core.classify.lexicon import NONE, Lexicon, default_lexicon
+from stream_filter.core.classify.lexicon import MIXED, NONE, Lexicon, default_lexicon, path_key
 from stream_filter.core.classify.model import Model, default_model, probability
 from stream_filter.core.classify.text import find_phrases, short_tokens, tokens
 from stream_filter.core.contracts.decision import ClusterMatch
@@ -44,8 +44,19 @@ def hs_layer(event: ListingEvent, lex: Lexicon) -> tuple[str, str] | None:
 
 
 def category_layer(event: ListingEvent, lex: Lexicon) -> tuple[str, str] | None:
-    """The cluster of the deepest path element that names one, or NONE for a known outside category."""
+    """The cluster of the listing's category, NONE for a category outside every cluster, or None.
+    A marketplace with a tree (category_paths.tsv) is looked up by path, level 2 then level 1; a mixed
+    or unknown path says nothing (no word in its names decides: "Perawatan Pakaian" is laundry care).
+    Other marketplaces: the deepest path element whose words name a cluster (category_map.tsv)."""
     market = (event.marketplace or "").lower()
+    tree = lex.category_paths.get(market)
+    if tree is not None:
+        for depth in (2, 1):
+            if len(event.category_path) >= depth:
+                found = tree.get(path_key(event.category_path[:depth]))
+                if found is not None:
+                    return None if found == MIXED else (found, " > ".join(event.category_path[:depth]))
+        return None
     for element in reversed(event.category_path):
         toks = short_tokens(element)
         for i, tok in enumerate(toks):

@@ -8,14 +8,16 @@ cost per listing does not grow with the number of terms.
 from __future__ import annotations
 
 from collections import defaultdict
-from dataclasses import dataclass
+from collections.abc import Iterable
+from dataclasses import dataclass, field
 from functools import cache
 from importlib import resources
 from pathlib import Path
 
-from stream_filter.core.classify.text import normalise, phrase_index
+from stream_filter.core.classify.text import normalise, phrase_index, short_tokens
 
 NONE = "-"  # "explicitly in no cluster"
+MIXED = "mixed"  # a category that holds goods of a cluster and others: neither votes nor vetoes
 ALL = "*"  # a term that weighs against every cluster
 
 
@@ -28,13 +30,21 @@ class Lexicon:
     category_index: dict[str, int]
     clusters: tuple[str, ...]
     generic: frozenset[str] = frozenset()  # words of the generic classes (word_classes.tsv): never alone
+    # marketplace -> normalised path ("level 1" or "level 1 > level 2") -> cluster, NONE or MIXED
+    category_paths: dict[str, dict[str, str]] = field(default_factory=dict)
 
 
 def _rows(text: str) -> list[list[str]]:
     return [line.split("\t") for line in text.splitlines() if line.strip() and not line.startswith("#")]
 
 
-def parse_lexicon(lexicon_tsv: str, hs_tsv: str, category_tsv: str, classes_tsv: str = "") -> Lexicon:
+def path_key(levels: Iterable[str]) -> str:
+    """A category path as the tree file keys it: each level's words, lower case, joined by " > "."""
+    return " > ".join(" ".join(short_tokens(level)) for level in levels)
+
+
+def parse_lexicon(lexicon_tsv: str, hs_tsv: str, category_tsv: str, classes_tsv: str = "",
+                  paths_tsv: str = "") -> Lexicon:
     terms: dict[str, dict[str, float]] = defaultdict(dict)
     for row in _rows(lexicon_tsv):
         term, cluster, weight = row[0], row[1].strip(), float(row[2])
@@ -56,7 +66,15 @@ def parse_lexicon(lexicon_tsv: str, hs_tsv: str, category_tsv: str, classes_tsv:
         category_index=phrase_index(categories),
         clusters=clusters,
         generic=frozenset(normalise(row[0]) for row in _rows(classes_tsv)),
+        category_paths=_paths(paths_tsv),
     )
+
+
+def _paths(paths_tsv: str) -> dict[str, dict[str, str]]:
+    trees: dict[str, dict[str, str]] = defaultdict(dict)
+    for market, path, cluster in _rows(paths_tsv):
+        trees[market.strip().lower()][path_key(path.split(">"))] = cluster.strip()
+    return dict(trees)
 
 
 def _expand(weights: dict[str, float], clusters: tuple[str, ...]) -> dict[str, float]:
@@ -72,7 +90,7 @@ def load_lexicon(directory: Path | None = None) -> Lexicon:
     base = directory or resources.files("stream_filter.core.classify") / "data"
     read = lambda name: (base / name).read_text(encoding="utf-8")  # noqa: E731
     return parse_lexicon(read("lexicon.tsv"), read("hs_clusters.tsv"), read("category_map.tsv"),
-                         read("word_classes.tsv"))
+                         read("word_classes.tsv"), read("category_paths.tsv"))
 
 
 @cache

@@ -6,6 +6,7 @@ import pytest
 
 from stream_filter.core.classify.clusters import classify_clusters, split_variant
 from stream_filter.core.classify.lexicon import parse_lexicon
+from stream_filter.core.contracts.listing import ListingEvent
 from tests.factories import event
 
 
@@ -86,3 +87,35 @@ def test_lexicon_data_is_extendable_without_code() -> None:
     lex = parse_lexicon("durian montong\tfood_beverage\t1.5\n", "", "")
     matches = classify_clusters(event(title="Durian Montong Utuh"), lex)
     assert [m.cluster for m in matches] == ["food_beverage"]
+
+
+def _listing(marketplace: str, path: list[str], title: str = "Barang Serbaguna") -> ListingEvent:
+    return ListingEvent.model_validate({"schema_version": 1, "event_id": "e", "event_type": "listing.created",
+                                        "occurred_at": "2026-12-01T00:00:00Z", "listing_id": "l", "title": title,
+                                        "marketplace": marketplace, "category_path": path})
+
+
+def test_a_marketplace_tree_decides_by_path_not_by_words_in_its_names() -> None:
+    from stream_filter.core.classify.clusters import category_layer
+    from stream_filter.core.classify.lexicon import NONE, default_lexicon
+
+    lex = default_lexicon()
+    # "Pakaian" in the name, laundry care in fact: the path entry says outside, the words never decide
+    assert category_layer(_listing("tokopedia", ["Rumah Tangga", "Laundry", "Perawatan Pakaian"]), lex)[0] == NONE
+    assert category_layer(_listing("tokopedia", ["fashion-pria", "atasan-pria"]), lex)[0] == "textile_fashion"
+    assert category_layer(_listing("shopee", ["Makanan & Minuman", "Makanan Ringan"]), lex)[0] == "food_beverage"
+    # level 2 before level 1: hair accessories are fashion inside beauty
+    assert category_layer(_listing("tokopedia", ["Kecantikan", "Aksesoris Rambut"]), lex)[0] == "textile_fashion"
+    # a mixed or unknown path says nothing, and no word of it is read
+    assert category_layer(_listing("tokopedia", ["Rumah Tangga", "Dekorasi"]), lex) is None
+    assert category_layer(_listing("lazada", ["Pakaian Kucing Lucu"]), lex) is None
+    # a marketplace without a tree: the words of its names, as before
+    assert category_layer(_listing("blibli", ["Fashion Pria", "Kemeja"]), lex)[0] == "textile_fashion"
+
+
+def test_an_outside_category_sends_a_named_garment_to_review_and_drops_weak_words() -> None:
+    garment = classify_clusters(_listing("tokopedia", ["Elektronik", "Telepon"], "Kemeja Batik Pria Lengan Panjang"),
+                                model=None)
+    assert [(m.cluster, m.confidence) for m in garment] == [("textile_fashion", 0.45)]
+    weak = classify_clusters(_listing("tokopedia", ["Elektronik", "Telepon"], "Telepon Rumah Motif Batik"), model=None)
+    assert weak == []
