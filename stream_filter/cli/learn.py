@@ -68,7 +68,8 @@ def cmd_train(args: argparse.Namespace) -> int:
         chosen = choose_rules(rows, args.choose_rules)
         for cluster, c in chosen.items():
             print(f"{cluster}: alone p >= {c.rule.alone}, lexicon stands at p >= {c.rule.with_lexicon} "
-                  f"(F1 {c.f1:.3f}, {args.choose_rules}-fold)", file=sys.stderr)
+                  f"(found {c.recall:.3f} of its rows; of the others {c.false_rejections:.3f} rejected, "
+                  f"{c.reviews:.3f} reviewed; {args.choose_rules}-fold)", file=sys.stderr)
         rules = {cluster: c.rule for cluster, c in chosen.items()}
     model = dataclasses.replace(train(rows, args.version, rules=rules), trained_on=tuple(
         (f, hashlib.sha256(Path(f).read_bytes()).hexdigest()) for f in args.files))

@@ -13,7 +13,7 @@ from collections import Counter
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 
-from stream_filter.core.classify.evaluation import ClusterScore, predictions
+from stream_filter.core.classify.evaluation import predictions
 from stream_filter.core.classify.labelled import Labelled
 from stream_filter.core.classify.lexicon import default_lexicon
 from stream_filter.core.classify.model import ClusterModel, Model, Rule, features, logit
@@ -91,46 +91,70 @@ def cross_validate(rows: Sequence[Labelled], k: int = 5, seed: int = 0) -> list[
     return predicted
 
 
-ALONE = (0.5, 0.6, 0.7, 0.8, 0.9, 0.95, 1.0)  # 1.0: the model never finds the cluster alone
-WITH_LEXICON = (0.0, 0.02, 0.05, 0.1, 0.2, 0.3)  # 0.0: the model never vetoes the lexicon
+ALONE = (0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9, 0.95, 1.0)  # 1.0: the model never finds the cluster alone
+WITH_LEXICON = (0.0, 0.02, 0.05, 0.1, 0.2, 0.3)  # 0.0: the model never disagrees with the lexicon
+MAX_FALSE_REJECTIONS = 0.01  # of the cluster's negatives: a wrong rejection harms a legitimate seller
+MAX_REVIEWS = 0.10  # of the negatives sent to a person
 
 
 @dataclass(frozen=True)
 class Chosen:
     rule: Rule
-    f1: float  # cross-validated, over every row that labels the cluster
+    recall: float  # of the cluster's positives rejected or reviewed, cross-validated
+    false_rejections: float  # of its negatives rejected
+    reviews: float  # of its negatives reviewed
 
 
 def choose_rules(rows: Sequence[Labelled], k: int = 5, seed: int = 0) -> dict[str, Chosen]:
-    """Per cluster, the rule with the best cross-validated F1 over `rows` (each row's model score
-    from a model trained on the other folds, and the lexicon's verdict on its title). A fold whose
-    training rows hold one class only of a cluster has no model for it: its rows are left out.
-    Ties go to the rule that finds more (lower `alone`, then lower `with_lexicon`): a plateau of equal
-    F1 on the labelled rows says nothing of precision against recall, and misses are what a catalogue
-    rule cannot see."""
+    """Per cluster, the rule that finds most of the cluster's rows (rejected or reviewed) while it
+    rejects at most 1% of the rows outside it and reviews at most 10%, decided as the worker decides
+    (`clusters.model_layer`): a lexicon find the head noun names is rejected, or reviewed when the
+    model disagrees; any other lexicon find is reviewed, or dropped when the model disagrees; the model
+    alone reviews. Each row's model score comes from a model trained on the other folds (a fold whose
+    training rows hold one class of a cluster has none: its rows are left out). Ties go to fewer
+    reviews, then to the lower thresholds. With no rule inside the bounds, the one that rejects least."""
     if k < 2:
         raise ValueError(f"choosing rules needs at least 2 folds, not {k}")
-    seen: dict[str, list[tuple[bool, bool, float]]] = {}  # cluster -> (truth, lexicon found it, score)
+    seen: dict[str, list[tuple[bool, int, float]]] = {}  # cluster -> (truth, lexicon: 2 names, 1 finds, 0, score)
     for model, indices in held_out(rows, k, seed):
         fold = [rows[i] for i in indices]
         names = model.rules[0]
-        for row, lexicon in zip(fold, predictions(fold, None), strict=True):
+        for row, lexicon in zip(fold, named(fold), strict=True):
             scores = dict(zip(names, model.scores_of(tokens(row.title)), strict=True))
             for cluster, truth in row.labels.items():
                 if cluster in scores:
-                    seen.setdefault(cluster, []).append((truth, cluster in lexicon, scores[cluster]))
+                    seen.setdefault(cluster, []).append((truth, lexicon.get(cluster, 0), scores[cluster]))
     chosen = {}
     for cluster, outcomes in sorted(seen.items()):
-        rated = [(_f1(outcomes, logit(alone), logit(with_lexicon)), -alone, -with_lexicon)
-                 for alone in ALONE for with_lexicon in WITH_LEXICON]
-        f1, minus_alone, minus_with_lexicon = max(rated)
-        chosen[cluster] = Chosen(Rule(alone=-minus_alone, with_lexicon=-minus_with_lexicon), round(f1, 4))
+        rated = [_rated(outcomes, alone, with_lexicon) for alone in ALONE for with_lexicon in WITH_LEXICON]
+        feasible = [c for c in rated if c.false_rejections <= MAX_FALSE_REJECTIONS and c.reviews <= MAX_REVIEWS]
+        chosen[cluster] = (max(feasible, key=lambda c: (c.recall, -c.reviews, -c.rule.alone, -c.rule.with_lexicon))
+                           if feasible else min(rated, key=lambda c: (c.false_rejections, c.reviews)))
     return chosen
 
 
-def _f1(outcomes: list[tuple[bool, bool, float]], alone: float, with_lexicon: float) -> float:
-    """F1 of a rule given as scores, compared as the worker compares them (`clusters.model_layer`)."""
-    score = ClusterScore()
+def named(rows: Sequence[Labelled]) -> list[dict[str, int]]:
+    """Per row, the clusters the lexicon finds from its title: 2 when the evidence names the product
+    (full confidence), 1 when it only finds it (reviewed)."""
+    from stream_filter.core.classify.clusters import WEAK_CONFIDENCE, classify_clusters
+    from stream_filter.core.classify.evaluation import title_event
+
+    return [{m.cluster: 2 if m.confidence > WEAK_CONFIDENCE else 1
+             for m in classify_clusters(title_event(i, row.title), model=None)} for i, row in enumerate(rows)]
+
+
+def _rated(outcomes: list[tuple[bool, int, float]], alone: float, with_lexicon: float) -> Chosen:
+    """A rule's recall, false rejections and reviews, scores compared as the worker compares them."""
+    a, w = logit(alone), logit(with_lexicon)
+    found = rejected = reviewed = positives = 0
     for truth, lexicon, z in outcomes:
-        score.add(truth, z >= alone or (lexicon and z >= with_lexicon))
-    return score.f1
+        outcome = ("reject" if z >= w else "review") if lexicon == 2 else \
+            ("review" if z >= w else "") if lexicon == 1 else ("review" if z >= a else "")
+        positives += truth
+        found += truth and bool(outcome)
+        rejected += not truth and outcome == "reject"
+        reviewed += not truth and outcome == "review"
+    negatives = len(outcomes) - positives
+    share = lambda part, whole: round(part / whole, 4) if whole else 0.0  # noqa: E731
+    return Chosen(Rule(alone=alone, with_lexicon=with_lexicon), share(found, positives), share(rejected, negatives),
+                  share(reviewed, negatives))

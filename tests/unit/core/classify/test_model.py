@@ -193,15 +193,16 @@ def test_the_explanation_names_the_heaviest_features_of_the_title() -> None:
             assert model.explain(toks, cluster) == [("+" if w > 0 else "-") + f[2:] for _, f, w in ranked[:4]]
 
 
-def test_rules_are_chosen_by_cross_validated_f1() -> None:
-    """A cluster only the model can learn gets a rule that lets the model find it alone; a cluster
-    only the lexicon knows (every title's words are its own) gets one that leaves it to the lexicon."""
-    from stream_filter.core.classify.training import choose_rules
+def test_rules_are_chosen_for_recall_within_the_rejection_and_review_bounds() -> None:
+    """A cluster only the model can learn gets a rule that lets the model find it alone (reviewed);
+    a cluster only the lexicon knows gets one where the model never disagrees with it."""
+    from stream_filter.core.classify.training import MAX_FALSE_REJECTIONS, MAX_REVIEWS, choose_rules
 
     learnable = [Labelled(f"Zorblat Barang Q{i}", {"crafts": True}, "x") for i in range(10)] + \
         [Labelled(f"Quibnex Barang Q{i}", {"crafts": False}, "y") for i in range(10)]
     [(cluster, chosen)] = choose_rules(learnable).items()
-    assert cluster == "crafts" and chosen.rule.alone < 1.0 and chosen.f1 == 1.0
+    assert cluster == "crafts" and chosen.rule.alone < 1.0 and chosen.recall == 1.0
+    assert chosen.false_rejections <= MAX_FALSE_REJECTIONS and chosen.reviews <= MAX_REVIEWS
     with pytest.raises(ValueError, match="at least 2 folds"):
         choose_rules(learnable, k=1)
 
@@ -209,7 +210,8 @@ def test_rules_are_chosen_by_cross_validated_f1() -> None:
     lexical = [Labelled(f"{food} Zx{i}", {"food_beverage": True}, "x") for i, food in enumerate(foods)] + \
         [Labelled(f"Qv{i} Wy{i}", {"food_beverage": False}, "y") for i in range(10)]
     [(cluster, chosen)] = choose_rules(lexical).items()
-    assert cluster == "food_beverage" and chosen.f1 == 1.0 and chosen.rule.with_lexicon == 0.0
+    assert cluster == "food_beverage" and chosen.recall == 1.0 and chosen.rule.with_lexicon == 0.0
+    assert chosen.false_rejections == 0.0 and chosen.reviews == 0.0
     fitted = train(lexical, "all")  # the model alone finds none of them: the lexicon does the work
     assert all(fitted.probabilities(row.title)["food_beverage"] < chosen.rule.alone for row in lexical[10:])
 
