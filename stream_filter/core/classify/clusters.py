@@ -31,6 +31,7 @@ HEAD_BOOST = 2.0  # the first product term of a title is its head noun ("Tas Ran
 DOMINANCE = 0.5  # a cluster scoring under half the best one is noise from the other domain's words
 _VARIANT_SEPARATOR = " - "  # marketplaces append the chosen variant: "Sepatu Sneakers - Candy, 38"
 _VARIANT_CHARS = 40
+_NO_HEAD: dict[str, float] = {}  # a title with no head noun in the lexicon
 _DESCRIPTION_CHARS = 600  # the start of a description says what the item is; the rest is boilerplate
 
 
@@ -69,8 +70,9 @@ def category_layer(event: ListingEvent, lex: Lexicon) -> tuple[str, str] | None:
 
 
 def lexicon_layer(event: ListingEvent, lex: Lexicon, title_tokens: list[str] | None = None
-                  ) -> tuple[dict[str, float], list[tuple[str, dict[str, float]]], frozenset[str]]:
-    """Per-cluster scores, the distinct terms matched, and the clusters the title's head noun names,
+                  ) -> tuple[dict[str, float], list[tuple[str, dict[str, float]]], dict[str, float]]:
+    """Per-cluster scores, the distinct terms matched, and the title's head noun's weights (a cluster
+    it weighs for is one it names),
     over title, brand, variant and description (`title_tokens`: the title's tokens when the caller
     has them, without its variant). Generic words (`lex.generic`: gender and age, sizes and units,
     packaging, marketing) add their weight only to a cluster a product term names, and are never the
@@ -79,7 +81,7 @@ def lexicon_layer(event: ListingEvent, lex: Lexicon, title_tokens: list[str] | N
     paired: dict[str, float] = {}  # the generic words' weights, kept apart until a product term pairs them
     matched: list[tuple[str, dict[str, float]]] = []
     seen: set[str] = set()
-    head: frozenset[str] = frozenset()
+    head: dict[str, float] = _NO_HEAD
     title, variant = split_variant(event.title or "")
     description = (event.description or "")[:_DESCRIPTION_CHARS]
     for text, weight in ((title, TITLE_WEIGHT), (event.brand, TITLE_WEIGHT), (variant, VARIANT_WEIGHT),
@@ -104,15 +106,16 @@ def lexicon_layer(event: ListingEvent, lex: Lexicon, title_tokens: list[str] | N
             else:
                 use = factor
                 if factor != weight:  # the title's head noun
-                    head = frozenset(c for c, w in entry.items() if w > 0)
+                    head = entry
                 factor = weight
             target = paired if generic else scores
             for cluster, w in entry.items():
                 target[cluster] = target.get(cluster, 0.0) + w * use
             matched.append((phrase, entry))
-    for cluster, w in paired.items():
-        if scores.get(cluster, 0.0) > 0 or w < 0:  # with a product term of the cluster, or against it
-            scores[cluster] = scores.get(cluster, 0.0) + w
+    if paired:
+        for cluster, w in paired.items():
+            if scores.get(cluster, 0.0) > 0 or w < 0:  # with a product term of the cluster, or against it
+                scores[cluster] = scores.get(cluster, 0.0) + w
     best = max(scores.values(), default=0.0)
     for cluster, score in scores.items():
         if score < DOMINANCE * best and score > 0:
@@ -156,7 +159,7 @@ def classify_clusters(event: ListingEvent, lex: Lexicon | None = None,
         known = found.get(category[0], Found(0.85, [], True))
         found[category[0]] = Found(max(known.confidence, 0.85),
                                    [*known.evidence, f"category '{category[1]}' -> {category[0]}"], True)
-    outside = any(layer is not None and layer[0] == NONE for layer in (hs, category))
+    outside = (hs is not None and hs[0] == NONE) or (category is not None and category[0] == NONE)
     for cluster, score in scores.items():
         if score < THRESHOLD:
             continue
@@ -166,7 +169,7 @@ def classify_clusters(event: ListingEvent, lex: Lexicon | None = None,
             found[cluster] = Found(min(0.99, known.confidence + 0.02), [*known.evidence, f"lexicon agrees ({terms})"],
                                    True)
             continue
-        names = cluster in head
+        names = head.get(cluster, 0.0) > 0
         if outside and not names:
             continue  # an outside category, and no word that names a product of the cluster
         ev = [f"lexicon score {score:.1f} ({terms})" + ("" if names else "; the head noun does not name it")]
@@ -208,7 +211,7 @@ def model_layer(model: Model, title_tokens: list[str], found: dict[str, Found],
             found[cluster] = Found(min(0.9, p), [f"model p={p:.2f} ({explained})"], False)
 
 
-@dataclass
+@dataclass(slots=True)
 class Found:
     confidence: float
     evidence: list[str]
