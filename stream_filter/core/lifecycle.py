@@ -125,7 +125,10 @@ def apply_verdict(verdict: ReviewVerdict, state: ListingState | None, offset: in
                      reviewed_at=verdict.reviewed_at, expires_at=verdict.expires_at)
     outcome = Outcome(verdict.verdict.value)
     record = DecisionRecord.built(
-        decision_id=decision_id(state.listing_id, f"{state.event_id}#verdict#{verdict.verdict_id}", state.policy),
+        # the decision it answers too: a verdict id reused on another decision of the event must not
+        # give an id consumers already applied (they would drop it)
+        decision_id=decision_id(state.listing_id,
+                                f"{state.event_id}#verdict#{verdict.verdict_id}#{verdict.decision_id}", state.policy),
         listing_id=state.listing_id, event_id=state.event_id, outcome=outcome, action="upsert", origin=state.origin,
         clusters=state.clusters, reasons=[verdict_reason(ref), *policy_reasons(state.reasons)], policy=state.policy,
         decided_at=now, listing=state.listing, verdict=ref)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -15,7 +16,7 @@ from stream_filter.core.policy.book import PolicyBook
 from stream_filter.core.policy.files import parse_policy
 from stream_filter.core.review import decode_verdict, fingerprint
 from stream_filter.core.route import Output, Routed
-from tests.factories import UNCERTAIN, MemoryStates, decider, in_review, listing_msg, verdict_msg
+from tests.factories import UNCERTAIN, MemoryStates, Msg, decider, in_review, listing_msg, verdict_body, verdict_msg
 
 VERDICTS = "listings.review-verdicts"
 
@@ -187,3 +188,24 @@ def test_the_fingerprint_reads_only_what_a_decision_reads() -> None:
     base = {"title": "a", "price": {"amount": "1", "currency": "IDR"}}
     assert fingerprint(base) == fingerprint({**base, "stock": 3, "event_id": "x"})
     assert fingerprint(base) != fingerprint({**base, "title": "b"})
+
+
+def test_a_reused_verdict_id_on_another_decision_gives_a_new_decision_id() -> None:
+    """A reviewer tool that reuses a verdict id: the second verdict answers another decision of the same
+    event under the same policy, so its decision must not carry an id consumers already applied (they
+    would drop it, and the listing would stay off the topic the worker's state says it is on)."""
+    states = MemoryStates({0: {}})
+    reviewed = _in_review(states, Catalogue())
+    def reused(decision: str, offset: int) -> Msg:
+        return Msg(b"L-1", verdict_body("L-1", decision, verdict_id="v-same"), 0, offset, VERDICTS)
+
+    first = decider().decide_verdicts([reused(reviewed.decision_id, 0)], states.view)
+    again = replace(reviewed, decision_id="another-decision-of-the-same-event")  # back in review, as after a lapse
+    view = states.view([])
+    view.put("L-1", 0, again)
+    view.flush()
+    second = decider().decide_verdicts([reused(again.decision_id, 1)], states.view)
+    made = [r.decision for r, _ in first.outputs if r.decision is not None and r.decision.action == "upsert"]
+    remade = [r.decision for r, _ in second.outputs if r.decision is not None and r.decision.action == "upsert"]
+    assert len(made) == 1 and len(remade) == 1
+    assert made[0].decision_id != remade[0].decision_id
