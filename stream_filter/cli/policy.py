@@ -15,7 +15,7 @@ from pathlib import Path
 
 from stream_filter.core.policy.book import PolicyBook
 from stream_filter.core.policy.files import PolicyError, policy_from_text, read_policy_text
-from stream_filter.core.policy.history import version_key
+from stream_filter.core.policy.history import live_book, version_key
 from stream_filter.core.policy.signing import keygen
 from stream_filter.core.policy.topic import SHADOW_KEY, Mode, PolicyMessage, PolicyTopic
 from stream_filter.settings import Settings
@@ -145,8 +145,9 @@ def cmd_publish(args: argparse.Namespace) -> int:
         return 2
     if live and after.history.versions == held:  # the same version under the key from before histories
         return _already(key)
-    before = topic.history.book() or PolicyBook.load(settings.policy)
-    book = after.history.book()
+    configured = PolicyBook.load(settings.policy)
+    before = live_book(topic.history, configured)
+    book = live_book(after.history, configured) if after.history.versions else None
     if live and book is not None and (args.dry_run or args.listings):
         _preview(settings, before, book, args)
         if args.dry_run:

@@ -20,6 +20,7 @@ from aiokafka import AIOKafkaConsumer, ConsumerRecord, TopicPartition
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
 from stream_filter.core.policy.book import PolicyBook, PolicyHolder
+from stream_filter.core.policy.history import live_book
 from stream_filter.core.policy.signing import public_key, sign
 from stream_filter.core.policy.topic import SHADOW_KEY, Mode, PolicyMessage, PolicyTopic, signed_bytes
 from stream_filter.kafka.clients import client_options
@@ -136,7 +137,7 @@ class PolicyFollower:
         if changed:
             self.on_valid()
         if "live" in changed:
-            book = self.topic.history.book() or self.configured
+            book = live_book(self.topic.history, self.configured)
             if book.describe() != self.holder.live.describe():  # the same versions again: nothing to redo
                 self.holder.live = book
                 self.on_change("live", book)

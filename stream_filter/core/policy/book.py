@@ -16,11 +16,15 @@ MAX_DAYS_KEPT = 4096
 class PolicyBook:
     """Every loaded version; `active(day)` gives, per policy id, the newest version in force."""
 
-    def __init__(self, policies: Iterable[Policy]) -> None:
+    def __init__(self, policies: Iterable[Policy], before: PolicyBook | None = None) -> None:
         self.policies = sorted(policies, key=lambda p: (p.id, p.effective_from))
         if not self.policies:
             raise PolicyError("no policy loaded")
         self._active: dict[date, list[Policy]] = {}  # per day: asked for every event and listing state
+        # in force on the days before the earliest of `policies` takes effect: the configured book a
+        # worker decided under until the policy topic held versions (late events are dated then)
+        self.before = before
+        self._start = min(p.effective_from for p in self.policies)
 
     @classmethod
     def load(cls, spec: str) -> PolicyBook:
@@ -37,7 +41,10 @@ class PolicyBook:
             for policy in self.policies:
                 if policy.in_force(day):
                     current[policy.id] = policy  # sorted by effective_from: the newest wins
-            found = self._active[day] = list(current.values())
+            if not current and self.before is not None and day < self._start:
+                found = self._active[day] = self.before.active(day)
+            else:
+                found = self._active[day] = list(current.values())
         return found
 
     def describe(self) -> list[PolicyRef]:

@@ -41,6 +41,7 @@ class PolicyHistory:
     def book(self) -> PolicyBook | None:
         return PolicyBook(self.versions.values()) if self.versions else None
 
+
     def find(self, ref: str) -> list[str]:
         """The keys of the versions `ref` (`ID@VERSION`) names."""
         return [key for key, p in self.versions.items() if f"{p.id}@{p.version}" == ref]
@@ -79,3 +80,11 @@ class PolicyHistory:
         if not (versions and PolicyBook(versions.values()).active(day)):
             raise Refused(f"{change} would leave no policy in force on {day} (every listing would go to "
                           "review): publish a version in force that day first")
+
+
+def live_book(history: PolicyHistory, configured: PolicyBook) -> PolicyBook:
+    """What a worker decides under: the topic's versions, and for every day before the earliest of
+    them takes effect the configured book it decided under until then (an event dated before the
+    first publish is decided under what was in force on its day, never NO_POLICY_IN_FORCE); the
+    configured book alone while the topic holds no version."""
+    return PolicyBook(history.versions.values(), before=configured) if history.versions else configured
