@@ -71,12 +71,11 @@ def category_layer(event: ListingEvent, lex: Lexicon) -> tuple[str, str] | None:
 
 def lexicon_layer(event: ListingEvent, lex: Lexicon, title_tokens: list[str] | None = None
                   ) -> tuple[dict[str, float], list[tuple[str, dict[str, float]]], dict[str, float]]:
-    """Per-cluster scores, the distinct terms matched, and the title's head noun's weights (a cluster
-    it weighs for is one it names),
-    over title, brand, variant and description (`title_tokens`: the title's tokens when the caller
-    has them, without its variant). Generic words (`lex.generic`: gender and age, sizes and units,
-    packaging, marketing) add their weight only to a cluster a product term names, and are never the
-    head noun."""
+    """Over title, brand, variant and description: per-cluster scores, the distinct terms matched, and
+    the weights of the title's head noun (the clusters it weighs for are the ones it names).
+    `title_tokens`: the title's tokens when the caller has them, without its variant. Generic words
+    (`lex.generic`: gender and age, sizes and units, packaging, marketing, pattern) add their weight
+    only to a cluster a product term names, and are never the head noun."""
     scores: dict[str, float] = {}
     paired: dict[str, float] = {}  # the generic words' weights, kept apart until a product term pairs them
     matched: list[tuple[str, dict[str, float]]] = []
