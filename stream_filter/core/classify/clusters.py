@@ -22,7 +22,7 @@ from dataclasses import dataclass
 from stream_filter.core.classify.lexicon import MIXED, NONE, Lexicon, default_lexicon, path_key
 from stream_filter.core.classify.model import Model, default_model, probability
 from stream_filter.core.classify.text import find_phrases, short_tokens, tokens
-from stream_filter.core.contracts.decision import ClusterMatch
+from stream_filter.core.contracts.decision import WEAK_CONFIDENCE, ClusterMatch
 from stream_filter.core.contracts.listing import ListingEvent
 
 THRESHOLD = 1.0
@@ -143,7 +143,7 @@ def classify_clusters(event: ListingEvent, lex: Lexicon | None = None,
                       model: Model | object | None = _DEFAULT_MODEL) -> list[ClusterMatch]:
     """Every cluster any layer finds. Precision first: a cluster stands at full confidence only on
     evidence that names the product (the HS code, the category, or the title's head noun); weaker or
-    conflicting evidence is kept at `WEAK_CONFIDENCE`, which the policies send to review; what only
+    conflicting evidence is kept at `WEAK_CONFIDENCE`, which the rules never reject on; what only
     weak words say against an outside category is dropped."""
     lex = lex or default_lexicon()
     learned = default_model() if model is _DEFAULT_MODEL else model
@@ -217,5 +217,4 @@ class Found:
     names: bool  # the evidence names the product: HS code, category, or the title's head noun
 
 
-WEAK_CONFIDENCE = 0.45  # under every shipped pack's review.min_cluster_confidence (0.5): weak evidence is reviewed
 WEAK_EVIDENCE = "weak: no HS code, category or head noun names it"

@@ -49,6 +49,13 @@ class Origin(BaseModel):
     evidence: list[str] = Field(default_factory=list)
 
 
+# A match at this confidence or under does not name the product (no HS code, category or head noun
+# does): the classifier caps weak evidence here, and the rules never reject on it, whatever a pack's
+# review.min_cluster_confidence says (`policy/rules.py`). Kept with the match: it travels in decision
+# records and listing states, so a re-evaluation reads the same thing from the stored match.
+WEAK_CONFIDENCE = 0.45
+
+
 @dataclass(frozen=True, slots=True)
 class ClusterMatch:
     """A product cluster the listing matched, with the classifier's confidence and its evidence."""

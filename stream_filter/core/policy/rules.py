@@ -3,7 +3,8 @@
 Decision order (documented in docs/policy.md, tested in tests/unit/test_rules.py):
 exemptions (seller, brand, category override) -> domestic origin approved -> HS positive list
 approved -> below the minimum unit price rejected -> blocked cluster or category rejected ->
-unknown or low-confidence origin, or a low-confidence cluster, in a restricted cluster: review ->
+unknown or low-confidence origin, or a low-confidence or weak cluster match (one whose evidence does
+not name the product: `WEAK_CONFIDENCE`), in a restricted cluster: review ->
 approved. With several policies in force the most severe outcome wins. Pure and deterministic.
 """
 
@@ -15,7 +16,15 @@ from decimal import ROUND_HALF_UP, Decimal
 from typing import Any, TypeVar, cast
 
 from stream_filter.core.classify.text import normalise, short_normalise
-from stream_filter.core.contracts.decision import ClusterMatch, Origin, OriginClass, Outcome, PolicyRef, Reason
+from stream_filter.core.contracts.decision import (
+    WEAK_CONFIDENCE,
+    ClusterMatch,
+    Origin,
+    OriginClass,
+    Outcome,
+    PolicyRef,
+    Reason,
+)
 from stream_filter.core.contracts.listing import ListingEvent
 from stream_filter.core.policy.model import Exemption, MinPrice, Policy, ReasonText
 
@@ -134,7 +143,8 @@ def apply_policy(policy: Policy, event: ListingEvent, origin: Origin, clusters: 
         for match in (m for m in clusters if m.cluster in rule.clusters):
             f = {**fields, "cluster": match.cluster}
             covered = cls in rule.origins
-            if covered and confident_origin and match.confidence >= policy.review.min_cluster_confidence:
+            named = match.confidence > WEAK_CONFIDENCE  # weak evidence is reviewed, never a rejection
+            if covered and confident_origin and named and match.confidence >= policy.review.min_cluster_confidence:
                 rejected.append(rule.reason.reason(**f))
             elif covered or cls is OriginClass.UNKNOWN:
                 review.append(policy.review.reason.reason(**f))

@@ -10,12 +10,13 @@ from pathlib import Path
 
 import pytest
 
-from stream_filter.core.classify.clusters import WEAK_CONFIDENCE, classify_clusters
+from stream_filter.core.classify.clusters import classify_clusters
 from stream_filter.core.classify.evaluation import title_event
 from stream_filter.core.classify.labelled import Labelled, read_labelled
 from stream_filter.core.classify.model import ClusterModel, Model, Rule, features
 from stream_filter.core.classify.text import tokens
 from stream_filter.core.classify.training import cross_validate, held_out, train
+from stream_filter.core.contracts.decision import WEAK_CONFIDENCE
 from stream_filter.core.contracts.listing import ListingEvent
 
 CRAFTS = [f"Tas Anyaman Rotan Handmade Motif {i}" for i in range(12)]

@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 
-from stream_filter.core.contracts.decision import ClusterMatch, Origin, OriginClass, Outcome
+from stream_filter.core.contracts.decision import WEAK_CONFIDENCE, ClusterMatch, Origin, OriginClass, Outcome
 from stream_filter.core.policy.book import PolicyBook
 from stream_filter.core.policy.files import load_policy, packs
 from stream_filter.core.policy.model import Policy
@@ -61,6 +61,16 @@ def test_unknown_origin_or_low_confidence_goes_to_review() -> None:
     assert _decide(AKAR, CB, ("crafts",), 0.4) == (Outcome.REVIEW, ["REVIEW_UNCERTAIN_BLOCKED_CLUSTER"])
     low_cluster = apply_policy(AKAR, event(), _origin(CB), _clusters("crafts", confidence=0.3), DAY)
     assert low_cluster[0] is Outcome.REVIEW
+
+
+def test_weak_evidence_is_reviewed_even_under_a_pack_that_trusts_low_confidence() -> None:
+    """The classifier marks a match whose evidence does not name the product with WEAK_CONFIDENCE; a
+    pack whose review threshold sits under it still reviews the match, and rejects one just above."""
+    lenient = AKAR.model_copy(update={"review": AKAR.review.model_copy(update={"min_cluster_confidence": 0.1})})
+    weak = apply_policy(lenient, event(), _origin(CB), _clusters("crafts", confidence=WEAK_CONFIDENCE), DAY)
+    assert weak[0] is Outcome.REVIEW
+    named = apply_policy(lenient, event(), _origin(CB), _clusters("crafts", confidence=WEAK_CONFIDENCE + 0.01), DAY)
+    assert named[0] is Outcome.REJECTED
 
 
 def test_not_blocked_is_approved() -> None:
