@@ -91,7 +91,9 @@ def cmd_eval_decisions(args: argparse.Namespace) -> int:
     parts = [(hashlib.sha256(Path(f).read_bytes()).hexdigest(), read_labelled(Path(f))) for f in args.files]
     rows = [row for _, part in parts for row in part]
     learnt = model is not None and args.kfold and {d for d, _ in parts} & {d for _, d in model.trained_on}
-    training = [(digest, read_labelled(Path(f))) for f, digest in model.trained_on] if learnt and model else []
+    evaluated = dict(parts)  # a training file that is also evaluated is read once
+    training = [(digest, evaluated.get(digest) or read_labelled(Path(f))) for f, digest in model.trained_on] \
+        if learnt and model else []
     decided = decide_files(parts, book, model, training, args.kfold, args.by_category, args.with_category)
     result = figures(rows, decided, closed_clusters(book))
     how = "with the category path" if args.with_category else "title only"

@@ -74,12 +74,17 @@ def row_to_event(index: int, row: dict[str, str]) -> ListingEvent:
 _DEFAULT = object()
 
 
-def predictions(rows: Sequence[Labelled], model: Model | object | None = _DEFAULT) -> list[set[str]]:
-    """Each row's clusters from its title: the lexicon alone (`model=None`), or with a model (default:
-    the configured one)."""
+def matches(rows: Sequence[Labelled], model: Model | object | None = _DEFAULT) -> list[dict[str, float]]:
+    """Each row's clusters from its title, with their confidence: the lexicon alone (`model=None`), or
+    with a model (default: the configured one)."""
     chosen = default_model() if model is _DEFAULT else model
-    return [{m.cluster for m in classify_clusters(title_event(i, row.title), model=chosen)}
+    return [{m.cluster: m.confidence for m in classify_clusters(title_event(i, row.title), model=chosen)}
             for i, row in enumerate(rows)]
+
+
+def predictions(rows: Sequence[Labelled], model: Model | object | None = _DEFAULT) -> list[set[str]]:
+    """Each row's clusters, rejected or reviewed alike."""
+    return [set(found) for found in matches(rows, model)]
 
 
 def scores(rows: Sequence[Labelled], predicted: Sequence[set[str]]) -> dict[str, ClusterScore]:

@@ -13,11 +13,12 @@ from collections import Counter
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 
-from stream_filter.core.classify.evaluation import predictions
+from stream_filter.core.classify.evaluation import matches, predictions
 from stream_filter.core.classify.labelled import Labelled
 from stream_filter.core.classify.lexicon import default_lexicon
 from stream_filter.core.classify.model import ClusterModel, Model, Rule, features, logit
 from stream_filter.core.classify.text import tokens
+from stream_filter.core.contracts.decision import WEAK_CONFIDENCE
 
 # How each cluster combines model and lexicon when `train` is not given rules. What the model finds
 # alone is reviewed, never rejected (clusters.py: it does not name the product), so its threshold
@@ -136,12 +137,9 @@ def choose_rules(rows: Sequence[Labelled], k: int = 5, seed: int = 0) -> dict[st
 
 def named(rows: Sequence[Labelled]) -> list[dict[str, int]]:
     """Per row, the clusters the lexicon finds from its title: 2 when the evidence names the product
-    (full confidence), 1 when it only finds it (reviewed)."""
-    from stream_filter.core.classify.clusters import WEAK_CONFIDENCE, classify_clusters
-    from stream_filter.core.classify.evaluation import title_event
-
-    return [{m.cluster: 2 if m.confidence > WEAK_CONFIDENCE else 1
-             for m in classify_clusters(title_event(i, row.title), model=None)} for i, row in enumerate(rows)]
+    (over `WEAK_CONFIDENCE`), 1 when it only finds it (reviewed)."""
+    return [{cluster: 2 if confidence > WEAK_CONFIDENCE else 1 for cluster, confidence in found.items()}
+            for found in matches(rows, None)]
 
 
 def _rated(outcomes: list[tuple[bool, int, float]], alone: float, with_lexicon: float) -> Chosen:
