@@ -26,10 +26,15 @@ def parser() -> argparse.ArgumentParser:
     c.add_argument("--clock", choices=["event", "processing"], default="event",
                    help="policy in force at the event's occurred_at (default) or now")
     c.set_defaults(func=offline.cmd_classify)
-    b = sub.add_parser("backtest", help="summarise a policy's decisions on a file, or compare two policies")
+    b = sub.add_parser("backtest", help="summarise a policy's decisions on a file, or compare two policies "
+                       "and/or two classifiers")
     b.add_argument("input", help="JSONL file of ListingEvents, or - for stdin")
     b.add_argument("--policy", required=True, help="policy packs and/or files (A)")
     b.add_argument("--against", help="policy packs and/or files to compare with (B)")
+    b.add_argument("--model", default="shipped", help="A's cluster model: shipped, none, or a model file")
+    b.add_argument("--lexicon", help="A's directory of lexicon and taxonomy files (default: the packaged ones)")
+    b.add_argument("--against-model", help="B's cluster model (default: A's)")
+    b.add_argument("--against-lexicon", help="B's lexicon and taxonomy files (default: A's)")
     b.add_argument("--clock", choices=["event", "processing"], default="event")
     b.add_argument("--report", help="write a report: .json (summary and changes) or .csv (changes)")
     b.add_argument("--show", type=int, default=20, help="print up to N changed listings")

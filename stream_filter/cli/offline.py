@@ -75,18 +75,27 @@ def cmd_backtest(args: argparse.Namespace) -> int:
     from rich.table import Table
 
     from stream_filter.core.backtest import report_csv, report_json, run_backtest
+    from stream_filter.core.classify.classifier import load_classifier
 
     book = PolicyBook.load(args.policy)
     against = PolicyBook.load(args.against) if args.against else None
+    classifier = load_classifier(args.model, Path(args.lexicon) if args.lexicon else None)
+    other = None
+    if args.against_model or args.against_lexicon:
+        other = load_classifier(args.against_model or args.model,
+                                Path(args.against_lexicon) if args.against_lexicon else None)
     size = Path(args.input).stat().st_size if args.input != "-" else None
     console = Console(stderr=True)
     with Progress("[progress.description]{task.description}", BarColumn(), DownloadColumn(), TimeRemainingColumn(),
                   console=console, transient=True) as bar:
         task = bar.add_task("backtest", total=size)
         result = run_backtest(lines(args.input), book, against, args.clock,
-                              progress=lambda n: bar.advance(task, n))
+                              progress=lambda n: bar.advance(task, n), classifier=classifier,
+                              against_classifier=other)
     out = Console()
-    names = [args.policy] + ([args.against] if against else [])
+    names = [f"{args.policy} / {classifier.version}"]
+    if result.against is not None:
+        names.append(f"{args.against or args.policy} / {(other or classifier).version}")
     summaries = [result.summary] + ([result.against] if result.against else [])
     for title, attr in (("outcome", "outcomes"), ("reason", "reasons"), ("cluster", "clusters"),
                         ("origin", "origins"), ("dead-letter code", "dead_letters")):
@@ -98,8 +107,8 @@ def cmd_backtest(args: argparse.Namespace) -> int:
         for key in keys:
             table.add_row(key, *[str(getattr(s, attr)[key]) for s in summaries])
         out.print(table)
-    if against is not None:
-        changes = Table(title=f"outcome changes ({args.policy} -> {args.against})")
+    if result.against is not None:
+        changes = Table(title=f"outcome changes ({names[0]} -> {names[1]})")
         changes.add_column("change")
         changes.add_column("listings", justify="right")
         for change, count in sorted(result.change_counts().items()):

@@ -1,7 +1,9 @@
-"""Backtest: what a policy decides on a file of listings, and what changes against another policy.
+"""Backtest: what a policy and a classifier decide on a file of listings, and what changes against
+another policy, another classifier, or both (a new model or lexicon is backtested like a policy
+before it is deployed: its outcome changes are what the first pass after the rollout will send).
 
-Pure: takes lines and policy books, returns counts and the listings whose outcome differs. The CLI
-adds the progress bar, the tables and the optional JSON/CSV report.
+Pure: takes lines, policy books and classifiers, returns counts and the listings whose outcome
+differs. The CLI adds the progress bar, the tables and the optional JSON/CSV report.
 """
 
 from __future__ import annotations
@@ -15,6 +17,7 @@ from typing import Any
 
 import orjson
 
+from stream_filter.core.classify.classifier import Classifier
 from stream_filter.core.policy.book import PolicyBook
 from stream_filter.core.route import Clock, Output, Routed, route
 
@@ -68,13 +71,18 @@ def _codes(routed: Routed) -> str:
 
 
 def run_backtest(lines: Iterable[bytes], book: PolicyBook, against: PolicyBook | None = None,
-                 clock: Clock = "event", progress: Callable[[int], None] | None = None) -> Backtest:
-    result = Backtest(against=Summary() if against else None)
+                 clock: Clock = "event", progress: Callable[[int], None] | None = None,
+                 classifier: Classifier | None = None, against_classifier: Classifier | None = None) -> Backtest:
+    """`against` and `against_classifier`: B's policy and classifier; either alone compares with A's
+    other one. Classifiers None: the configured one."""
+    compare = against is not None or against_classifier is not None
+    other = against or book
+    result = Backtest(against=Summary() if compare else None)
     for number, line in enumerate(lines, start=1):
-        a = route(None, line, book, require_key=False, clock=clock)
+        a = route(None, line, book, require_key=False, clock=clock, classifier=classifier)
         result.summary.add(a)
-        if against is not None and result.against is not None:
-            b = route(None, line, against, require_key=False, clock=clock)
+        if result.against is not None:
+            b = route(None, line, other, require_key=False, clock=clock, classifier=against_classifier or classifier)
             result.against.add(b)
             if a.output is not b.output and a.decision is not None:
                 result.changes.append(Change(number, a.decision.listing_id, a.decision.event_id, a.output.value,

@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from time import perf_counter
 
+from stream_filter.core.classify.classifier import Classifier
 from stream_filter.core.contracts.dead_letter import ErrorCode, Failure
 from stream_filter.core.dedupe import RecentEvents
 from stream_filter.core.lifecycle import advance, apply_verdict
@@ -68,8 +69,10 @@ def put_within(states: StateView, listing_id: str, partition: int, state: Listin
 
 class BatchDecider:
     def __init__(self, holder: PolicyHolder, *, max_value_bytes: int, clock: Clock,
-                 max_age: timedelta | None, dedupe_window: int, max_output_bytes: int = 1_000_000) -> None:
+                 max_age: timedelta | None, dedupe_window: int, max_output_bytes: int = 1_000_000,
+                 classifier: Classifier | None = None) -> None:
         self.holder, self.max_value_bytes, self.clock, self.max_age = holder, max_value_bytes, clock, max_age
+        self.classifier = classifier  # None: the configured one
         self.max_output_bytes = max_output_bytes
         self.recent = RecentEvents(dedupe_window)
 
@@ -93,7 +96,7 @@ class BatchDecider:
             else:
                 routed = route(rec.key, rec.value, live, max_value_bytes=self.max_value_bytes,
                                source=(rec.topic, rec.partition, rec.offset), clock=self.clock,
-                               max_age=self.max_age, recent=self.recent)
+                               max_age=self.max_age, recent=self.recent, classifier=self.classifier)
                 emitted = [routed]
                 try:  # the listing's state: a move or a deletion also withdraws it from its previous topic
                     if routed.decision is not None and states is not None and readable:

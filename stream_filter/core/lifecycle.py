@@ -8,7 +8,8 @@ of every active listing (`ListingState`) so that
 - a new live policy is applied to listings that are already live (`reevaluate`), not only to new
   events: a tightened rule takes effect on the whole catalogue.
 Classification does not depend on the policy, so re-evaluation reuses the stored origin and
-clusters and only applies the rules again.
+clusters and only applies the rules again, unless the classifier changed (`reevaluate`'s
+`classifier`): then the stored event is read again, once per listing.
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ from __future__ import annotations
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 
+from stream_filter.core.classify.classifier import Classifier
 from stream_filter.core.contracts.dead_letter import ErrorCode, Failure
 from stream_filter.core.contracts.decision import DecisionRecord, Outcome, PolicyRef, Reason, decision_id
 from stream_filter.core.contracts.listing import ListingEvent
@@ -28,7 +30,7 @@ from stream_filter.core.policy.rules import apply_policies, combined_ref
 from stream_filter.core.review import fingerprint, lapse, lapsed_reason, policy_reasons, verdict_reason
 from stream_filter.core.route import Routed, decision_routed
 
-_BASIS = "Policy {policy} is in force and applies to listings already live"
+_BASIS = "The policy in force applies to listings already live"  # the message names the versions
 CHANGE_REASONS = {
     Outcome.REJECTED: ReasonText(code="POLICY_CHANGE_REVOKED", legal_basis=_BASIS,
                                  message="{before} under {old}, rejected under {policy}"),
@@ -36,6 +38,15 @@ CHANGE_REASONS = {
                                  message="{before} under {old}, approved under {policy}"),
     Outcome.REVIEW: ReasonText(code="POLICY_CHANGE_REVIEW", legal_basis=_BASIS,
                                message="{before} under {old}, review under {policy}"),
+}
+_READ = "The classifier in use read the listing again, under the same policy"
+CLASSIFIER_REASONS = {
+    Outcome.REJECTED: ReasonText(code="CLASSIFIER_CHANGE_REVOKED", legal_basis=_READ,
+                                 message="{before} as classifier {old} read it, rejected as {after} reads it"),
+    Outcome.APPROVED: ReasonText(code="CLASSIFIER_CHANGE_REINSTATED", legal_basis=_READ,
+                                 message="{before} as classifier {old} read it, approved as {after} reads it"),
+    Outcome.REVIEW: ReasonText(code="CLASSIFIER_CHANGE_REVIEW", legal_basis=_READ,
+                               message="{before} as classifier {old} read it, review as {after} reads it"),
 }
 MOVED = ReasonText(code="LISTING_MOVED", legal_basis="The listing's outcome changed",
                    message="withdrawn from {before}: now {after} ({why})")
@@ -47,7 +58,7 @@ def withdrawal(state: ListingState, event_id: str, reason: Reason, now: datetime
         decision_id=decision_id(state.listing_id, f"{event_id}#withdraw#{state.decision_id}", state.policy),
         listing_id=state.listing_id, event_id=event_id, outcome=state.outcome, action="remove",
         origin=state.origin, clusters=state.clusters, reasons=[reason], policy=state.policy, decided_at=now,
-        listing=state.listing)
+        listing=state.listing, verdict=None, classifier=state.classifier)
     return decision_routed(record)
 
 
@@ -131,7 +142,7 @@ def apply_verdict(verdict: ReviewVerdict, state: ListingState | None, offset: in
                                 f"{state.event_id}#verdict#{verdict.verdict_id}#{verdict.decision_id}", state.policy),
         listing_id=state.listing_id, event_id=state.event_id, outcome=outcome, action="upsert", origin=state.origin,
         clusters=state.clusters, reasons=[verdict_reason(ref), *policy_reasons(state.reasons)], policy=state.policy,
-        decided_at=now, listing=state.listing, verdict=ref)
+        decided_at=now, listing=state.listing, verdict=ref, classifier=state.classifier)
     records = [decision_routed(record)]
     if state.outcome is not outcome:
         moved = MOVED.reason(before=state.outcome.value, after=outcome.value, why=record.reasons[0].code)
@@ -153,36 +164,41 @@ def policy_in_force(book: PolicyBook, now: datetime) -> PolicyRef:
     return combined_ref(book.active(day_of(now)))
 
 
-def reevaluate(state: ListingState, book: PolicyBook, now: datetime | None = None, force: bool = False) -> Step | None:
+def reevaluate(state: ListingState, book: PolicyBook, now: datetime | None = None, force: bool = False,
+               classifier: Classifier | None = None) -> Step | None:
     """Decide an active listing again under the policy in force now. None: it was decided under that
-    policy already. A step without records or state: decided again, the outcome stays (the state is
-    left alone: writing a million unchanged states would cost more than deciding them again).
-    `force`: decide it even under the same policy (a new day may change what the policy says)."""
+    policy (and read by `classifier`) already. A step without records or state: decided again, the
+    outcome stays (the state is left alone: writing a million unchanged states would cost more than
+    deciding them again). `force`: decide it even under the same policy (a new day may change what
+    the policy says). `classifier`: the one in use; a listing another classifier read is read again
+    from its stored event, once: an unchanged outcome is noted in the state (`read_by`), not sent."""
     now = now or datetime.now(UTC)
     verdict = state.verdict
     expired = verdict is not None and verdict.ref.expires_at is not None and now >= verdict.ref.expires_at
-    if not force and not expired and state.policy.same(policy_in_force(book, now)):
+    reread = classifier is not None and state.last_read != classifier.version
+    if not force and not expired and not reread and state.policy.same(policy_in_force(book, now)):
         return None
     day = day_of(now)
     event = ListingEvent.model_validate(state.listing)
-    outcome, reasons, ref = apply_policies(book.active(day), event, state.origin, state.clusters, day)
+    origin, clusters, version = state.origin, state.clusters, state.classifier
+    if reread and classifier is not None:
+        (origin, clusters), version = classifier.read(event), classifier.version
+    outcome, reasons, ref = apply_policies(book.active(day), event, origin, clusters, day)
     head: list[Reason] = []
     if verdict is not None:  # a verdict that holds keeps the outcome; one that lapsed is said so
         why = lapse(verdict, state.listing, outcome, reasons, now)
         if why is None:
-            return Step([], None)
+            return _read(state, version) if reread else Step([], None)
         head.append(lapsed_reason(verdict, why))
     elif outcome is state.outcome:
-        return Step([], None)
-    fields = {"before": state.outcome.value, "old": f"{state.policy.id}@{state.policy.version}",
-              "policy": f"{ref.id}@{ref.version}"}
+        return _read(state, version) if reread else Step([], None)
     if outcome is not state.outcome:
-        head.append(CHANGE_REASONS[outcome].reason(**fields))
+        head.append(_change_reason(state, outcome, ref, version))
     record = DecisionRecord.built(
         decision_id=decision_id(state.listing_id, f"{state.event_id}#{state.decision_id}", ref),
         listing_id=state.listing_id, event_id=state.event_id, outcome=outcome, action="upsert",
-        origin=state.origin, clusters=state.clusters, reasons=[*head, *reasons], policy=ref, decided_at=now,
-        listing=state.listing)
+        origin=origin, clusters=clusters, reasons=[*head, *reasons], policy=ref, decided_at=now,
+        listing=state.listing, verdict=None, classifier=version)
     # The latest batch's records go again first (the same ids: consumers drop them): should that batch's
     # decisions have been lost after its state was written, this pass may run before the replay, and a
     # crash before this pass's state would let the replay send them after this pass's withdrawal.
@@ -193,6 +209,21 @@ def reevaluate(state: ListingState, book: PolicyBook, now: datetime | None = Non
         gone = withdrawal(state, state.event_id, moved, now)
         records.append(gone)
         kept = (Sent(state.offset, gone.output, gone.value or b""),) if state.offset is not None else ()
-    return Step(records, replace(state, outcome=outcome, policy=ref, decision_id=record.decision_id,
-                                 reasons=tuple(record.reasons), decided_at=now, sent=kept, verdict=None,
-                                 history=state.pushed()))
+    return Step(records, replace(state, outcome=outcome, policy=ref, decision_id=record.decision_id, origin=origin,
+                                 clusters=clusters, reasons=tuple(record.reasons), decided_at=now, sent=kept,
+                                 verdict=None, history=state.pushed(), classifier=version, read_by=""))
+
+
+def _read(state: ListingState, version: str) -> Step:
+    """Read again by another classifier, the outcome unchanged: nothing is sent, the state notes the
+    reading so that the next pass does not read it again."""
+    return Step([], replace(state, read_by=version))
+
+
+def _change_reason(state: ListingState, outcome: Outcome, ref: PolicyRef, version: str) -> Reason:
+    """Why the outcome changed: the policy, or (under the same policy) the classifier's new reading."""
+    if not state.policy.same(ref) or version == state.classifier:
+        old = f"{state.policy.id}@{state.policy.version}"
+        return CHANGE_REASONS[outcome].reason(before=state.outcome.value, old=old, policy=f"{ref.id}@{ref.version}")
+    return CLASSIFIER_REASONS[outcome].reason(before=state.outcome.value, old=state.classifier or "an earlier one",
+                                              after=version)

@@ -97,6 +97,14 @@ class ListingState:
     verdict: AppliedVerdict | None = None  # a review verdict in force
     verdict_offset: int | None = None  # verdict-topic offset (same partition) of the latest verdict applied
     history: tuple[Past, ...] = ()  # earlier decisions, most recent first
+    classifier: str = ""  # the classifier version of the latest decision ("": made before versions were kept)
+    read_by: str = ""  # a later classifier that read the listing again and kept the outcome ("": none did):
+    # the latest decision stays as it was sent, and that classifier does not read the listing again
+
+    @property
+    def last_read(self) -> str:
+        """The classifier whose reading the listing's outcome rests on now."""
+        return self.read_by or self.classifier
 
     def to_bytes(self) -> bytes:
         data = {"v": 2, "id": self.listing_id, "p": self.partition, "e": self.event_id,
@@ -115,6 +123,10 @@ class ListingState:
             data["voff"] = self.verdict_offset
         if self.history:
             data["h"] = [list(p) for p in self.history]
+        if self.classifier:
+            data["cl"] = self.classifier
+        if self.read_by:
+            data["rb"] = self.read_by
         return orjson.dumps(data)
 
     @classmethod
@@ -140,7 +152,8 @@ class ListingState:
             sent=tuple(Sent(s[0], Output(s[1]), s[2].encode(), len(s) > 3) for s in d.get("sent", ())),
             verdict=AppliedVerdict.from_json(d["vd"]) if d.get("vd") else None,
             verdict_offset=d.get("voff"),
-            history=tuple(Past(i, o, tuple(c), p, at) for i, o, c, p, at in d.get("h", ())))
+            history=tuple(Past(i, o, tuple(c), p, at) for i, o, c, p, at in d.get("h", ())),
+            classifier=d.get("cl", ""), read_by=d.get("rb", ""))
 
     @classmethod
     def of(cls, record: DecisionRecord, partition: int, offset: int | None = None,
@@ -152,7 +165,7 @@ class ListingState:
                         origin=record.origin, clusters=list(record.clusters), listing=record.listing, offset=offset,
                         reasons=tuple(record.reasons), decided_at=record.decided_at, sent=sent, verdict=verdict,
                         verdict_offset=previous.verdict_offset if previous else None,
-                        history=previous.pushed() if previous else ())
+                        history=previous.pushed() if previous else (), classifier=record.classifier, read_by="")
 
     @classmethod
     def made(cls, **fields: Any) -> ListingState:
@@ -189,7 +202,8 @@ class ListingState:
         return decision_routed(DecisionRecord.built(
             decision_id=self.decision_id, listing_id=self.listing_id, event_id=self.event_id, outcome=self.outcome,
             action="upsert", origin=self.origin, clusters=self.clusters, reasons=list(self.reasons),
-            policy=self.policy, decided_at=self.decided_at, listing=self.listing, verdict=kept))
+            policy=self.policy, decided_at=self.decided_at, listing=self.listing, verdict=kept,
+            classifier=self.classifier))
 
     def last_batch(self) -> list[Routed]:
         """Every record the listing's latest batch sent, in order (what a re-evaluation sends again).

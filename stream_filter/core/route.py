@@ -12,10 +12,10 @@ from datetime import UTC, datetime, timedelta
 from enum import StrEnum
 from typing import Literal
 
-from stream_filter.core.classify.clusters import classify_clusters
-from stream_filter.core.classify.origin import classify_origin
+from stream_filter.core.classify.classifier import Classifier, default_classifier
 from stream_filter.core.contracts.dead_letter import ErrorCode, Failure
 from stream_filter.core.contracts.decision import (
+    ClusterMatch,
     DecisionRecord,
     Origin,
     OriginClass,
@@ -52,32 +52,38 @@ class Routed:
     partition: int | None = None  # None: by key; the state changelog is co-partitioned with the input
 
 
-def decide(decoded: Decoded, book: PolicyBook, now: datetime | None = None, clock: Clock = "event") -> DecisionRecord:
+def decide(decoded: Decoded, book: PolicyBook, now: datetime | None = None, clock: Clock = "event",
+           classifier: Classifier | None = None) -> DecisionRecord:
+    """`classifier`: None for the configured one (`classifier.default_classifier`)."""
     event = decoded.event
     now = now or datetime.now(UTC)
     day = policy_day(event.occurred_at, now, clock)
     policies = book.active(day)
     action: Literal["upsert", "remove"] = "upsert"
+    version = ""  # a deletion is not classified
+    clusters: list[ClusterMatch] = []
     if event.event_type is EventType.DELETED:
         origin = Origin(origin_class=OriginClass.UNKNOWN, confidence=0.0, evidence=["deletion: not classified"])
         removed = (policies or book.policies)[0]
-        outcome, reasons, clusters, ref = Outcome.APPROVED, [removed.removed.reason()], [], removed.ref
+        outcome, reasons, ref = Outcome.APPROVED, [removed.removed.reason()], removed.ref
         action = "remove"
     else:
-        origin, clusters = classify_origin(event), classify_clusters(event)
+        classifier = classifier or default_classifier()
+        origin, clusters = classifier.read(event)
+        version = classifier.version
         outcome, reasons, ref = apply_policies(policies, event, origin, clusters, day)
     return DecisionRecord.built(
         decision_id=decision_id(event.listing_id, event.event_id, ref),
         listing_id=event.listing_id, event_id=event.event_id, outcome=outcome, action=action, origin=origin,
-        clusters=clusters, reasons=reasons, policy=ref, decided_at=now, listing=decoded.raw,
-    )
+        clusters=clusters, reasons=reasons, policy=ref, decided_at=now, listing=decoded.raw, verdict=None,
+        classifier=version)
 
 
 def decision_headers(record: DecisionRecord) -> list[tuple[str, bytes]]:
     return [("outcome", record.outcome.value.encode()), ("policy-id", record.policy.id.encode()),
             ("policy-version", record.policy.version.encode()),
             ("reason-codes", ",".join(r.code for r in record.reasons).encode()),
-            ("decision-id", record.decision_id.encode())]
+            ("decision-id", record.decision_id.encode()), ("classifier", record.classifier.encode())]
 
 
 def decision_routed(record: DecisionRecord, output: Output | None = None, decoded: Decoded | None = None) -> Routed:
@@ -102,11 +108,12 @@ def dead_letter(key: bytes | None, value: bytes | None, error: Failure,
 def route(key: bytes | None, value: bytes | None, book: PolicyBook, *, max_value_bytes: int = 1_048_576,
           require_key: bool = True, source: Position | None = None,
           now: datetime | None = None, clock: Clock = "event", max_age: timedelta | None = None,
-          recent: RecentEvents | None = None) -> Routed:
+          recent: RecentEvents | None = None, classifier: Classifier | None = None) -> Routed:
     """Decide one record. Never raises: any failure becomes a dead-letter record with its reason.
 
     `max_age`: events older than this (occurred_at to now) are dead-lettered `EVENT_TOO_OLD`.
     `recent`: the worker's memory of event ids; a re-published event is `DUPLICATE_EVENT`.
+    `classifier`: None for the configured one.
     """
     try:
         decoded = decode_listing(key, value, max_value_bytes=max_value_bytes, require_key=require_key)
@@ -122,6 +129,6 @@ def route(key: bytes | None, value: bytes | None, book: PolicyBook, *, max_value
             error = Failure(ErrorCode.DUPLICATE_EVENT, f"event_id already seen at {earlier[0]}/{earlier[1]}"
                                 f"@{earlier[2]}")
             return dead_letter(key, value, error, source)
-        return decision_routed(decide(decoded, book, now, clock), decoded=decoded)
+        return decision_routed(decide(decoded, book, now, clock, classifier), decoded=decoded)
     except Exception as exc:  # noqa: BLE001 - a bug on one event must not stop the stream; it is dead-lettered
         return dead_letter(key, value, Failure(ErrorCode.PROCESSING_ERROR, f"{type(exc).__name__}: {exc}"), source)

@@ -59,6 +59,17 @@ async def until_described(admin: AIOKafkaAdminClient, names: list[str], within_s
             await asyncio.sleep(0.05)
 
 
+async def grow_to(admin: AIOKafkaAdminClient, topic: str, count: int, within_s: float = CREATED_WITHIN_S) -> None:
+    """Give `topic` `count` partitions and ask the broker until it describes them: a broker's metadata
+    lags the controller's for a moment, and a check right after (preflight's) must not read the old count."""
+    await admin.create_partitions({topic: NewPartitions(count)})
+    deadline = asyncio.get_running_loop().time() + within_s
+    while (await partition_count(admin, topic) or 0) < count:
+        if asyncio.get_running_loop().time() > deadline:
+            raise TimeoutError(f"{topic} grown to {count} partitions but not described so after {within_s:.0f} s")
+        await asyncio.sleep(0.05)
+
+
 async def partition_count(admin: AIOKafkaAdminClient, topic: str) -> int | None:
     described = await admin.describe_topics([topic])
     return len(described[0]["partitions"]) if described and described[0].get("partitions") else None
@@ -137,10 +148,10 @@ async def grow_changelog(settings: Settings) -> list[int]:
         states = await partition_count(admin, state) or 0
         history = await _read_layout(settings)
         if 0 < states < inputs:  # 0: created a moment ago and not in the metadata yet (with the input's count)
-            await admin.create_partitions({state: NewPartitions(inputs)})
+            await grow_to(admin, state, inputs)
         verdicts = await partition_count(admin, settings.topic_review_verdicts) or 0
         if 0 < verdicts < inputs:  # verdicts are keyed like the listings' events: the same partitions
-            await admin.create_partitions({settings.topic_review_verdicts: NewPartitions(inputs)})
+            await grow_to(admin, settings.topic_review_verdicts, inputs)
         grown = next_layout(history, states, inputs)
         if grown != history:
             await publish(settings, [(LAYOUT_KEY, orjson.dumps({"counts": grown}))], layout)

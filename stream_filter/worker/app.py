@@ -29,6 +29,7 @@ from prometheus_client import CollectorRegistry
 
 from stream_filter import __version__
 from stream_filter.core.batch import BatchDecider, DecidedBatch
+from stream_filter.core.classify.classifier import default_classifier
 from stream_filter.core.policy.book import PolicyBook, PolicyHolder
 from stream_filter.core.ports import OutputTopic, SourceRecord
 from stream_filter.core.route import Output
@@ -65,7 +66,8 @@ class Worker:
     def __init__(self, settings: Settings, book: PolicyBook, registry: CollectorRegistry | None = None) -> None:
         self.settings = settings
         self.registry = registry or CollectorRegistry()
-        self.metrics = Metrics(self.registry, __version__)
+        self.classifier = default_classifier()  # the configured model (cli/online.py) and the packaged data
+        self.metrics = Metrics(self.registry, __version__, self.classifier.version)
         self.metrics.set_policies(book)
         self.app = App(settings.app_id, fetch_max_wait_ms=settings.fetch_max_wait_ms, **faust_options(settings))
         self.holder = PolicyHolder(book)
@@ -94,12 +96,12 @@ class Worker:
                                  self.loader.prepare,
                                  busy=lambda: bool(self.app.rebalancing or not self.policy_ready.is_set()),
                                  max_output_bytes=settings.max_output_bytes, review=self.review,
-                                 pace=self.pace)
+                                 pace=self.pace, classifier=self.classifier)
         max_age = timedelta(seconds=settings.max_event_age_s) if settings.max_event_age_s else None
         self.decider = BatchDecider(self.holder, max_value_bytes=settings.max_value_bytes,
                                     clock=settings.policy_clock, max_age=max_age,
                                     dedupe_window=settings.dedupe_window,
-                                    max_output_bytes=settings.max_output_bytes)
+                                    max_output_bytes=settings.max_output_bytes, classifier=self.classifier)
         self.states.pace = self.pace  # a partition's states load while the others' batches go on
         self.lag_probe = LagProbe(settings)
         self.lookup = ListingLookup(settings, self.states,
@@ -126,7 +128,7 @@ class Worker:
         app.on_partitions_revoked.connect(self.on_partitions_revoked)  # type: ignore[arg-type]
         app.on_rebalance_complete.connect(self.on_rebalance_complete)  # type: ignore[arg-type]
         app.on_before_shutdown.connect(self.on_before_shutdown)  # type: ignore[arg-type]
-        add_pages(app, self.registry, self.readiness, self.holder, self.lookup)
+        add_pages(app, self.registry, self.readiness, self.holder, self.lookup, self.classifier.version)
 
     async def pace(self, seconds: float) -> None:
         """Between a long job's steps (a re-evaluation chunk, a poll of a state load): while events

@@ -8,6 +8,10 @@ state is updated after those are acknowledged. Listings already decided under th
 are skipped, so a pass that a crash or rebalance cut short resumes where it stopped; what it sent
 twice carries the same decision_id.
 
+A listing another classifier read (the worker started with a new model or new lexicon files) is
+read again from its stored event, once (`lifecycle.reevaluate`): a new classifier reaches the whole
+catalogue in the first pass after a rolling update, paced like a policy change.
+
 A pass runs when the live policy changes and when partitions are assigned (their previous owner
 may have stopped mid-pass); a full pass (no listing skipped) when the Jakarta day changes, since
 effective dates, exemptions and FX rates depend on the day. Chunks share the decision loops' lock, so a
@@ -25,6 +29,7 @@ from datetime import UTC, datetime
 from time import perf_counter
 
 from stream_filter.core.batch import Pair, put_within
+from stream_filter.core.classify.classifier import Classifier, default_classifier
 from stream_filter.core.lifecycle import reevaluate
 from stream_filter.core.policy.book import PolicyHolder
 from stream_filter.core.policy.day import today
@@ -58,11 +63,12 @@ class Enforcer:
                  lock: asyncio.Lock, owned: Callable[[], set[int]], load: Callable[[set[int]], Awaitable[None]],
                  busy: Callable[[], bool], max_output_bytes: int = 1_000_000,
                  pace: Pace = no_pause,
-                 review: ReviewQueue | None = None) -> None:
+                 review: ReviewQueue | None = None, classifier: Classifier | None = None) -> None:
         self.states, self.holder, self.deliverer, self.metrics = states, holder, deliverer, metrics
         self.lock, self.owned, self.load, self.busy, self.pace = lock, owned, load, busy, pace
         self.max_output_bytes = max_output_bytes
         self.review = review or ReviewQueue()  # told every state a pass reads and every change it makes
+        self.classifier = classifier or default_classifier()  # listings another one read are read again
         self.wanted = asyncio.Event()
         self.full = False
         self.paused = False
@@ -166,7 +172,7 @@ class Enforcer:
                     continue
                 active += 1
                 self.review.walked(partition, key, state)
-                step = reevaluate(state, book, now, force=full)
+                step = reevaluate(state, book, now, force=full, classifier=self.classifier)
             except LookupError:  # its partition was dropped meanwhile (revoked, or a failed write)
                 self.review.walk_lost(partition)
                 continue
@@ -179,6 +185,10 @@ class Enforcer:
                 continue
             self.metrics.reevaluated.inc()
             if step.state is None:  # decided again, outcome unchanged
+                continue
+            if not step.records:  # read again by a new classifier, outcome unchanged: the state notes it
+                noted = view.put(state.listing_id, state.partition, step.state)
+                changelog.append((noted, StateSource(self.states.topic, state.partition, key)))
                 continue
             record, size = put_within(view, state.listing_id, state.partition, step.state, state, step.records,
                                       self.max_output_bytes)

@@ -28,7 +28,7 @@ _DELIVERY_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.
 
 
 class Metrics:
-    def __init__(self, registry: CollectorRegistry, version: str) -> None:
+    def __init__(self, registry: CollectorRegistry, version: str, classifier: str = "") -> None:
         disable_created_metrics()  # `_created` series double the scrape and no dashboard reads them
         self.registry = registry
         self.decisions = Counter("stream_filter_decisions_total", "Listings decided, by outcome.",
@@ -107,7 +107,7 @@ class Metrics:
         self.verdicts = Counter("stream_filter_review_verdicts_total", "Review verdicts, by outcome: approved, "
                                 "rejected, or the dead-letter code of one not applied.", ["outcome"], registry=registry)
         self.build = Info("stream_filter_build", "Build information.", registry=registry)
-        self.build.info({"version": version})
+        self.build.info({"version": version, "classifier": classifier})  # one value per process: bounded
         for outcome in Outcome:  # known at start: dashboards show zeros, not gaps
             self.decisions.labels(outcome.value)
         for code in ErrorCode:

@@ -24,7 +24,7 @@ LISTING = "/listings/{listing_id}"
 
 
 def add_pages(app: faust.App, registry: CollectorRegistry, readiness: Readiness, holder: PolicyHolder,
-              lookup: ListingLookup) -> None:
+              lookup: ListingLookup, classifier: str) -> None:
     """Faust makes a page's handler a method of its View class: plain functions that take the view."""
 
     async def metrics(view: View, request: Request) -> Response:
@@ -40,7 +40,8 @@ def add_pages(app: faust.App, registry: CollectorRegistry, readiness: Readiness,
                           "policy_refused": readiness.policy_refused,
                           "policies": [p.ref.model_dump() for p in holder.live.active(today())],
                           "versions": [ref.model_dump() for ref in holder.live.describe()],
-                          "shadow": [p.ref.model_dump() for p in shadow]}, status=503 if reasons else 200)
+                          "shadow": [p.ref.model_dump() for p in shadow], "classifier": classifier},
+                         status=503 if reasons else 200)
 
     async def ready(view: View, request: Request) -> Response:
         reasons = readiness.not_ready()

@@ -75,12 +75,15 @@ def lexicon_layer(event: ListingEvent, lex: Lexicon, title_tokens: list[str] | N
     the weights of the title's head noun (the clusters it weighs for are the ones it names).
     `title_tokens`: the title's tokens when the caller has them, without its variant. Generic words
     (`lex.generic`: gender and age, sizes and units, packaging, marketing, pattern) add their weight
-    only to a cluster a product term names, and are never the head noun."""
+    only to a cluster a product term names, and are never the head noun. A naming phrase (how the
+    goods were made: `lex.naming`) names its cluster as the head noun does, unless the head noun
+    weighs against that cluster."""
     scores: dict[str, float] = {}
     paired: dict[str, float] = {}  # the generic words' weights, kept apart until a product term pairs them
     matched: list[tuple[str, dict[str, float]]] = []
     seen: set[str] = set()
     head: dict[str, float] = _NO_HEAD
+    making: dict[str, float] = {}  # clusters a naming phrase of the title names (lex.naming)
     title, variant = split_variant(event.title or "")
     description = (event.description or "")[:_DESCRIPTION_CHARS]
     for text, weight in ((title, TITLE_WEIGHT), (event.brand, TITLE_WEIGHT), (variant, VARIANT_WEIGHT),
@@ -107,6 +110,8 @@ def lexicon_layer(event: ListingEvent, lex: Lexicon, title_tokens: list[str] | N
                 if factor != weight:  # the title's head noun
                     head = entry
                 factor = weight
+            if text is title and phrase in lex.naming:
+                making.update((c, w) for c, w in entry.items() if w > 0)
             target = paired if generic else scores
             for cluster, w in entry.items():
                 target[cluster] = target.get(cluster, 0.0) + w * use
@@ -119,6 +124,8 @@ def lexicon_layer(event: ListingEvent, lex: Lexicon, title_tokens: list[str] | N
     for cluster, score in scores.items():
         if score < DOMINANCE * best and score > 0:
             scores[cluster] = 0.0
+    if making:
+        head = {**head, **{c: w for c, w in making.items() if head.get(c, 0.0) >= 0}}  # a head noun against it wins
     return scores, matched, head
 
 

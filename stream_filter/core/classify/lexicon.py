@@ -19,6 +19,8 @@ from stream_filter.core.classify.text import normalise, phrase_index, short_toke
 NONE = "-"  # "explicitly in no cluster"
 MIXED = "mixed"  # a category that holds goods of a cluster and others: neither votes nor vetoes
 ALL = "*"  # a term that weighs against every cluster
+# The files a lexicon is read from, in the order `classifier.data_digest` hashes them.
+DATA_FILES = ("lexicon.tsv", "hs_clusters.tsv", "category_map.tsv", "word_classes.tsv", "category_paths.tsv")
 
 
 @dataclass(frozen=True)
@@ -32,6 +34,9 @@ class Lexicon:
     generic: frozenset[str] = frozenset()  # words of the generic classes (word_classes.tsv): never alone
     # marketplace -> normalised path ("level 1" or "level 1 > level 2") -> cluster, NONE or MIXED
     category_paths: dict[str, dict[str, str]] = field(default_factory=dict)
+    # phrases that name the product's cluster wherever they stand in the title, as a head noun does:
+    # how the goods were made ("ukir tangan", "hand woven"), a 4th column `names` in lexicon.tsv
+    naming: frozenset[str] = frozenset()
 
 
 def _rows(text: str) -> list[list[str]]:
@@ -46,9 +51,12 @@ def path_key(levels: Iterable[str]) -> str:
 def parse_lexicon(lexicon_tsv: str, hs_tsv: str, category_tsv: str, classes_tsv: str = "",
                   paths_tsv: str = "") -> Lexicon:
     terms: dict[str, dict[str, float]] = defaultdict(dict)
+    naming = set()
     for row in _rows(lexicon_tsv):
         term, cluster, weight = row[0], row[1].strip(), float(row[2])
         terms[normalise(term)][cluster] = weight
+        if len(row) > 3 and row[3].strip() == "names":
+            naming.add(normalise(term))
     hs = {row[0].strip(): row[1].strip() for row in _rows(hs_tsv)}
     categories: dict[str, dict[str, str]] = defaultdict(dict)
     for row in _rows(category_tsv):
@@ -67,6 +75,7 @@ def parse_lexicon(lexicon_tsv: str, hs_tsv: str, category_tsv: str, classes_tsv:
         clusters=clusters,
         generic=frozenset(normalise(row[0]) for row in _rows(classes_tsv)),
         category_paths=_paths(paths_tsv),
+        naming=frozenset(naming),
     )
 
 
@@ -86,11 +95,10 @@ def _expand(weights: dict[str, float], clusters: tuple[str, ...]) -> dict[str, f
 
 
 def load_lexicon(directory: Path | None = None) -> Lexicon:
-    """Read the three data files from `directory`, or the packaged defaults."""
+    """Read the data files (`DATA_FILES`) from `directory`, or the packaged defaults."""
     base = directory or resources.files("stream_filter.core.classify") / "data"
     read = lambda name: (base / name).read_text(encoding="utf-8")  # noqa: E731
-    return parse_lexicon(read("lexicon.tsv"), read("hs_clusters.tsv"), read("category_map.tsv"),
-                         read("word_classes.tsv"), read("category_paths.tsv"))
+    return parse_lexicon(*(read(name) for name in DATA_FILES))
 
 
 @cache

@@ -193,6 +193,10 @@ def use_model(name: str) -> None:
     _configured[0] = name
 
 
+def configured_model() -> str:
+    return _configured[0]
+
+
 def default_model() -> Model | None:
     return load_model(_configured[0])
 

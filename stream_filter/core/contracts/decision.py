@@ -108,13 +108,19 @@ class DecisionRecord(BaseModel):
     listing: dict[str, Any] = Field(description="The input event as received (extra fields kept).")
     verdict: VerdictRef | None = Field(default=None, description="The review verdict that made or kept this "
                                        "outcome (reasons REVIEW_VERDICT_*); null: decided by the policy alone.")
+    classifier: str = Field(default="", description="The classifier that read the listing: its model version and "
+                            "a digest of its lexicon and taxonomy files ('<model>+<12 hex>'). Empty for a deletion "
+                            "(not classified) and in decisions made before classifier versions were kept.")
 
     @classmethod
     def built(cls, **fields: Any) -> DecisionRecord:
         """A record from parts that were validated or built from validated data: the one place the
         worker skips validation (validating again would cost about a third of a decision). Every
-        field given, in order, is `trusted`'s quicker case: the verdict is filled in when not given."""
+        field given, in order, is `trusted`'s quicker case: the verdict and the classifier (the last two
+        fields) are put last, filled in when not given."""
+        classifier = fields.pop("classifier", "")
         fields.setdefault("verdict", None)
+        fields["classifier"] = classifier
         return trusted(cls, schema_version=1, **fields)
 
 
@@ -134,7 +140,8 @@ def decision_json(record: DecisionRecord) -> bytes:
                      for c in record.clusters],
         "reasons": [{"code": r.code, "legal_basis": r.legal_basis, "message": r.message} for r in record.reasons],
         "policy": {"id": policy.id, "version": policy.version, "digest": policy.digest},
-        "decided_at": record.decided_at, "listing": record.listing, "verdict": None}, option=orjson.OPT_UTC_Z)
+        "decided_at": record.decided_at, "listing": record.listing, "verdict": None,
+        "classifier": record.classifier}, option=orjson.OPT_UTC_Z)
 
 
 def decision_id(listing_id: str, event_id: str, policy: PolicyRef) -> str:

@@ -62,12 +62,12 @@ def test_malformed_records_go_to_dead_letter_with_source(raw: bytes, code: str) 
 
 
 def test_a_bug_in_the_core_becomes_a_processing_error(monkeypatch: pytest.MonkeyPatch) -> None:
-    import stream_filter.core.route as pipeline
+    import stream_filter.core.classify.classifier as reading
 
     def boom(*_: object) -> None:
         raise RuntimeError("classifier bug")
 
-    monkeypatch.setattr(pipeline, "classify_origin", boom)
+    monkeypatch.setattr(reading, "classify_origin", boom)
     routed = route(b"L-1", orjson.dumps(event_dict()), POLICY)
     assert routed.output is Output.DEAD_LETTER
     assert routed.error is not None and routed.error.code is ErrorCode.PROCESSING_ERROR

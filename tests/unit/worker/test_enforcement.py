@@ -10,6 +10,7 @@ import orjson
 import pytest
 from prometheus_client import CollectorRegistry
 
+from stream_filter.core.classify.classifier import Classifier, default_classifier
 from stream_filter.core.contracts.decision import Outcome
 from stream_filter.core.lifecycle import advance
 from stream_filter.core.listing_state import ListingState
@@ -20,15 +21,14 @@ from stream_filter.state.listing_states import ListingStates
 from stream_filter.worker.delivery import Deliverer
 from stream_filter.worker.enforcement import Enforcer
 from stream_filter.worker.metrics import Metrics
-from tests.factories import RecordingTopic, event_dict, held_keys
+from tests.factories import NEW_WORD, RecordingTopic, event_dict, garment_classifier, held_keys
 
 CROSS_BORDER = {"seller": {"country": "CN"}, "ship_from": {"location": "Shenzhen"}}
 SHOPEE, AKAR = PolicyBook.load("shopee-13-2021"), PolicyBook.load("akar-2021")
 
 
-def _state(listing_id: str, book: PolicyBook) -> ListingState:
-    body = event_dict(listing_id=listing_id, event_id=f"ev-{listing_id}", title="Kaos Polos Cotton Combed 30s",
-                      **CROSS_BORDER)
+def _state(listing_id: str, book: PolicyBook, title: str = "Kaos Polos Cotton Combed 30s") -> ListingState:
+    body = event_dict(listing_id=listing_id, event_id=f"ev-{listing_id}", title=title, **CROSS_BORDER)
     step = advance(route(listing_id.encode(), orjson.dumps(body), book), None, 0)
     assert step.state is not None
     return step.state
@@ -37,7 +37,8 @@ def _state(listing_id: str, book: PolicyBook) -> ListingState:
 Parts = tuple[Enforcer, ListingStates, dict[Output, RecordingTopic], CollectorRegistry]
 
 
-def _enforcer(tmp_path: Path, live: PolicyBook, limit: int = 1_000_000) -> Parts:
+def _enforcer(tmp_path: Path, live: PolicyBook, limit: int = 1_000_000,
+              classifier: Classifier | None = None) -> Parts:
     states = ListingStates(Settings(state_store="memory", data_dir=str(tmp_path)))
     states.open(0)
     topics = {o: RecordingTopic() for o in Output}
@@ -47,7 +48,8 @@ def _enforcer(tmp_path: Path, live: PolicyBook, limit: int = 1_000_000) -> Parts
         assert partitions == {0}
 
     enforcer = Enforcer(states, PolicyHolder(live), Deliverer(topics, metrics), metrics, asyncio.Lock(),
-                        owned=lambda: {0}, load=loaded, busy=lambda: False, max_output_bytes=limit)
+                        owned=lambda: {0}, load=loaded, busy=lambda: False, max_output_bytes=limit,
+                        classifier=classifier)
     return enforcer, states, topics, registry
 
 
@@ -83,6 +85,38 @@ def test_a_second_pass_under_the_same_policy_sends_nothing(tmp_path: Path) -> No
     sent = sum(len(t.sent) for t in topics.values())
     asyncio.run(enforcer._chunk(held_keys(states, {0}), full=False))
     assert sum(len(t.sent) for t in topics.values()) == sent > 0
+
+
+def test_a_new_classifier_moves_what_it_reads_otherwise_and_notes_the_rest_once(tmp_path: Path) -> None:
+    """A worker started with another classifier: its first pass reads every stored listing again, under
+    the same policy; the catalogue built from the topics follows each listing's new decision."""
+    garment = garment_classifier(tmp_path)
+    enforcer, states, topics, registry = _enforcer(tmp_path, AKAR, classifier=garment)
+    view = states.view([])
+    first = {"L-1": _state("L-1", AKAR, f"{NEW_WORD} Premium Edition"), "L-2": _state("L-2", AKAR, "Casing HP Silikon")}
+    for listing_id, state in first.items():
+        assert state.outcome is Outcome.APPROVED and state.classifier == default_classifier().version
+        view.put(listing_id, 0, state)
+    view.flush()
+    asyncio.run(enforcer._chunk(held_keys(states, {0}), full=False))
+    catalogue = {lid: (s.decision_id, "approved") for lid, s in first.items()}  # built from the first decisions
+    for output in (Output.APPROVED, Output.REJECTED, Output.REVIEW):
+        for sent in topics[output].sent:
+            record = orjson.loads(sent["value"])
+            if record["action"] == "remove":
+                catalogue.pop(record["listing_id"], None)
+            else:
+                catalogue[record["listing_id"]] = (record["decision_id"], output.value)
+    held = {lid: states.get_key(0, lid.encode()) for lid in first}
+    assert catalogue == {lid: (s.decision_id, s.outcome.value) for lid, s in held.items() if s is not None}
+    assert catalogue["L-1"][1] == "rejected" and catalogue["L-2"] == (first["L-2"].decision_id, "approved")
+    assert {s.listing_id: s.last_read for s in held.values() if s} == {"L-1": garment.version, "L-2": garment.version}
+    assert len(topics[Output.STATE].sent) == 2  # the move, and the note that L-2 was read
+    assert registry.get_sample_value("stream_filter_reevaluation_changes_total",
+                                     {"before": "approved", "after": "rejected"}) == 1
+    sent = sum(len(t.sent) for t in topics.values())
+    asyncio.run(enforcer._chunk(held_keys(states, {0}), full=False))
+    assert sum(len(t.sent) for t in topics.values()) == sent  # read once: the next pass neither sends nor writes
 
 
 def test_a_dropped_partition_is_skipped_not_counted_as_an_error(tmp_path: Path) -> None:

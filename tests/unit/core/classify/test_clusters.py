@@ -6,6 +6,7 @@ import pytest
 
 from stream_filter.core.classify.clusters import classify_clusters, split_variant
 from stream_filter.core.classify.lexicon import parse_lexicon
+from stream_filter.core.contracts.decision import WEAK_CONFIDENCE
 from stream_filter.core.contracts.listing import ListingEvent
 from tests.factories import event
 
@@ -119,3 +120,16 @@ def test_an_outside_category_sends_a_named_garment_to_review_and_drops_weak_word
     assert [(m.cluster, m.confidence) for m in garment] == [("textile_fashion", 0.45)]
     weak = classify_clusters(_listing("tokopedia", ["Elektronik", "Telepon"], "Telepon Rumah Motif Batik"), model=None)
     assert weak == []
+
+
+def test_a_making_phrase_names_crafts_wherever_it_stands_unless_the_head_noun_is_against_it() -> None:
+    """`names` (4th lexicon column): how the goods were made names the cluster as a head noun does."""
+    data = ("keranjang\tfood_beverage\t-1.0\nanyam tangan\tcrafts\t1.2\tnames\nrotan\tcrafts\t1.2\n"
+            "mata pahat\t*\t-2.5\nsabun\t*\t-2.5\n")
+    lex = parse_lexicon(data, "", "")
+    named = classify_clusters(event(title="Keranjang Serbaguna Anyam Tangan"), lex, model=None)
+    assert [(m.cluster, m.confidence > WEAK_CONFIDENCE) for m in named] == [("crafts", True)]
+    plain = parse_lexicon(data.replace("\tnames", ""), "", "")
+    weak = classify_clusters(event(title="Keranjang Serbaguna Anyam Tangan"), plain, model=None)
+    assert [(m.cluster, m.confidence) for m in weak] == [("crafts", WEAK_CONFIDENCE)]  # reviewed, never rejected
+    assert classify_clusters(event(title="Mata Pahat Anyam Tangan Rotan"), lex, model=None) == []

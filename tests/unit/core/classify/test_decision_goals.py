@@ -75,12 +75,11 @@ def test_five_fold_decisions_meet_the_goals(five_fold: Figures) -> None:
 
 
 def test_categories_held_out_in_turn(by_category: Figures) -> None:
-    """Each top-level category decided by a model that never saw it. Closed goods approved: 2.8%
-    (measured 2026-12-07), over the 2% goal; a third of those are PRDECT-ID rows its category map
-    calls fashion that the label boundaries do not (face masks, cycling glasses, safety shoes)."""
+    """Each top-level category decided by a model that never saw it (2026-12-08: 0.3%, 6.8%, 1.9%,
+    13.6%)."""
     rejected, reviewed, leaked, closed_reviewed = rates(by_category)
     assert rejected <= 0.01 and reviewed <= 0.10
-    assert leaked <= 0.035 and closed_reviewed <= 0.16
+    assert leaked <= 0.02 and closed_reviewed <= 0.15
 
 
 # Head nouns of goods outside the closed clusters, across categories (not taken from the sets' titles)
