@@ -227,8 +227,12 @@ class Worker:
 
     async def heartbeat(self) -> None:
         self.readiness.tick()
-        if self.review.expired():  # a verdict in force expired: its listing is decided again as usual
-            self.enforcer.request()
+        if expired := self.review.expired():  # verdicts in force expired: just those listings are decided again
+            self.enforcer.expire(expired)
+        waited, why = self.enforcer.late()
+        self.metrics.reevaluation_waiting.set(waited)
+        self.metrics.reevaluation_late.set(1 if why else 0)
+        self.readiness.reevaluation_late = why
 
     async def measure_lag(self) -> None:
         try:

@@ -12,6 +12,10 @@ A listing another classifier read (the worker started with a new model or new le
 read again from its stored event, once (`lifecycle.reevaluate`): a new classifier reaches the whole
 catalogue in the first pass after a rolling update, paced like a policy change.
 
+A listing whose review verdict expired is decided again on its own (`expire`), between a pass's
+chunks or alone, never by restarting a pass. A pass requested and not completed within 3x the last
+completed pass's duration (an hour before any) is late: a metric, an alert and a `/readyz` reason.
+
 A pass runs when the live policy changes and when partitions are assigned (their previous owner
 may have stopped mid-pass); a full pass (no listing skipped) when the Jakarta day changes, since
 effective dates, exemptions and FX rates depend on the day. Chunks share the decision loops' lock, so a
@@ -23,10 +27,10 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from time import perf_counter
+from time import monotonic, perf_counter
 
 from stream_filter.core.batch import Pair, put_within
 from stream_filter.core.classify.classifier import Classifier, default_classifier
@@ -44,6 +48,7 @@ CHUNK = 500
 SETTLE_S = 0.2
 RETRY_S = 10.0
 DAY_CHECK_S = 60.0
+LATE_FACTOR, LATE_MIN_S, LATE_FIRST_S = 3.0, 60.0, 3600.0  # when a pass requested is late (`Enforcer.late`)
 
 
 @dataclass(frozen=True)
@@ -69,16 +74,42 @@ class Enforcer:
         self.max_output_bytes = max_output_bytes
         self.review = review or ReviewQueue()  # told every state a pass reads and every change it makes
         self.classifier = classifier or default_classifier()  # listings another one read are read again
-        self.wanted = asyncio.Event()
+        self.wanted = asyncio.Event()  # a pass is requested
+        self.work = asyncio.Event()  # a pass is requested, or listings wait to be decided again (targets)
+        self.targets: set[tuple[int, bytes]] = set()  # (partition, listing key) whose verdict expired
         self.full = False
         self.paused = False
         self.day = today()
+        self.requested_at: float | None = None  # monotonic: a pass requested and not completed since then
+        self.last_duration: float | None = None  # of the last completed pass
 
     def request(self, full: bool = False) -> None:
         """Ask for a pass; `full` decides every listing again even if its policy version is current
         (a new Jakarta day: effective dates, exemptions and FX validity may have changed)."""
         self.full = self.full or full
+        if self.requested_at is None:
+            self.requested_at = monotonic()
         self.wanted.set()
+        self.work.set()
+
+    def expire(self, listings: Iterable[tuple[int, str]]) -> None:
+        """Listings whose verdict expired: decided again on their own, between the chunks of a pass in
+        progress, which goes on (a request would restart it: with expiries more frequent than a
+        pass lasts, no pass would ever complete)."""
+        self.targets.update((partition, listing_id.encode()) for partition, listing_id in listings)
+        self.work.set()
+
+    def late(self, now: float | None = None) -> tuple[float, str | None]:
+        """How long the pass requested has waited to complete (0: none waiting), and why that is too
+        long: over 3x the last completed pass's duration (at least a minute), or an hour before any."""
+        if self.requested_at is None:
+            return 0.0, None
+        waited = (now if now is not None else monotonic()) - self.requested_at
+        limit = max(LATE_FACTOR * self.last_duration, LATE_MIN_S) if self.last_duration is not None else LATE_FIRST_S
+        if waited <= limit:
+            return waited, None
+        return waited, (f"re-evaluation pass requested {waited:.0f} s ago has not completed (limit {limit:.0f} s): "
+                        f"policy changes and day passes are not reaching every listing")
 
     def pause(self) -> None:
         """Partitions are being revoked (called under the lock): no chunk may start until reassigned."""
@@ -89,19 +120,35 @@ class Enforcer:
         self.request()  # the previous owner of a partition may have stopped mid-pass
 
     async def run(self) -> None:
-        """The app task: one pass per request (requests during a pass restart it); a failed pass is
-        tried again after a pause."""
+        """The app task: expired listings first, then one pass per request (requests during a pass
+        restart it; expiries do not); a failed pass or step is tried again after a pause."""
         while True:
-            await self.wanted.wait()
+            await self.work.wait()
+            self.work.clear()
             try:
-                await self.run_pass()
+                await self.decide_targets()
+                if self.wanted.is_set():
+                    await self.run_pass()
             except asyncio.CancelledError:
                 raise
             except Exception as exc:  # the traceback (DEBUG only) may hold listing content
-                log.warning("re-evaluation pass failed (%s); retrying", type(exc).__name__)
+                log.warning("re-evaluation failed (%s); retrying", type(exc).__name__)
                 log.debug("re-evaluation failure", exc_info=True)
                 await asyncio.sleep(RETRY_S)
-                self.wanted.set()
+                self.work.set()
+
+    async def decide_targets(self) -> None:
+        """Decide again the listings whose verdict expired, a chunk at a time under the lock. Paused
+        (revoked): they wait; the pass that follows the next assignment reads every state anyway."""
+        while self.targets and not self.paused:
+            await self._settle()
+            keys = sorted(self.targets)[:CHUNK]
+            async with self.lock:
+                if self.paused:
+                    return
+                self.targets.difference_update(keys)
+                await self._chunk(keys, full=False, walk=False)
+            self.metrics.reevaluation_expired.inc(len(keys))
 
     async def follow_days(self) -> None:
         """The app task that starts a full pass when the policy day (Jakarta) changes."""
@@ -128,6 +175,8 @@ class Enforcer:
         finally:
             if not finished:
                 self.full = self.full or full
+            elif not self.wanted.is_set():  # nothing asked for since: no pass is waiting
+                self.requested_at = None
 
     async def _pass(self, full: bool) -> bool:
         await self._settle()
@@ -139,6 +188,7 @@ class Enforcer:
         pending, active = self.states.held_count(owned), 0
         self.review.walk_starts(owned)
         for keys in self.states.chunks(owned, CHUNK, walked=self.review.walk_ends):
+            await self.decide_targets()  # expiries between chunks: the pass goes on
             if self.wanted.is_set():
                 log.info("re-evaluation restarts: policy or assignment changed")
                 return False
@@ -155,10 +205,13 @@ class Enforcer:
         self.metrics.active_listings.set(active)
         self.metrics.reevaluation_passes.inc()
         self.metrics.reevaluation_seconds.set(perf_counter() - started)
+        self.last_duration = perf_counter() - started
         log.info("re-evaluation pass over %d active listings took %.1f s", active, perf_counter() - started)
         return True
 
-    async def _chunk(self, keys: list[tuple[int, bytes]], full: bool) -> int:
+    async def _chunk(self, keys: list[tuple[int, bytes]], full: bool, walk: bool = True) -> int:
+        """Decide these listings again. `walk`: they are a pass's walk (the review queue counts them),
+        not listings picked out (expired verdicts)."""
         book, owned, now = self.holder.live, self.owned(), datetime.now(UTC)
         outputs: list[Pair] = []
         changelog: list[Pair] = []
@@ -168,13 +221,16 @@ class Enforcer:
             try:  # one bad state must not stop the pass (nor leave the chunk half applied)
                 state = view.get(key.decode(), partition)
                 if state is None or state.partition not in owned or not self.states.belongs(partition, key):
-                    self.review.walked(partition, key, None)
+                    if walk:
+                        self.review.walked(partition, key, None)
                     continue
                 active += 1
-                self.review.walked(partition, key, state)
+                if walk:
+                    self.review.walked(partition, key, state)
                 step = reevaluate(state, book, now, force=full, classifier=self.classifier)
             except LookupError:  # its partition was dropped meanwhile (revoked, or a failed write)
-                self.review.walk_lost(partition)
+                if walk:
+                    self.review.walk_lost(partition)
                 continue
             except Exception as exc:  # noqa: BLE001 - counted and skipped; the listing keeps its state
                 self.metrics.reevaluation_errors.inc()

@@ -88,6 +88,14 @@ class Metrics:
                                            "passes over the owned listings.", registry=registry)
         self.reevaluation_seconds = Gauge("stream_filter_reevaluation_last_duration_seconds", "How long the last "
                                           "completed re-evaluation pass took.", registry=registry)
+        self.reevaluation_expired = Counter("stream_filter_reevaluation_expired_total", "Listings decided again "
+                                            "on their own because their review verdict expired.", registry=registry)
+        self.reevaluation_waiting = Gauge("stream_filter_reevaluation_waiting_seconds", "How long the re-evaluation "
+                                          "pass requested has waited to complete (0: none waiting).",
+                                          registry=registry)
+        self.reevaluation_late = Gauge("stream_filter_reevaluation_late", "1 while the pass requested has waited over "
+                                       "3x the last completed pass's duration (at least a minute; an hour before "
+                                       "any completed).", registry=registry)
         self.reevaluation_errors = Counter("stream_filter_reevaluation_errors_total", "Listings a re-evaluation "
                                            "pass could not decide (skipped, state kept).", registry=registry)
         self.active_listings = Gauge("stream_filter_active_listings", "Active listings on owned partitions, as "

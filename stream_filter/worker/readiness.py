@@ -3,9 +3,9 @@
 Why two: an orchestrator restarts a process that is not alive (its event loop stopped turning) but
 only takes traffic and alerts away from one that is not ready (a policy not caught up, no partitions
 assigned yet, the states of owned partitions not loaded yet, records waiting with no batch
-delivered, an output refusing writes). Restarting a worker because its broker is down would not
-help and would cost a state restore. A rolling update waits for readiness before it restarts the
-next worker, so ready means the worker holds what it owns.
+delivered, an output refusing writes, a re-evaluation pass not completed in time). Restarting a
+worker because its broker is down would not help and would cost a state restore. A rolling update
+waits for readiness before it restarts the next worker, so ready means the worker holds what it owns.
 """
 
 from __future__ import annotations
@@ -33,6 +33,7 @@ class Readiness:
         self.load_error: str | None = None  # why the last load of listing states failed (it is retried)
         self.waiting = 0  # records behind on owned partitions, at the last lag measurement
         self.last_batch: float | None = None  # when a batch was last delivered (None: none yet)
+        self.reevaluation_late: str | None = None  # why the re-evaluation pass requested is late (Enforcer.late)
 
     def tick(self) -> None:
         self.beat = self.clock()
@@ -64,4 +65,6 @@ class Readiness:
         if self.waiting > 0 and idle > self.stall_after_s:
             reasons.append(f"no batch delivered for {idle:.0f} s while {self.waiting} records wait")
         reasons += [f"output {problem}" for problem in self.outputs.problems(RETRIABLE_AFTER_S)]
+        if self.reevaluation_late:
+            reasons.append(self.reevaluation_late)
         return reasons

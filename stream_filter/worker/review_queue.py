@@ -1,5 +1,5 @@
 """How many listings are in review on the partitions this worker owns, and since when (the review
-gauges); and when the verdicts it has seen expire (a pass then decides those listings again).
+gauges); and when the verdicts it has seen expire (the enforcer then decides those listings again).
 
 Why counts, not a set of listings: the gauges need a number and the oldest time, and a set of every
 listing in review grows with the catalogue. Each change of a listing's state comes with the state
@@ -114,15 +114,16 @@ class ReviewQueue:
             self._expiry[key] = expires
             heapq.heappush(self._due, (expires, partition, listing_id))
 
-    def expired(self, now: datetime | None = None) -> bool:
-        """Whether a verdict seen has expired since last asked (a pass decides such listings again)."""
-        now, passed = now or datetime.now(UTC), False
+    def expired(self, now: datetime | None = None) -> list[tuple[int, str]]:
+        """The listings whose verdict has expired since last asked, as (partition, listing id): the
+        enforcer decides just those again (`Enforcer.expire`)."""
+        now, due = now or datetime.now(UTC), []
         while self._due and self._due[0][0] <= now:
             expires, partition, listing_id = heapq.heappop(self._due)
             if self._expiry.get((partition, listing_id)) == expires:
                 del self._expiry[(partition, listing_id)]
-                passed = True
-        return passed
+                due.append((partition, listing_id))
+        return due
 
     def _counts(self) -> list[_Tally]:
         return [part.counted for part in self._parts.values() if part.counted is not None]

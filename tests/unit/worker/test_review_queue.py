@@ -130,13 +130,13 @@ def _expiring_verdict() -> tuple[ListingState | None, datetime]:
     return memory.get("L-1", 0), expiry
 
 
-def test_the_queue_says_once_when_a_verdict_it_saw_expires() -> None:
+def test_the_queue_names_once_the_listing_whose_verdict_expired() -> None:
     state, expiry = _expiring_verdict()
     queue = ReviewQueue()
     queue.changed(0, "L-1", None, state)
-    assert not queue.expired(expiry - timedelta(minutes=1))
-    assert queue.expired(expiry + timedelta(seconds=1))
-    assert not queue.expired(expiry + timedelta(seconds=2))  # once: the pass it asks for decides it again
+    assert queue.expired(expiry - timedelta(minutes=1)) == []
+    assert queue.expired(expiry + timedelta(seconds=1)) == [(0, "L-1")]
+    assert queue.expired(expiry + timedelta(seconds=2)) == []  # once: the enforcer decides it again
 
 
 def test_passes_reading_the_same_verdict_again_keep_one_expiry_for_it() -> None:
@@ -146,7 +146,7 @@ def test_passes_reading_the_same_verdict_again_keep_one_expiry_for_it() -> None:
         queue.walked(0, b"L-1", state)
     assert len(queue._due) == 1
     queue.keep([1])  # revoked: its expiry is not ours to act on
-    assert not queue.expired(expiry + timedelta(seconds=1))
+    assert queue.expired(expiry + timedelta(seconds=1)) == []
 
 
 def test_a_batch_gives_each_listing_its_state_before_the_batch() -> None:
