@@ -19,6 +19,7 @@ from pathlib import Path
 
 import orjson
 
+from stream_filter.core.classify.classifier import default_classifier
 from stream_filter.core.classify.clusters import classify_clusters
 from stream_filter.core.classify.evaluation import row_to_event
 from stream_filter.core.classify.lexicon import Lexicon, default_lexicon, parse_lexicon
@@ -66,6 +67,9 @@ def main(argv: list[str]) -> int:
     print(f"classify step (origin + clusters), shipped lexicon ({len(lex.terms)} terms): "
           f"{per_listing_us(events, lambda: classify_step(None)):.1f} us/listing; with the shipped model: "
           f"{per_listing_us(events, lambda: classify_step(default_model())):.1f} us/listing")
+    reading = default_classifier()  # what a decision calls (route.decide): the configured model
+    print(f"  as a decision reads it (Classifier.read, {reading.version}): "
+          f"{per_listing_us(events, lambda: [default_classifier().read(e) for e in events]):.1f} us/listing")
     print(f"  origin only: {per_listing_us(events, lambda: [classify_origin(e) for e in events]):.1f} us/listing")
     sizes = {}
     for size in (100, 2000):

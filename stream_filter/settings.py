@@ -77,6 +77,10 @@ class Settings(BaseSettings):
     policy_verify_key: str | None = Field(
         default=None, description="Ed25519 public key (PEM file) policy records must be signed with; unset: "
         "records are not checked (guard the topic with ACLs either way).")
+    reviewer_keys: str | None = Field(
+        default=None, description="A directory of reviewer verify keys, `<reviewer id>.pem` each (Ed25519 public "
+        "keys; a mounted Secret), read again when it changes: verdicts must be signed by the key of the reviewer "
+        "they name. Unset: verdicts are not checked (/healthz and the log say so).")
     data_dir: str = Field(default=".stream-filter", description="Faust's local state directory.")
     state_store: Literal["auto", "memory"] = Field(
         default="auto", description="Listing state: RocksDB (rocksdict) when installed, else memory; or memory.")

@@ -89,7 +89,13 @@ def parser() -> argparse.ArgumentParser:
         ver.add_argument("--reviewer", help="reviewer id (default: the login name)")
         ver.add_argument("--expires", help="ISO time after which the listing is decided again as usual")
         ver.add_argument("--decision", help="the decision answered (default: the listing's on the review topic)")
+        ver.add_argument("--key", help="the reviewer's private key (review keygen): sign the verdict, as workers "
+                         "with STREAM_FILTER_REVIEWER_KEYS require")
         ver.set_defaults(func=review.cmd_verdict, verdict={"approve": "approved", "reject": "rejected"}[verdict])
+    rkey = rev_sub.add_parser("keygen", help="make a reviewer's Ed25519 key pair for signing verdicts")
+    rkey.add_argument("dir", help="folder for <reviewer>.key (kept by the reviewer) and <reviewer>.pem (the workers')")
+    rkey.add_argument("--reviewer", required=True, help="the reviewer id the verdicts will name")
+    rkey.set_defaults(func=review.cmd_keygen)
     exp = sub.add_parser("explain", help="why a listing is where it is: ask a worker's lookup")
     exp.add_argument("listing_id")
     exp.add_argument("--url", help="a worker's web address (default: this machine's worker)")

@@ -11,11 +11,13 @@ import argparse
 import asyncio
 import getpass
 import json
+import os
 import sys
 import urllib.error
 import urllib.request
 import uuid
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 from urllib.parse import quote
 
@@ -56,10 +58,33 @@ def cmd_verdict(args: argparse.Namespace) -> int:
         verdict_id=str(uuid.uuid4()), listing_id=args.listing_id, decision_id=decision, verdict=Verdict(args.verdict),
         reviewer_id=args.reviewer or getpass.getuser(), reason_code=args.reason, note=args.note or "",
         reviewed_at=datetime.now(UTC), expires_at=datetime.fromisoformat(args.expires) if args.expires else None)
+    if args.key:  # signed for this deployment: workers with reviewer keys check it
+        from stream_filter.core.verdict_auth import signed
+
+        verdict = signed(verdict, settings.app_id, Path(args.key).read_bytes())
     asyncio.run(publish(settings, [(verdict.listing_id.encode(), verdict.model_dump_json().encode())],
                         settings.topic_review_verdicts))
-    print(f"verdict {verdict.verdict_id}: {verdict.verdict.value} {verdict.listing_id} (decision {decision})",
-          file=sys.stderr)
+    print(f"verdict {verdict.verdict_id}: {verdict.verdict.value} {verdict.listing_id} (decision {decision})"
+          f"{', signed by ' + verdict.reviewer_id if verdict.signature else ', unsigned'}", file=sys.stderr)
+    return 0
+
+
+def cmd_keygen(args: argparse.Namespace) -> int:
+    from stream_filter.core.policy.signing import keygen
+
+    folder = Path(args.dir)
+    folder.mkdir(parents=True, exist_ok=True)
+    private_path, public_path = folder / f"{args.reviewer}.key", folder / f"{args.reviewer}.pem"
+    if private_path.exists() or public_path.exists():
+        print(f"refused: {private_path} or {public_path} exists already", file=sys.stderr)
+        return 2
+    private, public = keygen()
+    descriptor = os.open(private_path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(descriptor, "wb") as out:
+        out.write(private)
+    public_path.write_bytes(public)
+    print(f"wrote {private_path} (the reviewer's: review approve|reject --key) and {public_path} (add it to the "
+          f"workers' STREAM_FILTER_REVIEWER_KEYS directory; remove it to revoke)", file=sys.stderr)
     return 0
 
 

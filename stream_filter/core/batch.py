@@ -17,7 +17,7 @@ from time import perf_counter
 from stream_filter.core.classify.classifier import Classifier
 from stream_filter.core.contracts.dead_letter import ErrorCode, Failure
 from stream_filter.core.dedupe import RecentEvents
-from stream_filter.core.lifecycle import advance, apply_verdict
+from stream_filter.core.lifecycle import advance, apply_verdict, replayed
 from stream_filter.core.listing_state import ListingState, Sent
 from stream_filter.core.policy.book import PolicyBook, PolicyHolder
 from stream_filter.core.policy.day import Clock
@@ -25,6 +25,7 @@ from stream_filter.core.ports import SourceRecord, StateView
 from stream_filter.core.review import decode_verdict
 from stream_filter.core.route import Routed, dead_letter, route
 from stream_filter.core.shadow import shadow_diff
+from stream_filter.core.verdict_auth import VerdictAuth
 
 log = logging.getLogger("stream_filter.worker")
 Pair = tuple[Routed, SourceRecord]  # a record to send, and the record it comes from
@@ -70,9 +71,10 @@ def put_within(states: StateView, listing_id: str, partition: int, state: Listin
 class BatchDecider:
     def __init__(self, holder: PolicyHolder, *, max_value_bytes: int, clock: Clock,
                  max_age: timedelta | None, dedupe_window: int, max_output_bytes: int = 1_000_000,
-                 classifier: Classifier | None = None) -> None:
+                 classifier: Classifier | None = None, auth: VerdictAuth | None = None) -> None:
         self.holder, self.max_value_bytes, self.clock, self.max_age = holder, max_value_bytes, clock, max_age
         self.classifier = classifier  # None: the configured one
+        self.auth = auth or VerdictAuth("")  # no reviewer keys: verdicts unchecked
         self.max_output_bytes = max_output_bytes
         self.recent = RecentEvents(dedupe_window)
 
@@ -156,6 +158,10 @@ class BatchDecider:
         previous = states.get(where[1], where[0])
         if previous is not None and previous.verdict_applied(rec.partition, rec.offset):
             return previous.replay(rec.offset or 0, verdict=True)  # what it sent the first time
+        # checked after the replay above: a verdict applied stays applied, even once its key is revoked
+        refused = self.auth.check(verdict) or self.auth.noted(replayed(verdict, previous))
+        if refused is not None:
+            return [dead_letter(rec.key, rec.value, refused, source)]
         step = apply_verdict(verdict, previous, rec.offset, sent.get(where, ()), now)
         if isinstance(step, Failure):
             return [dead_letter(rec.key, rec.value, step, source)]

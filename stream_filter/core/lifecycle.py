@@ -159,6 +159,16 @@ def apply_verdict(verdict: ReviewVerdict, state: ListingState | None, offset: in
                                  history=state.pushed()))
 
 
+def replayed(verdict: ReviewVerdict, state: ListingState | None) -> Failure | None:
+    """A verdict in force published again at another position (a retried publish, or someone replaying
+    it): refused with its own code, so it is not mistaken for a reviewer's new answer."""
+    applied = state.verdict if state is not None else None
+    if applied is None or applied.ref.verdict_id != verdict.verdict_id or applied.ref.answers != verdict.decision_id:
+        return None
+    return Failure(ErrorCode.REPLAYED_VERDICT, f"verdict {verdict.verdict_id} was applied already (decision "
+                   f"{applied.decision_id}); a reviewer who changed their mind publishes a new verdict")
+
+
 def policy_in_force(book: PolicyBook, now: datetime) -> PolicyRef:
     """The reference decisions made now carry."""
     return combined_ref(book.active(day_of(now)))

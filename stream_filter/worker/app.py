@@ -23,6 +23,7 @@ import asyncio
 import logging
 from collections.abc import Callable, Sequence
 from datetime import timedelta
+from pathlib import Path
 from typing import Any
 
 from prometheus_client import CollectorRegistry
@@ -33,6 +34,7 @@ from stream_filter.core.classify.classifier import default_classifier
 from stream_filter.core.policy.book import PolicyBook, PolicyHolder
 from stream_filter.core.ports import OutputTopic, SourceRecord
 from stream_filter.core.route import Output
+from stream_filter.core.verdict_auth import VerdictAuth
 from stream_filter.kafka.clients import client_options
 from stream_filter.kafka.policy_feed import Mode, PolicyFollower
 from stream_filter.kafka.reading import end_offsets
@@ -52,6 +54,7 @@ from stream_filter.worker.pages import add_pages
 from stream_filter.worker.producer_topic import ProducerTopic
 from stream_filter.worker.readiness import Readiness
 from stream_filter.worker.review_queue import ReviewQueue
+from stream_filter.worker.reviewer_keys import ReviewerKeyDir
 from stream_filter.worker.shutdown import EXIT_BATCH_ABANDONED, EXIT_OUTPUT_BLOCKED, hard_exit
 from stream_filter.worker.state_loading import StateLoader
 from stream_filter.worker.transport import App
@@ -98,10 +101,16 @@ class Worker:
                                  max_output_bytes=settings.max_output_bytes, review=self.review,
                                  pace=self.pace, classifier=self.classifier)
         max_age = timedelta(seconds=settings.max_event_age_s) if settings.max_event_age_s else None
+        keys = ReviewerKeyDir(Path(settings.reviewer_keys)) if settings.reviewer_keys else None
+        self.auth = VerdictAuth(settings.app_id, keys or (lambda: None))
+        if keys is None:
+            log.warning("review verdicts are not checked: anyone who can write %s can approve a listing in review "
+                        "(set STREAM_FILTER_REVIEWER_KEYS)", settings.topic_review_verdicts)
         self.decider = BatchDecider(self.holder, max_value_bytes=settings.max_value_bytes,
                                     clock=settings.policy_clock, max_age=max_age,
                                     dedupe_window=settings.dedupe_window,
-                                    max_output_bytes=settings.max_output_bytes, classifier=self.classifier)
+                                    max_output_bytes=settings.max_output_bytes, classifier=self.classifier,
+                                    auth=self.auth)
         self.states.pace = self.pace  # a partition's states load while the others' batches go on
         self.lag_probe = LagProbe(settings)
         self.lookup = ListingLookup(settings, self.states,
@@ -128,7 +137,7 @@ class Worker:
         app.on_partitions_revoked.connect(self.on_partitions_revoked)  # type: ignore[arg-type]
         app.on_rebalance_complete.connect(self.on_rebalance_complete)  # type: ignore[arg-type]
         app.on_before_shutdown.connect(self.on_before_shutdown)  # type: ignore[arg-type]
-        add_pages(app, self.registry, self.readiness, self.holder, self.lookup, self.classifier.version)
+        add_pages(app, self.registry, self.readiness, self.holder, self.lookup, self.classifier.version, self.auth)
 
     async def pace(self, seconds: float) -> None:
         """Between a long job's steps (a re-evaluation chunk, a poll of a state load): while events

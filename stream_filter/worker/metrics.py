@@ -127,7 +127,9 @@ class Metrics:
             self.send_failures.labels(kind.value)
         for mode in ("live", "shadow"):
             self.policy_updates.labels(mode)
-        for verdict in ("approved", "rejected", ErrorCode.STALE_VERDICT.value):
+        for verdict in ("approved", "rejected", ErrorCode.STALE_VERDICT.value, ErrorCode.UNSIGNED_VERDICT.value,
+                        ErrorCode.UNKNOWN_REVIEWER.value, ErrorCode.BAD_VERDICT_SIGNATURE.value,
+                        ErrorCode.REPLAYED_VERDICT.value):
             self.verdicts.labels(verdict)
         for sent in ("again", "nothing"):
             self.replayed.labels(sent)

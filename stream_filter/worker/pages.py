@@ -15,6 +15,7 @@ from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_l
 
 from stream_filter.core.policy.book import PolicyHolder
 from stream_filter.core.policy.day import today
+from stream_filter.core.verdict_auth import VerdictAuth
 from stream_filter.worker.lookup import ROUTED_HEADER, ListingLookup
 from stream_filter.worker.readiness import Readiness
 
@@ -24,7 +25,7 @@ LISTING = "/listings/{listing_id}"
 
 
 def add_pages(app: faust.App, registry: CollectorRegistry, readiness: Readiness, holder: PolicyHolder,
-              lookup: ListingLookup, classifier: str) -> None:
+              lookup: ListingLookup, classifier: str, auth: VerdictAuth) -> None:
     """Faust makes a page's handler a method of its View class: plain functions that take the view."""
 
     async def metrics(view: View, request: Request) -> Response:
@@ -40,7 +41,10 @@ def add_pages(app: faust.App, registry: CollectorRegistry, readiness: Readiness,
                           "policy_refused": readiness.policy_refused,
                           "policies": [p.ref.model_dump() for p in holder.live.active(today())],
                           "versions": [ref.model_dump() for ref in holder.live.describe()],
-                          "shadow": [p.ref.model_dump() for p in shadow], "classifier": classifier},
+                          "shadow": [p.ref.model_dump() for p in shadow], "classifier": classifier,
+                          # verdicts refused since start, by code; unchecked: no reviewer keys are set
+                          "verdicts": {"checked": auth.checked, "reviewers": len(auth.keys() or {}),
+                                       "refused": dict(auth.refused)}},
                          status=503 if reasons else 200)
 
     async def ready(view: View, request: Request) -> Response:

@@ -32,6 +32,10 @@ class ErrorCode(StrEnum):
     STALE_VERDICT = "STALE_VERDICT"  # answers a decision that is not the listing's latest (or no active listing)
     VERDICT_NOT_FOR_REVIEW = "VERDICT_NOT_FOR_REVIEW"  # answers a decision that neither review nor a verdict made
     EXPIRED_VERDICT = "EXPIRED_VERDICT"  # its expiry had passed when it arrived
+    UNSIGNED_VERDICT = "UNSIGNED_VERDICT"  # no signature, and the worker checks verdicts (reviewer keys set)
+    UNKNOWN_REVIEWER = "UNKNOWN_REVIEWER"  # signed by a reviewer with no key listed (never listed, or revoked)
+    BAD_VERDICT_SIGNATURE = "BAD_VERDICT_SIGNATURE"  # the signature is not the reviewer's over this verdict here
+    REPLAYED_VERDICT = "REPLAYED_VERDICT"  # a verdict already applied, published again
 
 
 @dataclass(frozen=True)

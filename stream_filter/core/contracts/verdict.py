@@ -36,6 +36,9 @@ class ReviewVerdict(BaseModel):
     reviewed_at: AwareDatetime
     expires_at: AwareDatetime | None = Field(
         default=None, description="After this the listing is decided again as usual (and may go back to review).")
+    signature: str | None = Field(
+        default=None, description="The reviewer's Ed25519 signature (base64) of the verdict's other fields and the "
+        "deployment (core/verdict_auth.py: signed_bytes). Required by workers given reviewer keys.")
 
 
 class VerdictRef(BaseModel):
