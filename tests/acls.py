@@ -14,8 +14,8 @@ from aiokafka.protocol.admin import CreateAclsRequest, DeleteAclsRequest
 from stream_filter.kafka.clients import admin_client
 from stream_filter.settings import Settings
 
-TOPIC, LITERAL = 2, 3  # resource type, pattern type
-WRITE, DESCRIBE = 4, 8  # operations
+TOPIC, GROUP, LITERAL = 2, 3, 3  # resource types, pattern type
+READ, WRITE, DESCRIBE = 3, 4, 8  # operations
 DENY, ALLOW = 2, 3  # permission types
 
 
@@ -25,6 +25,12 @@ async def _send(bootstrap: str, request: CreateAclsRequest | DeleteAclsRequest) 
     results = getattr(response, "creation_responses", None) or getattr(response, "filter_responses", [])
     errors = [r for r in results if r[0]]
     assert not errors, errors
+
+
+def allow(bootstrap: str, user: str, resource_type: int, name: str, operation: int) -> None:
+    """An ALLOW ACL for `user` on one resource (literal name), as `kafka-acls.sh --add --allow-principal`."""
+    asyncio.run(_send(bootstrap, CreateAclsRequest(resource_type, name, LITERAL, f"User:{user}", "*", operation,
+                                                   ALLOW)))
 
 
 def revoke_write(bootstrap: str, user: str, topic: str) -> None:

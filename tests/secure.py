@@ -27,11 +27,14 @@ class SecureBroker:
     certs: CertFiles
 
 
-def start_secure_broker(base: Path) -> Iterator[SecureBroker]:
+def start_secure_broker(base: Path, users: dict[str, str] | None = None,
+                        open_without_acls: bool = True) -> Iterator[SecureBroker]:
+    """`users`: SCRAM users besides the worker's; `open_without_acls` False: a resource without ACLs is
+    closed to every principal but the super user (as production brokers run)."""
     certs = make_certs(base / "certs")
     root = base / "kafka"
-    handle = local_kafka.start(SECURE_PORT, root, local_kafka.SecureListeners(certs.broker_keystore, certs.ca,
-                                                                              {USER: PASSWORD}))
+    handle = local_kafka.start(SECURE_PORT, root, local_kafka.SecureListeners(
+        certs.broker_keystore, certs.ca, {USER: PASSWORD, **(users or {})}, open_without_acls))
     port = int(handle.bootstrap.rsplit(":", 1)[1])
     try:
         yield SecureBroker(handle.bootstrap, f"127.0.0.1:{port + 2}", f"127.0.0.1:{port + 3}", certs)

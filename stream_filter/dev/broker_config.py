@@ -21,6 +21,7 @@ class SecureListeners:
     keystore: Path
     truststore: Path
     scram_users: dict[str, str]  # name -> password, created for SCRAM-SHA-256 and SCRAM-SHA-512
+    open_without_acls: bool = True  # False: as production brokers run, a resource without ACLs is closed
 
     def properties(self) -> list[str]:
         jaas = "org.apache.kafka.common.security.scram.ScramLoginModule required;"
@@ -33,9 +34,10 @@ class SecureListeners:
             "listener.name.ssl.ssl.client.auth=required",
             # ACLs, for tests that revoke a permission: the plaintext and controller listeners (the
             # broker itself, test set-up and checks) are super users; resources without ACLs stay open
+            # unless `open_without_acls` is False (a principal's exact permissions under test)
             "authorizer.class.name=org.apache.kafka.metadata.authorizer.StandardAuthorizer",
             "super.users=User:ANONYMOUS",
-            "allow.everyone.if.no.acl.found=true",
+            f"allow.everyone.if.no.acl.found={'true' if self.open_without_acls else 'false'}",
         ]
 
     def format_args(self) -> list[str]:

@@ -185,7 +185,8 @@ def test_references_resolve_and_selectors_select_the_worker(overlay: str) -> Non
     refs += [("ConfigMap", e["configMapRef"]["name"]) for e in pod["spec"]["containers"][0]["envFrom"]]
     refs += [("Secret", e["valueFrom"]["secretKeyRef"]["name"]) for e in pod["spec"]["containers"][0].get("env", [])
              if "secretKeyRef" in e.get("valueFrom", {}) and not e["valueFrom"]["secretKeyRef"].get("optional")]
-    refs += [("Secret", v["secret"]["secretName"]) for v in pod["spec"]["volumes"] if "secret" in v]
+    refs += [("Secret", v["secret"]["secretName"]) for v in pod["spec"]["volumes"]
+             if "secret" in v and not v["secret"].get("optional")]
     for obj in objects:
         if obj["kind"] == "ScaledObject":
             refs.append((obj["spec"]["scaleTargetRef"]["kind"], obj["spec"]["scaleTargetRef"]["name"]))
@@ -253,3 +254,18 @@ def test_the_prometheus_rule_carries_the_promtool_tested_rules() -> None:
                                                        "stream-filter.json").read_text()
     used = metric_names.used_in(yaml.safe_dump(rule) + dashboard["data"]["stream-filter.json"])
     assert used and used <= metric_names.exported(), used - metric_names.exported()
+
+
+def test_production_gives_the_autoscaler_its_own_principal_and_checks_verdicts() -> None:
+    """KEDA never runs with the workers' credentials; reviewer keys are mounted (fail closed without them)."""
+    objects = render("production")
+    trigger = one(objects, "TriggerAuthentication")
+    keda = {ref["name"] for ref in trigger["spec"]["secretTargetRef"]}
+    pod = one(objects, "StatefulSet")["spec"]["template"]["spec"]
+    worker = {e["valueFrom"]["secretKeyRef"]["name"] for e in pod["containers"][0].get("env", [])
+              if "secretKeyRef" in e.get("valueFrom", {})}
+    assert len(keda) == 1 and keda.isdisjoint(worker) and next(iter(keda)).startswith("stream-filter-keda")
+    config = one(objects, "ConfigMap", next(o["metadata"]["name"] for o in objects if o["kind"] == "ConfigMap"
+                                           and "STREAM_FILTER_REVIEWER_KEYS" in o.get("data", {})))
+    mounts = {m["mountPath"] for m in pod["containers"][0]["volumeMounts"]}
+    assert config["data"]["STREAM_FILTER_REVIEWER_KEYS"] in mounts
