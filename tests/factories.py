@@ -145,9 +145,10 @@ def decider(policy: str = "default") -> BatchDecider:
 UNCERTAIN = {"title": "Kaos Polos Cotton Combed 30s"}  # no origin fields: unknown origin, textile -> review
 
 
-def in_review(states: MemoryStates, listing_id: str = "L-1") -> tuple[ListingState, list[Routed]]:
+def in_review(states: MemoryStates, listing_id: str = "L-1",
+              listing_fields: dict[str, Any] | None = None) -> tuple[ListingState, list[Routed]]:
     """A listing the default policy sends to review, on partition 0: its state and what was sent."""
-    decided = decider().decide([listing_msg(listing_id, 0, 0, **UNCERTAIN)], states.view)
+    decided = decider().decide([listing_msg(listing_id, 0, 0, **UNCERTAIN, **(listing_fields or {}))], states.view)
     state = states.get(listing_id, 0)
     assert state is not None and state.outcome is Outcome.REVIEW
     return state, [routed for routed, _ in decided.outputs]

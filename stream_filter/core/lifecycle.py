@@ -126,7 +126,7 @@ def apply_verdict(verdict: ReviewVerdict, state: ListingState | None, offset: in
     if verdict.decision_id != state.decision_id:
         return Failure(ErrorCode.STALE_VERDICT, f"answers decision {verdict.decision_id}; the listing's latest is "
                        f"{state.decision_id} ({state.outcome.value})")
-    if state.outcome is not Outcome.REVIEW and not state.by_verdict:
+    if state.outcome is not Outcome.REVIEW and state.verdict is None:  # a verdict in force made or kept it
         return Failure(ErrorCode.VERDICT_NOT_FOR_REVIEW, f"answers a decision that is {state.outcome.value} by policy, "
                        "not one that sent the listing to review")
     if verdict.expires_at is not None and verdict.expires_at <= now:
@@ -147,7 +147,7 @@ def apply_verdict(verdict: ReviewVerdict, state: ListingState | None, offset: in
     if state.outcome is not outcome:
         moved = MOVED.reason(before=state.outcome.value, after=outcome.value, why=record.reasons[0].code)
         records.append(withdrawal(state, state.event_id, moved, now))
-    answered = state.verdict if state.by_verdict else None  # a verdict on a verdict: the review it answered
+    answered = state.verdict  # a verdict on a verdict (made or kept by it): the review it answered
     applied = AppliedVerdict(ref, record.decision_id,
                              answered.seen if answered else tuple(r.code for r in policy_reasons(state.reasons)),
                              answered.fingerprint if answered else fingerprint(state.listing),

@@ -67,7 +67,8 @@ def lapse(verdict: AppliedVerdict, listing: dict[str, Any], outcome: Outcome, re
         return f"it expired at {expires.isoformat()}"
     if fingerprint(listing) != verdict.fingerprint:
         return "the listing's content changed (title, category, origin or price)"
-    if outcome is not Outcome.APPROVED:
+    if outcome is not Outcome.APPROVED or verdict.ref.verdict.value != Outcome.APPROVED.value:
+        # a policy that now approves what a reviewer approved needs nothing of them; any other new code does
         new = sorted({r.code for r in policy_reasons(reasons)} - set(verdict.seen))
         if new:
             return f"the policy now gives {', '.join(new)}"

@@ -209,3 +209,41 @@ def test_a_reused_verdict_id_on_another_decision_gives_a_new_decision_id() -> No
     remade = [r.decision for r, _ in second.outputs if r.decision is not None and r.decision.action == "upsert"]
     assert len(made) == 1 and len(remade) == 1
     assert made[0].decision_id != remade[0].decision_id
+
+
+def test_a_reviewer_may_change_their_mind_after_an_update_the_verdict_survived() -> None:
+    """docs/contracts.md: a verdict may answer an earlier verdict; the decision a verdict kept through a
+    stock update is the listing's latest, and answering it must move the listing too."""
+    states, catalogue = MemoryStates({0: {}}), Catalogue()
+    reviewed = _in_review(states, catalogue)
+    _apply(catalogue, decider().decide_verdicts([verdict_msg("L-1", reviewed.decision_id, 0)], states.view))
+    _apply(catalogue, decider().decide([listing_msg("L-1", 0, 1, stock=12, **UNCERTAIN)], states.view))
+    kept = states.get("L-1", 0)
+    assert kept is not None and kept.outcome is Outcome.APPROVED and kept.verdict is not None
+    changed = decider().decide_verdicts([verdict_msg("L-1", kept.decision_id, 1, "rejected")], states.view)
+    _apply(catalogue, changed)
+    assert [r.error.code for r, _ in changed.outputs if r.error] == []
+    assert catalogue.topics_of() == {"L-1": {"rejected"}}
+    state = states.get("L-1", 0)
+    assert state is not None and state.verdict is not None and state.verdict.since == reviewed.decided_at
+
+
+def test_a_reject_verdict_lapses_under_a_policy_that_now_approves_with_a_code_the_reviewer_did_not_see() -> None:
+    states, catalogue = MemoryStates({0: {}}), Catalogue()
+    reviewed, sent = in_review(states, listing_fields={"brand": "Tenun Ikat Sumba"})
+    _apply(catalogue, sent)
+    _apply(catalogue, decider().decide_verdicts([verdict_msg("L-1", reviewed.decision_id, 0, "rejected")],
+                                                 states.view))
+    rejected = states.get("L-1", 0)
+    assert rejected is not None and rejected.outcome is Outcome.REJECTED
+    now = datetime(2026, 11, 5, tzinfo=UTC)
+    same = reevaluate(rejected, _book(""), now)
+    assert same is not None and same.records == []  # a policy with nothing new keeps the verdict
+    exempt = "exemptions:\n  brands: [{value: Tenun Ikat Sumba}]\n"
+    step = reevaluate(rejected, _book(exempt), now)
+    assert step is not None and step.state is not None and step.state.verdict is None
+    _apply(catalogue, step.records)
+    assert catalogue.topics_of() == {"L-1": {"approved"}}
+    decision = next(r.decision for r in step.records if r.output is Output.APPROVED)
+    assert decision is not None and decision.reasons[0].code == "REVIEW_VERDICT_LAPSED"
+    assert "BRAND_EXEMPT" in decision.reasons[0].message
