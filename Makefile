@@ -3,7 +3,7 @@ PYTHON ?= python3
 VENV ?= .venv
 PY := $(VENV)/bin/python
 
-.PHONY: venv lock tools run test lint unit kafka kafka-down schemas examples kube-assets crds eval train bench bench-core bench-reevaluation bench-oversized bench-sizing bench-review chaos clean
+.PHONY: venv lock tools run test lint unit kafka kafka-down schemas examples kube-assets crds eval train bench bench-core bench-reevaluation bench-expiries bench-oversized bench-sizing bench-review chaos clean
 
 venv: $(VENV)/.installed
 
@@ -99,6 +99,10 @@ bench-sizing: venv
 ## Retroactive enforcement over 1,000,000 active listings (REEVAL_N to change); bench/results/reevaluation.json.
 bench-reevaluation: venv
 	$(PY) -m bench.reevaluation --n $(or $(REEVAL_N),1000000)
+
+## Full passes over 1M listings in memory while a verdict expires every 0.1 s; bench/results/expiries.json.
+bench-expiries: venv
+	$(PY) -m bench.expiries --n $(or $(EXPIRIES_N),1000000)
 
 ## Listing lookups (p50/p99) and verdict-to-move time under 1,000 updates/s, two workers; bench/results/review.json.
 bench-review: venv

@@ -31,6 +31,9 @@ class Settings(BaseSettings):
     topic_review_verdicts: str = Field(default="listings.review-verdicts", description="Reviewers' verdicts "
                                        "(ReviewVerdict v1), keyed by listing id, co-partitioned with the input.")
     topic_partitions: int = Field(default=4, ge=1, description="Partitions for topics created when missing.")
+    input_partitioner: Literal["auto", "murmur2", "crc32", "fnv1a"] = Field(
+        default="auto", description="How the ingest pipeline's producer places listing keys: murmur2 (Java, "
+        "aiokafka), crc32 (librdkafka: confluent-kafka, kcat), fnv1a (Sarama); auto: learnt from where records are.")
     topic_replication: int = Field(default=1, ge=1)
     web_host: str = Field(default="127.0.0.1", description="Bind address of /metrics (0.0.0.0 in containers).")
     web_port: int = Field(default=6066, ge=1, le=65535)

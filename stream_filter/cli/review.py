@@ -62,8 +62,12 @@ def cmd_verdict(args: argparse.Namespace) -> int:
         from stream_filter.core.verdict_auth import signed
 
         verdict = signed(verdict, settings.app_id, Path(args.key).read_bytes())
+    from stream_filter.kafka.input_partitioner import input_partition
+
+    # the partition the listing's events use (verdicts are co-partitioned), as the input's producers place it
+    partition = asyncio.run(input_partition(settings, verdict.listing_id.encode()))
     asyncio.run(publish(settings, [(verdict.listing_id.encode(), verdict.model_dump_json().encode())],
-                        settings.topic_review_verdicts))
+                        settings.topic_review_verdicts, partition))
     print(f"verdict {verdict.verdict_id}: {verdict.verdict.value} {verdict.listing_id} (decision {decision})"
           f"{', signed by ' + verdict.reviewer_id if verdict.signature else ', unsigned'}", file=sys.stderr)
     return 0

@@ -7,7 +7,7 @@ from aiokafka import ConsumerRecord, TopicPartition
 
 from stream_filter.core.listing_state import ListingState
 from stream_filter.kafka.clients import admin_client
-from stream_filter.kafka.partitioning import partition_for
+from stream_filter.kafka.input_partitioner import InputPartitioner, sample_input
 from stream_filter.kafka.reading import read_from_start
 from stream_filter.kafka.topics import partition_count
 from stream_filter.settings import Settings
@@ -19,13 +19,17 @@ async def read_held_states(settings: Settings) -> list[ListingState]:
     topic = settings.topic_state()
     async with admin_client(settings) as admin:
         count = await partition_count(admin, topic) or 0
+    partitioner = InputPartitioner(settings.input_partitioner)
+    if partitioner.name is None and count:
+        partitioner.observe(await sample_input(settings, range(count)), count)
+    place = partitioner.placer()  # murmur2 when none explains the input: the latest copy still wins below
     home: dict[bytes, bytes] = {}  # states on the partition their listing belongs to now
     stray: dict[bytes, bytes] = {}  # copies on an older partition (not adopted yet, or stale)
 
     def keep(tp: TopicPartition, record: ConsumerRecord[bytes, bytes]) -> None:
         if record.key is None:
             return
-        held = home if partition_for(record.key, count) == tp.partition else stray
+        held = home if place(record.key, count) == tp.partition else stray
         if record.value is None:
             held.pop(record.key, None)
         else:

@@ -1,6 +1,6 @@
 """Adopting listing states after input partitions were added.
 
-Why: a listing's events go to partition murmur2(listing id) mod the partition count; when the
+Why: a listing's events go to the partition its producer's partitioner gives (`input_partitioner.py`); when the
 count grows, many listings move to another partition, and their states stay on the changelog
 partition of the old one. The worker that loads a partition therefore also reads the partitions
 that existed before the last change (`kafka/topics.grow_changelog` keeps their history) and adopts
@@ -12,7 +12,7 @@ the old copy back once compaction drops the tombstone.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import replace
 
 from aiokafka import ConsumerRecord, TopicPartition
@@ -26,10 +26,11 @@ from stream_filter.settings import Settings
 
 
 async def adopt(settings: Settings, stores: Mapping[int, PartitionStore], count: int,
-                history: list[int]) -> list[Routed]:
+                history: list[int], place: Callable[[bytes, int], int] = partition_for) -> list[Routed]:
     """Adopt into `stores` (partition -> its freshly restored store) the states that belong to them
     under `count` partitions but sit on an older partition; return the changelog records to send
-    (the adopted states, then the old copies' tombstones: a crash between loses no state)."""
+    (the adopted states, then the old copies' tombstones: a crash between loses no state). `place`:
+    where the input's producers put a key among n partitions."""
     earlier = [c for c in history[:-1] if c < count]  # an equal count (histories written before a fix) moved nothing
     old = list(range(max(earlier, default=0)))
     if not old:
@@ -37,15 +38,15 @@ async def adopt(settings: Settings, stores: Mapping[int, PartitionStore], count:
     found: dict[tuple[bytes, int], bytes | None] = {}  # (key, old partition) -> the latest value there
 
     def keep(tp: TopicPartition, record: ConsumerRecord[bytes, bytes]) -> None:
-        if record.key is not None and (home := partition_for(record.key, count)) in stores and home != tp.partition:
+        if record.key is not None and (home := place(record.key, count)) in stores and home != tp.partition:
             found[(record.key, tp.partition)] = record.value
 
     await read_from_start(settings, [TopicPartition(settings.topic_state(), p) for p in old], keep)
     adopted: list[Routed] = []
     tombstones: list[Routed] = []
     for key in {key for key, _ in found}:
-        home = partition_for(key, count)
-        for source in (partition_for(key, c) for c in reversed(earlier)):  # its most recent earlier home first
+        home = place(key, count)
+        for source in (place(key, c) for c in reversed(earlier)):  # its most recent earlier home first
             if (key, source) in found:
                 break
         else:

@@ -22,7 +22,7 @@ from pathlib import Path
 from stream_filter.core.listing_state import ListingState
 from stream_filter.core.ports import PartitionStore
 from stream_filter.core.route import Routed
-from stream_filter.kafka.partitioning import partition_for
+from stream_filter.kafka.input_partitioner import InputPartitioner, sample_input
 from stream_filter.kafka.reading import Pace, no_pause
 from stream_filter.kafka.topics import grow_changelog
 from stream_filter.settings import Settings
@@ -49,6 +49,7 @@ class ListingStates:
         self.pending: list[Routed] = []
         self.closed = False  # sealed for shutdown: nothing is loaded again (opening a sealed store unseals it)
         self.pace: Pace = no_pause  # after each poll of a load (the worker's: room for the other partitions)
+        self.partitioner = InputPartitioner(settings.input_partitioner)  # how the input's producers place keys
 
     @property
     def disk(self) -> bool:
@@ -81,10 +82,17 @@ class ListingStates:
                 self.count = self.history[-1]
             if not wanted:
                 return
+            earlier = [c for c in self.history[:-1] if c < self.count]
+            if self.partitioner.name is None:  # records on partitions made under this count show how keys are placed
+                self.partitioner.observe(await sample_input(self.settings, range(max(earlier, default=0), self.count)),
+                                         self.count)
+            if earlier and self.partitioner.name is None:
+                raise LookupError(f"states cannot be adopted after the input grew to {self.count} partitions: "
+                                  f"{self.partitioner.why_unknown()}")
             stores = {p: self.stores.open(p, resume=True) for p in wanted}
             resumed = {p: s.resumes_at for p, s in stores.items() if s.resumes_at is not None}
             count = await restore(self.settings, self.topic, stores, self.pace)
-            self.pending += await adopt(self.settings, stores, self.count, self.history)
+            self.pending += await adopt(self.settings, stores, self.count, self.history, self.partitioner.placer())
             for partition, store in stores.items():  # a partition revoked meanwhile is not kept: it may go stale
                 if not self.closed and (self._owned is None or partition in self._owned):
                     self._parts[partition] = store
@@ -119,7 +127,8 @@ class ListingStates:
     def belongs(self, partition: int, key: bytes) -> bool:
         """Whether the listing's events arrive on this partition now (after a partition change, a
         stale copy may still sit on its old one until that is loaded again)."""
-        return self.count is None or partition_for(key, self.count) == partition
+        home = self.partitioner.partition(key, self.count) if self.count is not None else None
+        return home is None or home == partition  # not known: a copy is decided again rather than skipped
 
     def assigned(self, partitions: Iterable[int]) -> None:
         """The new assignment: drop the partitions no longer owned (another worker owns them now and

@@ -151,7 +151,15 @@ class Worker:
 
     async def decide_listings(self) -> None:
         """The loop of listing events."""
-        await self._batches(self.listings, self.decider.decide, self.metrics.decided)
+        await self._batches(self.listings, self._decide_listings, self.metrics.decided)
+
+    def _decide_listings(self, records: Sequence[SourceRecord], view: Any) -> DecidedBatch:
+        """Where the records are tells how the producers place keys (learnt under `auto`; else checked)."""
+        partitioner = self.states.partitioner
+        disagreed = partitioner.disagreed
+        partitioner.observe(((r.key, r.partition) for r in records), self.states.count)
+        self.metrics.input_partition_disagreements.inc(partitioner.disagreed - disagreed)
+        return self.decider.decide(records, view)
 
     async def apply_verdicts(self) -> None:
         """The loop of review verdicts: a verdict's partition is its listing's (co-partitioned topics)."""

@@ -2,8 +2,10 @@
 
 Why here: the worker that owns a listing's partition holds its latest state (decision, verdict, last
 decisions), so no other reader of the output topics is needed. Any worker answers: it finds the
-partition (murmur2 of the id, as producers partition) and its owner in the group assignment (each
-worker's advertised URL travels with it, faust's assignor), and forwards the request there once.
+partition (as the input's producers place the id: `input_partitioner.py`) and its owner in the group
+assignment (each worker's advertised URL travels with it, faust's assignor), and forwards the request
+there once. While the partitioner is not known, or when the owner has no such listing (a producer
+with a partitioner of its own), it asks every partition it holds and every other worker.
 The answer holds seller data: beyond loopback the page needs the bearer token.
 """
 
@@ -19,7 +21,6 @@ import aiohttp
 
 from stream_filter.core.listing_state import ListingState
 from stream_filter.kafka.clients import admin_client
-from stream_filter.kafka.partitioning import partition_for
 from stream_filter.kafka.topics import partition_count
 from stream_filter.settings import Settings
 from stream_filter.state.listing_states import ListingStates
@@ -62,12 +63,13 @@ class ListingLookup:
             return "a bearer token is required (Authorization: Bearer ...)"
         return None
 
-    async def partition(self, listing_id: str) -> int:
+    async def partition(self, listing_id: str) -> int | None:
+        """The listing's partition; None while the input's partitioner is not known."""
         count = self.states.count or (self.states.history[-1] if self.states.history else None)
         if count is None:
             async with admin_client(self.settings) as admin:
                 count = await partition_count(admin, self.settings.topic_input) or self.settings.topic_partitions
-        return partition_for(listing_id.encode(), count)
+        return self.states.partitioner.partition(listing_id.encode(), count)
 
     def owner(self, partition: int) -> str | None:
         for url, topics in self.owners().items():
@@ -79,17 +81,38 @@ class ListingLookup:
         if (why := self.refusal(authorization)) is not None:
             return 401, {"error": why}
         partition = await self.partition(listing_id)
+        if partition is None:
+            return await self.anywhere(listing_id, authorization, routed, None)
         owner = self.owner(partition)
         if owner is not None and owner.rstrip("/") != self.url.rstrip("/") and not routed:
-            return await self.forward(owner, listing_id, authorization)
+            status, body = await self.forward(owner, listing_id, authorization)
+            if status == 404:  # not where the partitioner says: a producer placing keys its own way
+                return await self.anywhere(listing_id, authorization, routed, owner)
+            return status, body
         if partition not in (self.states.unloaded() or []) and partition in self.states.held():
             state = self.states.get_key(partition, listing_id.encode())
             if state is None:
-                return 404, {"error": "no active listing with this id (never seen, or deleted)",
-                             "partition": partition}
+                return await self.anywhere(listing_id, authorization, routed, self.url)
             return 200, {**describe(state), "served_by": self.url}
         return 503, {"error": f"partition {partition} is not held here yet (loading, or a rebalance is under way); "
                      "ask again", "partition": partition, "owner": owner}
+
+    async def anywhere(self, listing_id: str, authorization: str | None, routed: bool, asked: str | None) -> Answer:
+        """Every partition held here, then (unless this request was forwarded) every other worker but `asked`."""
+        for partition in self.states.held():
+            if partition in (self.states.unloaded() or []):
+                continue
+            state = self.states.get_key(partition, listing_id.encode())
+            if state is not None:
+                return 200, {**describe(state), "served_by": self.url}
+        if not routed:
+            for url in self.owners():
+                if url.rstrip("/") in (self.url.rstrip("/"), (asked or "").rstrip("/")):
+                    continue
+                status, body = await self.forward(url, listing_id, authorization)
+                if status == 200:
+                    return status, body
+        return 404, {"error": "no active listing with this id (never seen, or deleted)"}
 
     async def forward(self, owner: str, listing_id: str, authorization: str | None) -> Answer:
         headers = {ROUTED_HEADER: "1", **({"Authorization": authorization} if authorization else {})}

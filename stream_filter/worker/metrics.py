@@ -88,6 +88,10 @@ class Metrics:
                                            "passes over the owned listings.", registry=registry)
         self.reevaluation_seconds = Gauge("stream_filter_reevaluation_last_duration_seconds", "How long the last "
                                           "completed re-evaluation pass took.", registry=registry)
+        self.input_partition_disagreements = Counter(
+            "stream_filter_input_partition_disagreements_total", "Input records on another partition than the "
+            "input partitioner in use gives their key (STREAM_FILTER_INPUT_PARTITIONER; the log names the one that "
+            "fits).", registry=registry)
         self.reevaluation_expired = Counter("stream_filter_reevaluation_expired_total", "Listings decided again "
                                             "on their own because their review verdict expired.", registry=registry)
         self.reevaluation_waiting = Gauge("stream_filter_reevaluation_waiting_seconds", "How long the re-evaluation "

@@ -44,7 +44,10 @@ def add_pages(app: faust.App, registry: CollectorRegistry, readiness: Readiness,
                           "shadow": [p.ref.model_dump() for p in shadow], "classifier": classifier,
                           # verdicts refused since start, by code; unchecked: no reviewer keys are set
                           "verdicts": {"checked": auth.checked, "reviewers": len(auth.keys() or {}),
-                                       "refused": dict(auth.refused)}},
+                                       "refused": dict(auth.refused)},
+                          "input_partitioner": {"setting": lookup.states.partitioner.setting,
+                                                "in_use": lookup.states.partitioner.name,
+                                                "disagreed": lookup.states.partitioner.disagreed}},
                          status=503 if reasons else 200)
 
     async def ready(view: View, request: Request) -> Response:

@@ -16,6 +16,7 @@ from stream_filter.core.lifecycle import advance
 from stream_filter.core.listing_state import ListingState
 from stream_filter.core.policy.book import PolicyBook, PolicyHolder
 from stream_filter.core.route import Output, route
+from stream_filter.kafka.input_partitioner import InputPartitioner
 from stream_filter.settings import Settings
 from stream_filter.state.listing_states import ListingStates
 from stream_filter.worker.delivery import Deliverer
@@ -139,6 +140,8 @@ def test_a_stale_copy_left_on_an_old_partition_is_not_decided_again(tmp_path: Pa
     view.put("L-1", 0, _state("L-1", SHOPEE))
     view.flush()
     states.count = 64  # L-1's key lands elsewhere among 64 partitions
+    assert states.belongs(0, b"L-1")  # while the input's partitioner is not known, nothing is skipped
+    states.partitioner = InputPartitioner("murmur2")
     assert not states.belongs(0, b"L-1")
     assert asyncio.run(enforcer._chunk(held_keys(states, {0}), full=False)) == 0
     assert all(t.sent == [] for t in topics.values())

@@ -88,10 +88,39 @@ def test_the_owner_answers_with_decision_verdict_and_history(tmp_path: Path) -> 
 
 def test_another_workers_listing_is_asked_of_it_once(tmp_path: Path) -> None:
     home = partition_for(b"L-1", 4)
-    lookup, http = _lookup(tmp_path, {"http://other:6066": {"listings.new": [home]}})
+    lookup, http = _lookup(tmp_path, {"http://other:6066": {"listings.new": [home]}}, input_partitioner="murmur2")
     status, body = asyncio.run(lookup.answer("L-1", "Bearer t", routed=False))
     assert (status, body) == (200, {"listing_id": "from-the-owner"})
     [(url, headers)] = http.asked
     assert url == "http://other:6066/listings/L-1" and headers == {ROUTED_HEADER: "1", "Authorization": "Bearer t"}
     asyncio.run(lookup.answer("L-1", None, routed=True))  # a forwarded request is answered where it lands
     assert len(http.asked) == 1
+
+
+class Missing(FakeResponse):
+    status = 404
+
+    async def json(self) -> dict[str, Any]:
+        return {"error": "no active listing with this id"}
+
+
+def test_while_the_partitioner_is_unknown_or_wrong_every_worker_is_asked(tmp_path: Path) -> None:
+    """A producer with a partitioner the worker has not learnt (or none it knows): the computed owner is
+    not trusted alone; the listing is looked for in every partition held here, then at every worker."""
+    far = {"http://other:6066": {"listings.new": [0]}, "http://third:6066": {"listings.new": [1]}}
+    lookup, http = _lookup(tmp_path, far)  # auto, nothing learnt yet
+    assert lookup.states.partitioner.name is None
+    status, body = asyncio.run(lookup.answer("L-1", None, routed=False))
+    assert status == 200 and body["served_by"] == "http://me:6066" and not http.asked  # held here
+    status, body = asyncio.run(lookup.answer("L-elsewhere", None, routed=False))
+    assert (status, body) == (200, {"listing_id": "from-the-owner"}) and len(http.asked) == 1  # the first that has it
+    split = {"http://other:6066": {"listings.new": [0, 1]}, "http://third:6066": {"listings.new": [2, 3]}}
+    murmur, http = _lookup(tmp_path, split, input_partitioner="murmur2")
+    http.get = lambda url, headers, timeout: (http.asked.append((url, headers)),  # type: ignore[method-assign]
+                                              Missing() if "other" in url else FakeResponse())[1]
+    key = next(k for k in (f"L-{i}" for i in range(100)) if partition_for(k.encode(), 4) in (0, 1))
+    status, body = asyncio.run(murmur.answer(key, None, routed=False))
+    assert [url.split("/listings")[0] for url, _ in http.asked] == ["http://other:6066", "http://third:6066"]
+    assert (status, body) == (200, {"listing_id": "from-the-owner"})  # the owner had none: the others were asked
+    asyncio.run(murmur.answer(key, None, routed=True))
+    assert len(http.asked) == 2  # a forwarded request is answered where it lands, never forwarded again
