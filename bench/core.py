@@ -77,8 +77,25 @@ def main(argv: list[str]) -> int:
         sizes[size] = per_listing_us(events, lambda small=small: [classify_clusters(e, small, None) for e in events])
         print(f"  clusters, {size:>5}-term lexicon: {sizes[size]:.1f} us/listing")
     print(f"  growth 100 -> 2000 terms: {sizes[2000] / sizes[100]:.2f}x")
+    containers_bomb()
     offline_classify(OFFLINE_LISTINGS)
     return 0
+
+
+def containers_bomb() -> None:
+    """A listing within every size limit that is a megabyte of empty JSON containers (an extra field):
+    the time `route()` takes to dead-letter it."""
+    from stream_filter.core.policy.book import PolicyBook
+    from stream_filter.core.route import route
+
+    body = orjson.dumps({"schema_version": 1, "event_id": "e", "event_type": "listing.created",
+                         "occurred_at": "2026-12-01T00:00:00Z", "listing_id": "L-1", "title": "Kaos"})
+    bomb = body[:-1] + b',"extra":[' + b",".join([b"[]", b"{}"] * 170_000) + b"]}"
+    book = PolicyBook.load("default")
+    best = min(timeit.repeat(lambda: route(b"L-1", bomb, book), number=1, repeat=REPEAT))
+    code = route(b"L-1", bomb, book).error
+    print(f"  a {len(bomb) / 1e6:.2f} MB listing of empty containers: {best * 1000:.1f} ms to route "
+          f"({code.code.value if code else 'decided'})")
 
 
 OFFLINE_LISTINGS = 100_000

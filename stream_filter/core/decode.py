@@ -7,6 +7,7 @@ stable codes below, and the same function serves the offline `classify` command.
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from typing import Any
 
@@ -42,6 +43,21 @@ def _classify_validation(exc: ValidationError) -> Failure:
 
 
 MAX_DEPTH = 32  # JSON nesting a listing may have: every accepted listing can be written back as state
+# JSON objects and arrays a listing may hold, counted before it is parsed: a real listing holds a few
+# dozen (a long variant list a few hundred); a megabyte of empty containers passes every size limit
+# and costs a parse, a validation, a state and a decision record each of a tenth of a second or more.
+MAX_CONTAINERS = 2_000
+_STRING = re.compile(rb'"(?:[^"\\]|\\.)*"')
+
+
+def containers(value: bytes) -> int:
+    """How many JSON objects and arrays the text opens, brackets inside strings not counted. Counted
+    in C: the brackets first (an upper bound, most listings stop there), then without the strings."""
+    upper = value.count(b"{") + value.count(b"[")
+    if upper <= MAX_CONTAINERS:
+        return upper
+    bare = _STRING.sub(b"", value)
+    return bare.count(b"{") + bare.count(b"[")
 
 
 def nested_deeper_than(value: dict[str, Any], limit: int) -> bool:
@@ -64,6 +80,8 @@ def decode_listing(key: bytes | None, value: bytes | None, *, max_value_bytes: i
         return Failure(ErrorCode.NULL_VALUE, "record value is null or empty (tombstone?)")
     if len(value) > max_value_bytes:
         return Failure(ErrorCode.OVERSIZED_VALUE, f"value is {len(value)} bytes, limit {max_value_bytes}")
+    if (opened := containers(value)) > MAX_CONTAINERS:
+        return Failure(ErrorCode.TOO_MANY_CONTAINERS, f"{opened} JSON objects and arrays, limit {MAX_CONTAINERS}")
     try:
         raw = orjson.loads(value)  # checks UTF-8 too: the bytes are decoded once, here
     except orjson.JSONDecodeError as exc:

@@ -121,3 +121,18 @@ def test_every_text_and_list_field_of_the_contract_has_a_limit() -> None:
 
     schema = json.loads(render()["listing-event.v1.json"])
     assert unbounded(schema, schema.get("$defs", {}), "listing") == []
+
+
+def test_a_listing_of_a_megabyte_of_empty_containers_is_refused_before_it_is_parsed() -> None:
+    """Within every size limit, yet costly to parse, validate, keep and send: refused by its count of
+    objects and arrays (brackets in strings do not count)."""
+    body = orjson.dumps(event_dict(listing_id="L-1"))
+    bomb = body[:-1] + b',"extra":[' + b",".join([b"[]", b"{}"] * 170_000) + b"]}"
+    assert 900_000 < len(bomb) < 1_048_576
+    result = decode_listing(b"L-1", bomb)
+    assert isinstance(result, Failure) and result.code is ErrorCode.TOO_MANY_CONTAINERS
+    assert "340002 JSON objects and arrays" in result.message
+    wordy = orjson.dumps(event_dict(listing_id="L-1", description='[{"x": [1]} ' * 300))  # brackets in a string
+    assert isinstance(decode_listing(b"L-1", wordy), Decoded)
+    variants = orjson.dumps({**event_dict(listing_id="L-1"), "variants": [{"sku": i} for i in range(500)]})
+    assert isinstance(decode_listing(b"L-1", variants), Decoded)  # a long variant list is a real listing
