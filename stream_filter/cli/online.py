@@ -84,6 +84,16 @@ def cmd_worker(args: argparse.Namespace) -> int:
     except (OSError, ValueError) as exc:
         print(f"not starting: cluster model '{settings.cluster_model}': {exc}", file=sys.stderr)
         return 2
+    from stream_filter.kafka.policy_feed import verify_key
+
+    try:
+        checked_key = verify_key(settings)  # a missing or wrong key stops the worker: never unchecked by accident
+    except (OSError, ValueError) as exc:  # PolicyError is a ValueError
+        print(f"not starting: STREAM_FILTER_POLICY_VERIFY_KEY '{settings.policy_verify_key}': {exc}", file=sys.stderr)
+        return 2
+    if checked_key is None:
+        print("policy records are not checked: anyone who can write the policy topic changes what is enforced "
+              "(set STREAM_FILTER_POLICY_VERIFY_KEY)", file=sys.stderr)
     try:
         checked = asyncio.run(preflight(settings))
     except PreflightError as exc:

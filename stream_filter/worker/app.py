@@ -137,7 +137,8 @@ class Worker:
         app.on_partitions_revoked.connect(self.on_partitions_revoked)  # type: ignore[arg-type]
         app.on_rebalance_complete.connect(self.on_rebalance_complete)  # type: ignore[arg-type]
         app.on_before_shutdown.connect(self.on_before_shutdown)  # type: ignore[arg-type]
-        add_pages(app, self.registry, self.readiness, self.holder, self.lookup, self.classifier.version, self.auth)
+        add_pages(app, self.registry, self.readiness, self.holder, self.lookup, self.classifier.version, self.auth,
+                  settings.policy_verify_key is not None)
 
     async def pace(self, seconds: float) -> None:
         """Between a long job's steps (a re-evaluation chunk, a poll of a state load): while events

@@ -25,7 +25,7 @@ LISTING = "/listings/{listing_id}"
 
 
 def add_pages(app: faust.App, registry: CollectorRegistry, readiness: Readiness, holder: PolicyHolder,
-              lookup: ListingLookup, classifier: str, auth: VerdictAuth) -> None:
+              lookup: ListingLookup, classifier: str, auth: VerdictAuth, policy_checked: bool) -> None:
     """Faust makes a page's handler a method of its View class: plain functions that take the view."""
 
     async def metrics(view: View, request: Request) -> Response:
@@ -39,6 +39,8 @@ def add_pages(app: faust.App, registry: CollectorRegistry, readiness: Readiness,
                           # false while the live book may not be the topic's latest (catch-up failed or timed out)
                           "policy_caught_up": readiness.policy_caught_up,
                           "policy_refused": readiness.policy_refused,
+                          # whether policy records must carry a valid signature (STREAM_FILTER_POLICY_VERIFY_KEY)
+                          "policy_signatures_checked": policy_checked,
                           "policies": [p.ref.model_dump() for p in holder.live.active(today())],
                           "versions": [ref.model_dump() for ref in holder.live.describe()],
                           "shadow": [p.ref.model_dump() for p in shadow], "classifier": classifier,

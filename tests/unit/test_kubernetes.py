@@ -256,8 +256,9 @@ def test_the_prometheus_rule_carries_the_promtool_tested_rules() -> None:
     assert used and used <= metric_names.exported(), used - metric_names.exported()
 
 
-def test_production_gives_the_autoscaler_its_own_principal_and_checks_verdicts() -> None:
-    """KEDA never runs with the workers' credentials; reviewer keys are mounted (fail closed without them)."""
+def test_production_gives_the_autoscaler_its_own_principal_and_checks_verdicts_and_policies() -> None:
+    """KEDA never runs with the workers' credentials; reviewer keys and the policy verify key are mounted
+    (fail closed without them)."""
     objects = render("production")
     trigger = one(objects, "TriggerAuthentication")
     keda = {ref["name"] for ref in trigger["spec"]["secretTargetRef"]}
@@ -269,3 +270,5 @@ def test_production_gives_the_autoscaler_its_own_principal_and_checks_verdicts()
                                            and "STREAM_FILTER_REVIEWER_KEYS" in o.get("data", {})))
     mounts = {m["mountPath"] for m in pod["containers"][0]["volumeMounts"]}
     assert config["data"]["STREAM_FILTER_REVIEWER_KEYS"] in mounts
+    policy_key = config["data"].get("STREAM_FILTER_POLICY_VERIFY_KEY")  # policy records checked in production
+    assert policy_key and policy_key.rsplit("/", 1)[0] in mounts

@@ -123,6 +123,7 @@ def test_only_verdicts_signed_by_a_listed_reviewer_move_listings(kafka_bootstrap
         assert [r.headers["error-code"] for r in refused][-1:] == [b"UNKNOWN_REVIEWER"]
         assert where()["L-alice"] == {"approved"} and where()["L-cli"] == {"approved"}
 
+        assert orjson.loads(worker.get("/healthz"))["policy_signatures_checked"] is False  # no verify key here
         health = orjson.loads(worker.get("/healthz"))["verdicts"]
         assert health["checked"] is True and health["refused"] == {
             "UNSIGNED_VERDICT": 1, "BAD_VERDICT_SIGNATURE": 2, "UNKNOWN_REVIEWER": 2, "REPLAYED_VERDICT": 1}
