@@ -9,9 +9,10 @@ from __future__ import annotations
 
 import ipaddress
 import socket
+from pathlib import Path
 from typing import Literal
 
-from pydantic import Field, SecretStr
+from pydantic import Field, SecretStr, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
@@ -43,6 +44,10 @@ class Settings(BaseSettings):
     api_token: SecretStr | None = Field(
         default=None, description="Bearer token the listing lookup requires when the web server binds beyond "
         "loopback (it holds seller data); /metrics and the health pages stay open.")
+    api_token_file: str | None = Field(
+        default=None, description="A file holding the API token (a mounted Secret): read at start when "
+        "STREAM_FILTER_API_TOKEN is not set, so the token is in neither the environment nor argv; a missing "
+        "or empty file leaves lookups beyond loopback off.")
     lag_interval_s: float = Field(default=10.0, gt=0, description="How often consumer lag is measured.")
     policy: str = Field(default="default", description="Policy packs and/or YAML files, comma-separated.")
     policy_clock: Literal["event", "processing"] = Field(
@@ -99,6 +104,16 @@ class Settings(BaseSettings):
     ssl_cafile: str | None = None
     ssl_certfile: str | None = None
     ssl_keyfile: str | None = None
+
+    @model_validator(mode="after")
+    def _token_from_file(self) -> Settings:
+        """STREAM_FILTER_API_TOKEN_FILE: the token read once, here (frozen settings: set as pydantic would)."""
+        if self.api_token is None and self.api_token_file:
+            file = Path(self.api_token_file)
+            token = file.read_text(encoding="utf-8").strip() if file.is_file() else ""  # no file: lookups stay off
+            if token:
+                object.__setattr__(self, "api_token", SecretStr(token))
+        return self
 
     def topic_state(self) -> str:
         """The compacted changelog of listing states (per deployment, like the consumer group)."""

@@ -96,10 +96,11 @@ def parser() -> argparse.ArgumentParser:
     rkey.add_argument("dir", help="folder for <reviewer>.key (kept by the reviewer) and <reviewer>.pem (the workers')")
     rkey.add_argument("--reviewer", required=True, help="the reviewer id the verdicts will name")
     rkey.set_defaults(func=review.cmd_keygen)
-    exp = sub.add_parser("explain", help="why a listing is where it is: ask a worker's lookup")
+    exp = sub.add_parser("explain", allow_abbrev=False, help="why a listing is where it is: ask a worker's lookup")
     exp.add_argument("listing_id")
     exp.add_argument("--url", help="a worker's web address (default: this machine's worker)")
-    exp.add_argument("--token", help="the API token (default: STREAM_FILTER_API_TOKEN)")
+    exp.add_argument("--token-file", help="a file holding the API token (default: STREAM_FILTER_API_TOKEN_FILE or "
+                     "STREAM_FILTER_API_TOKEN; never on the command line, where other users see it)")
     exp.add_argument("--json", action="store_true", help="print the lookup's JSON")
     exp.set_defaults(func=review.cmd_explain)
     pol = sub.add_parser("policy", help="policy tools")

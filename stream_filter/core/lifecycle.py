@@ -27,7 +27,14 @@ from stream_filter.core.policy.book import PolicyBook
 from stream_filter.core.policy.day import day_of
 from stream_filter.core.policy.model import ReasonText
 from stream_filter.core.policy.rules import apply_policies, combined_ref
-from stream_filter.core.review import fingerprint, lapse, lapsed_reason, policy_reasons, verdict_reason
+from stream_filter.core.review import (
+    FINGERPRINT_VERSION,
+    fingerprint,
+    lapse,
+    lapsed_reason,
+    policy_reasons,
+    verdict_reason,
+)
 from stream_filter.core.route import Routed, decision_routed
 
 _BASIS = "The policy in force applies to listings already live"  # the message names the versions
@@ -151,7 +158,8 @@ def apply_verdict(verdict: ReviewVerdict, state: ListingState | None, offset: in
     applied = AppliedVerdict(ref, record.decision_id,
                              answered.seen if answered else tuple(r.code for r in policy_reasons(state.reasons)),
                              answered.fingerprint if answered else fingerprint(state.listing),
-                             answered.since if answered else (state.decided_at or now))
+                             answered.since if answered else (state.decided_at or now),
+                             answered.fingerprint_version if answered else FINGERPRINT_VERSION)
     kept = earlier + tuple(Sent(offset, r.output, r.value or b"", verdict=True) for r in records[1:]) \
         if offset is not None else ()
     return Step(records, replace(state, outcome=outcome, decision_id=record.decision_id, reasons=tuple(record.reasons),

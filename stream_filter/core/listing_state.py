@@ -52,15 +52,17 @@ class AppliedVerdict:
     seen: tuple[str, ...]  # the reason codes of the decision the reviewer answered
     fingerprint: str  # the listing content the reviewer saw (the fields a decision reads)
     since: datetime  # when the listing went to review: time in review ends at the verdict
+    fingerprint_version: int = 2  # which fields `fingerprint` covers (core/review.py: FINGERPRINT_FIELDS)
 
     def to_json(self) -> list[Any]:
         return [self.ref.model_dump(mode="json"), self.decision_id, list(self.seen), self.fingerprint,
-                self.since.isoformat()]
+                self.since.isoformat(), self.fingerprint_version]
 
     @classmethod
     def from_json(cls, data: list[Any]) -> AppliedVerdict:
-        ref, decision, seen, fingerprint, since = data
-        return cls(VerdictRef.model_validate(ref), decision, tuple(seen), fingerprint, datetime.fromisoformat(since))
+        ref, decision, seen, fingerprint, since, *version = data  # states written before versions: 1
+        return cls(VerdictRef.model_validate(ref), decision, tuple(seen), fingerprint, datetime.fromisoformat(since),
+                   version[0] if version else 1)
 
 
 class Past(NamedTuple):

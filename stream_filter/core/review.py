@@ -25,10 +25,14 @@ from stream_filter.core.decode import key_problem
 from stream_filter.core.listing_state import AppliedVerdict
 from stream_filter.core.policy.model import ReasonText
 
-# What a decision reads of a listing (title, category, origin fields, price): other fields (stock,
-# images, extras) may change under a verdict.
+# What a decision reads of a listing (title, category, origin fields, price, and the marketplace its
+# category path is read in): other fields (stock, images, extras) may change under a verdict.
 DECISION_FIELDS = ("title", "description", "category_path", "hs_code", "brand", "price", "units_per_listing",
-                   "seller", "ship_from", "made_in", "fulfilment")
+                   "seller", "ship_from", "made_in", "fulfilment", "marketplace")
+# Verdicts applied before the marketplace was read keep their fingerprint's fields, or every one of
+# them would lapse at the next pass after an upgrade.
+FINGERPRINT_FIELDS = {1: DECISION_FIELDS[:-1], 2: DECISION_FIELDS}
+FINGERPRINT_VERSION = 2
 _BASIS = "A reviewer decided the listing after the policy sent it to review"
 VERDICT_REASONS = {
     Outcome.APPROVED: ReasonText(code="REVIEW_VERDICT_APPROVED", legal_basis=_BASIS,
@@ -41,9 +45,9 @@ LAPSED = ReasonText(code="REVIEW_VERDICT_LAPSED", legal_basis="A review verdict 
 MAX_VERDICT_BYTES = 16_384
 
 
-def fingerprint(listing: dict[str, Any]) -> str:
-    """A digest of the listing content a decision reads."""
-    content = orjson.dumps({f: listing.get(f) for f in DECISION_FIELDS}, option=orjson.OPT_SORT_KEYS)
+def fingerprint(listing: dict[str, Any], version: int = FINGERPRINT_VERSION) -> str:
+    """A digest of the listing content a decision reads (as that fingerprint version read it)."""
+    content = orjson.dumps({f: listing.get(f) for f in FINGERPRINT_FIELDS[version]}, option=orjson.OPT_SORT_KEYS)
     return hashlib.blake2b(content, digest_size=12).hexdigest()
 
 
@@ -65,8 +69,8 @@ def lapse(verdict: AppliedVerdict, listing: dict[str, Any], outcome: Outcome, re
     expires = verdict.ref.expires_at
     if expires is not None and now >= expires:
         return f"it expired at {expires.isoformat()}"
-    if fingerprint(listing) != verdict.fingerprint:
-        return "the listing's content changed (title, category, origin or price)"
+    if fingerprint(listing, verdict.fingerprint_version) != verdict.fingerprint:
+        return "the listing's content changed (title, category, marketplace, origin or price)"
     if outcome is not Outcome.APPROVED or verdict.ref.verdict.value != Outcome.APPROVED.value:
         # a policy that now approves what a reviewer approved needs nothing of them; any other new code does
         new = sorted({r.code for r in policy_reasons(reasons)} - set(verdict.seen))

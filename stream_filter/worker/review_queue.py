@@ -113,6 +113,9 @@ class ReviewQueue:
         elif self._expiry.get(key) != expires:  # each pass reads every state again: one entry per verdict
             self._expiry[key] = expires
             heapq.heappush(self._due, (expires, partition, listing_id))
+            if len(self._due) > 2 * len(self._expiry) + 64:  # stale entries (revoked, changed): rebuilt, bounded
+                self._due = [(at, p, lid) for (p, lid), at in self._expiry.items()]
+                heapq.heapify(self._due)
 
     def expired(self, now: datetime | None = None) -> list[tuple[int, str]]:
         """The listings whose verdict has expired since last asked, as (partition, listing id): the

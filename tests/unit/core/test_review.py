@@ -6,11 +6,13 @@ from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+import orjson
+
 from stream_filter.core.batch import DecidedBatch
 from stream_filter.core.catalogue import Catalogue
 from stream_filter.core.contracts.dead_letter import ErrorCode
 from stream_filter.core.contracts.decision import Outcome
-from stream_filter.core.lifecycle import reevaluate
+from stream_filter.core.lifecycle import Step, reevaluate
 from stream_filter.core.listing_state import ListingState
 from stream_filter.core.policy.book import PolicyBook
 from stream_filter.core.policy.files import parse_policy
@@ -247,3 +249,23 @@ def test_a_reject_verdict_lapses_under_a_policy_that_now_approves_with_a_code_th
     decision = next(r.decision for r in step.records if r.output is Output.APPROVED)
     assert decision is not None and decision.reasons[0].code == "REVIEW_VERDICT_LAPSED"
     assert "BRAND_EXEMPT" in decision.reasons[0].message
+
+
+def test_a_new_marketplace_lapses_a_verdict_and_verdicts_kept_before_it_was_read_still_hold() -> None:
+    """The marketplace decides how the category path is read: a verdict answered it too. A verdict
+    applied before the fingerprint covered it keeps its own fields (an upgrade lapses nothing)."""
+    states, catalogue = MemoryStates({0: {}}), Catalogue()
+    reviewed = _in_review(states, catalogue)
+    _apply(catalogue, decider().decide_verdicts([verdict_msg("L-1", reviewed.decision_id, 0)], states.view))
+    moved = decider().decide([listing_msg("L-1", 0, 1, marketplace="shopee", **UNCERTAIN)], states.view)
+    lapsed = moved.outputs[0][0].decision
+    assert lapsed is not None and lapsed.reasons[0].code == "REVIEW_VERDICT_LAPSED"
+    old = _approved_by_a_reviewer(0)
+    assert old.verdict is not None
+    data = orjson.loads(old.to_bytes())
+    data["vd"] = data["vd"][:5]  # as a worker before fingerprint versions wrote it
+    data["vd"][3] = fingerprint(old.listing, 1)
+    before = ListingState.from_bytes(orjson.dumps(data))
+    assert before.verdict is not None and before.verdict.fingerprint_version == 1
+    assert reevaluate(before, PolicyBook.load("default"), datetime(2026, 11, 5, tzinfo=UTC), force=True) == \
+        Step([], None)  # decided again, the verdict holds

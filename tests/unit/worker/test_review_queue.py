@@ -3,6 +3,7 @@ by every pass's walk, with changes ahead of the walk left to it."""
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 
 from stream_filter.core.contracts.decision import Origin, Outcome, PolicyRef
@@ -185,3 +186,18 @@ def test_the_queue_does_not_grow_with_the_listings_in_review() -> None:
     tracemalloc.stop()
     assert queue.count() == 20_000
     assert grown < 100_000, grown
+
+
+def test_the_expiry_heap_stays_bounded_across_rebalances() -> None:
+    """Each rebalance forgets the expiries of partitions given away and the next walk reads them again:
+    the heap must not keep every old entry (a thousand verdicts, fifty rebalances)."""
+    state, expiry = _expiring_verdict()
+    assert state is not None
+    queue = ReviewQueue()
+    for _ in range(50):
+        queue.keep([])  # revoked
+        queue.keep([0])  # and back
+        for i in range(1000):
+            queue.walked(0, f"L-{i}".encode(), replace(state, listing_id=f"L-{i}"))
+    assert len(queue._due) <= 2 * 1000 + 64
+    assert len(queue.expired(expiry + timedelta(seconds=1))) == 1000  # each listing named once
