@@ -8,9 +8,11 @@ Built by `Settings()` at start-up, never at import time, so tests build their ow
 from __future__ import annotations
 
 import ipaddress
+import re
 import socket
 from pathlib import Path
 from typing import Literal
+from urllib.parse import urlsplit
 
 from pydantic import Field, SecretStr, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -44,6 +46,10 @@ class Settings(BaseSettings):
     api_token: SecretStr | None = Field(
         default=None, description="Bearer token the listing lookup requires when the web server binds beyond "
         "loopback (it holds seller data); /metrics and the health pages stay open.")
+    peer_url_pattern: str | None = Field(
+        default=None, description="A regular expression every other worker's advertised URL must match for the "
+        "lookup to ask it (default: this worker's scheme and port, on loopback any loopback port, else a host in "
+        "the same domain: http://POD.stream-filter:6066 admits its siblings).")
     api_token_file: str | None = Field(
         default=None, description="A file holding the API token (a mounted Secret): read at start when "
         "STREAM_FILTER_API_TOKEN is not set, so the token is in neither the environment nor argv; a missing "
@@ -128,6 +134,19 @@ class Settings(BaseSettings):
             return self.advertised_url
         host = socket.gethostname() if self.web_host in ("0.0.0.0", "::") else self.web_host
         return f"http://{host}:{self.web_port}"
+
+    def peer_pattern(self) -> str:
+        """`peer_url_pattern`, or the one derived from this worker's own URL."""
+        if self.peer_url_pattern:
+            return self.peer_url_pattern
+        own = urlsplit(self.canonical_url())
+        host = own.hostname or ""
+        if host in ("127.0.0.1", "localhost", "::1"):
+            return rf"{re.escape(own.scheme)}://(127\.0\.0\.1|localhost|\[::1\]):\d+"
+        port = f":{own.port}" if own.port else ""
+        domain = host.split(".", 1)[1] if "." in host else ""
+        sibling = rf"[A-Za-z0-9-]+\.{re.escape(domain)}" if domain else re.escape(host)
+        return rf"{re.escape(own.scheme)}://{sibling}{re.escape(port)}"
 
     def loopback_only(self) -> bool:
         """Whether the web server answers only this machine (the lookup then needs no token)."""

@@ -42,6 +42,10 @@ def faust_options(settings: Settings) -> dict[str, Any]:
         "autodiscover": False,
         "datadir": settings.data_dir,
         "web_enabled": True,
+        # only the project's pages (pages.py) and Faust's {"status": "OK"} at "/": no router, tables,
+        # statistics, graph or performance pages (they show internals and answer without the token)
+        "web_router_enabled": False, "web_tables_enabled": False, "web_stats_enabled": False,
+        "web_graph_enabled": False, "web_metrics_enabled": False,
         "web_bind": settings.web_host,
         "web_host": settings.web_host,
         "web_port": settings.web_port,

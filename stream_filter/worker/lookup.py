@@ -13,11 +13,13 @@ from __future__ import annotations
 
 import hmac
 import logging
+import re
 from collections.abc import Callable, Mapping
 from typing import Any
 from urllib.parse import quote
 
 import aiohttp
+import orjson
 
 from stream_filter.core.listing_state import ListingState
 from stream_filter.kafka.clients import admin_client
@@ -28,6 +30,8 @@ from stream_filter.state.listing_states import ListingStates
 log = logging.getLogger("stream_filter.worker.lookup")
 ROUTED_HEADER = "X-Stream-Filter-Routed"  # a forwarded request is answered where it lands, never forwarded again
 FORWARD_TIMEOUT_S = 5.0
+MAX_ANSWER_BYTES = 1_048_576  # a peer's answer read at most this far: a listing's answer is far smaller
+_DOT_SEGMENTS = {".", ".."}  # a path would resolve them: `..` would ask the peer's `/`
 Owners = Callable[[], Mapping[str, Mapping[str, list[int]]]]  # worker URL -> topic -> partitions it owns
 Answer = tuple[int, dict[str, Any]]
 
@@ -77,9 +81,16 @@ class ListingLookup:
                 return url
         return None
 
+    def peer_allowed(self, url: str) -> bool:
+        """Whether `url` looks like another worker of this deployment (`Settings.peer_url_pattern`): a
+        group member advertising anything else is not sent a request."""
+        return re.fullmatch(self.settings.peer_pattern(), url.rstrip("/")) is not None
+
     async def answer(self, listing_id: str, authorization: str | None, routed: bool) -> Answer:
         if (why := self.refusal(authorization)) is not None:
             return 401, {"error": why}
+        if listing_id in _DOT_SEGMENTS:
+            return 400, {"error": f"listing id {listing_id!r} cannot be asked by URL path (a dot segment)"}
         partition = await self.partition(listing_id)
         if partition is None:
             return await self.anywhere(listing_id, authorization, routed, None)
@@ -115,12 +126,37 @@ class ListingLookup:
         return 404, {"error": "no active listing with this id (never seen, or deleted)"}
 
     async def forward(self, owner: str, listing_id: str, authorization: str | None) -> Answer:
-        headers = {ROUTED_HEADER: "1", **({"Authorization": authorization} if authorization else {})}
+        """Ask the worker at `owner`, with this worker's own credential (never the client's), if it looks
+        like a worker of this deployment; its answer is read up to a bound and checked before it is passed on."""
+        if not self.peer_allowed(owner):
+            log.warning("lookup not forwarded: %s does not match the peers' URL pattern", owner)
+            return 502, {"error": f"the owner of the listing's partition advertises {owner}, which is not a worker "
+                         "URL of this deployment (STREAM_FILTER_PEER_URL_PATTERN)"}
+        own = self.token.decode() if self.token else None
+        headers = {ROUTED_HEADER: "1", **({"Authorization": f"Bearer {own}"} if own else {})}
         try:
             async with self.http().get(f"{owner.rstrip('/')}/listings/{quote(listing_id, safe='')}", headers=headers,
                                        timeout=aiohttp.ClientTimeout(total=FORWARD_TIMEOUT_S)) as response:
-                return response.status, await response.json()
+                raw = await response.content.read(MAX_ANSWER_BYTES + 1)
+                status = response.status
         except Exception as exc:  # noqa: BLE001 - the caller gets an answer, not a stack trace
             log.warning("lookup not forwarded to %s: %s", owner, type(exc).__name__)
             return 502, {"error": f"the owner of the listing's partition ({owner}) did not answer: "
                          f"{type(exc).__name__}"}
+        return _checked(owner, listing_id, status, raw)
+
+
+def _checked(owner: str, listing_id: str, status: int, raw: bytes) -> Answer:
+    """A peer's answer as it may be passed on: a JSON object about this listing (200) or an error."""
+    body: Any = None
+    if len(raw) <= MAX_ANSWER_BYTES:
+        try:
+            body = orjson.loads(raw)
+        except orjson.JSONDecodeError:
+            body = None
+    fits = isinstance(body, dict) and (body.get("listing_id") == listing_id if status == 200
+                                       else isinstance(body.get("error"), str))
+    if not fits:
+        log.warning("lookup answer from %s refused (status %d, %d bytes)", owner, status, len(raw))
+        return 502, {"error": f"the owner of the listing's partition ({owner}) gave an answer that is not one"}
+    return status, body

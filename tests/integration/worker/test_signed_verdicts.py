@@ -12,6 +12,8 @@ import base64
 import subprocess
 import sys
 import time
+import urllib.error
+import urllib.request
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -47,6 +49,15 @@ def _verdict(listing_id: str, decision_id: str, reviewer: str, n: int, verdict: 
         signed = orjson.dumps({"deployment": deployment, "verdict": body}, option=orjson.OPT_SORT_KEYS)
         body["signature"] = base64.b64encode(key.sign(signed)).decode()
     return listing_id.encode(), orjson.dumps(body)
+
+
+def _status(worker: WorkerProcess, path: str) -> int:
+    try:
+        with urllib.request.urlopen(f"http://127.0.0.1:{worker.port}{path}", timeout=10) as response:
+            return int(response.status)
+    except urllib.error.HTTPError as exc:
+        with exc:
+            return int(exc.code)
 
 
 def _wait(what: str, check: Callable[[], bool]) -> None:
@@ -124,6 +135,8 @@ def test_only_verdicts_signed_by_a_listed_reviewer_move_listings(kafka_bootstrap
         assert where()["L-alice"] == {"approved"} and where()["L-cli"] == {"approved"}
 
         assert orjson.loads(worker.get("/healthz"))["policy_signatures_checked"] is False  # no verify key here
+        assert {page: _status(worker, page) for page in ("/router/", "/table/", "/stats/", "/graph/")} == {
+            "/router/": 404, "/table/": 404, "/stats/": 404, "/graph/": 404}  # Faust's own pages are off
         health = orjson.loads(worker.get("/healthz"))["verdicts"]
         assert health["checked"] is True and health["refused"] == {
             "UNSIGNED_VERDICT": 1, "BAD_VERDICT_SIGNATURE": 2, "UNKNOWN_REVIEWER": 2, "REPLAYED_VERDICT": 1}
