@@ -14,7 +14,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from stream_filter.core.policy.book import PolicyBook
-from stream_filter.core.policy.files import PolicyError, policy_from_text, read_policy_text
+from stream_filter.core.policy.files import PolicyError, inlined_policy_text, policy_from_text
 from stream_filter.core.policy.history import live_book, version_key
 from stream_filter.core.policy.signing import keygen
 from stream_filter.core.policy.topic import SHADOW_KEY, Mode, PolicyMessage, PolicyTopic
@@ -48,7 +48,7 @@ def _record(key: str, mode: Mode, text: str, args: argparse.Namespace) -> Record
 
 
 def _live_record(args: argparse.Namespace) -> Record:
-    text = read_policy_text(args.file)
+    text = inlined_policy_text(args.file)
     return _record(version_key(policy_from_text(text, args.file)), "live", text, args)
 
 
@@ -130,7 +130,7 @@ def _already(key: str) -> int:
 def cmd_publish(args: argparse.Namespace) -> int:
     settings = Settings()
     if args.clear or args.shadow:
-        text = "" if args.clear else read_policy_text(args.file)
+        text = "" if args.clear else inlined_policy_text(args.file)
         records = [_record(SHADOW_KEY, "shadow", text, args)]
     else:
         records = [_signed(args.signed) if args.signed else _live_record(args)]

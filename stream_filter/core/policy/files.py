@@ -122,8 +122,23 @@ def load_policy(name_or_path: str) -> Policy:
 
 
 def read_policy_text(name_or_path: str) -> str:
-    """The YAML text of a pack or file (what `policy publish` puts on the policy topic)."""
+    """The YAML text of a pack or file as written (includes not merged)."""
     return _read(name_or_path)[0]
+
+
+def inlined_policy_text(name_or_path: str) -> str:
+    """What `policy publish` puts on the policy topic: the policy with its includes merged into it, as
+    YAML with no `include` left, so a later release that rewords a shipped pack cannot change (or, by
+    its digest, refuse) a version already published. Checked to read back as the same rules."""
+    merged = load_policy(name_or_path)
+    if not merged.include:
+        return read_policy_text(name_or_path)
+    flat = merged.model_copy(update={"include": []})
+    body = yaml.safe_dump(flat.model_dump(mode="json", exclude={"include"}), sort_keys=False, allow_unicode=True)
+    text = f"# {name_or_path} with its includes ({', '.join(merged.include)}) merged in by `policy publish`\n{body}"
+    if policy_from_text(text, "inlined") != flat:
+        raise PolicyError(f"{name_or_path}: its includes could not be merged into one text that reads back the same")
+    return text
 
 
 def policy_from_text(text: str, source: str = "<policy>", beside: Path | None = None,

@@ -183,8 +183,11 @@ class Policy(_Strict):
 
     @cached_property
     def digest(self) -> str:
-        """Of the content with its includes merged: what the rules are, whatever the file looked like."""
-        return hashlib.sha256(self.model_dump_json().encode()).hexdigest()[:16]
+        """Of the content with its includes merged: what the rules are, whatever the file looked like. The
+        included packs' names are left out (as if `include` were empty): a file that includes a pack and
+        the same rules published with the pack merged in (`policy publish`) are one policy."""
+        flat = self.model_copy(update={"include": []}) if self.include else self
+        return hashlib.sha256(flat.model_dump_json().encode()).hexdigest()[:16]
 
     @cached_property
     def ref(self) -> PolicyRef:
