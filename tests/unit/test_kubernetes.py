@@ -272,3 +272,18 @@ def test_production_gives_the_autoscaler_its_own_principal_and_checks_verdicts_a
     assert config["data"]["STREAM_FILTER_REVIEWER_KEYS"] in mounts
     policy_key = config["data"].get("STREAM_FILTER_POLICY_VERIFY_KEY")  # policy records checked in production
     assert policy_key and policy_key.rsplit("/", 1)[0] in mounts
+
+
+@pytest.mark.parametrize("overlay", _overlays())
+def test_every_egress_rule_names_its_peers(overlay: str) -> None:
+    """No rule lets the worker reach any host on a port: DNS goes to kube-system, Kafka to the brokers'
+    namespace, the lookup to the other workers."""
+    policy = one(render(overlay), "NetworkPolicy")
+    assert all(rule.get("to") for rule in policy["spec"]["egress"]), policy["spec"]["egress"]
+    dns = next(r for r in policy["spec"]["egress"] if any(p["port"] == 53 for p in r["ports"]))
+    assert dns["to"] == [{"namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": "kube-system"}}}]
+    if overlay == "production":  # lookup clients: namespaces labelled for it, on the web port only
+        clients = [r for r in policy["spec"]["ingress"] if any(
+            f.get("namespaceSelector", {}).get("matchLabels", {}).get("stream-filter.io/lookup-client") == "true"
+            for f in r["from"])]
+        assert clients and all(p["port"] == "http" for r in clients for p in r["ports"])
