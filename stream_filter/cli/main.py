@@ -122,6 +122,10 @@ def parser() -> argparse.ArgumentParser:
     ret.add_argument("ref", help="ID@VERSION")
     _signing(ret)
     ret.set_defaults(func=policy.cmd_retire)
+    res = pol_sub.add_parser("resign", help="publish the topic's versions (and shadow) again, signed for this "
+                             "deployment and topic: once, for records signed in the first format")
+    res.add_argument("--key", required=True, help="the private key (policy-signing.key)")
+    res.set_defaults(func=policy.cmd_resign)
     pro = pol_sub.add_parser("promote", help="make the shadow policy a live version")
     _signing(pro)
     pro.set_defaults(func=policy.cmd_promote)

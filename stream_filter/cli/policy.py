@@ -17,7 +17,7 @@ from stream_filter.core.policy.book import PolicyBook
 from stream_filter.core.policy.files import PolicyError, inlined_policy_text, policy_from_text
 from stream_filter.core.policy.history import live_book, version_key
 from stream_filter.core.policy.signing import keygen
-from stream_filter.core.policy.topic import SHADOW_KEY, Mode, PolicyMessage, PolicyTopic
+from stream_filter.core.policy.topic import SHADOW_KEY, Mode, PolicyMessage, PolicyTopic, retire_key
 from stream_filter.settings import Settings
 
 PRIVATE, PUBLIC = "policy-signing.key", "policy-signing.pub"
@@ -44,7 +44,7 @@ def cmd_keygen(args: argparse.Namespace) -> int:
 def _record(key: str, mode: Mode, text: str, args: argparse.Namespace) -> Record:
     from stream_filter.kafka.policy_feed import record
 
-    return record(key, mode, text, Path(args.key).read_bytes() if args.key else None)
+    return record(key, mode, text, Path(args.key).read_bytes() if args.key else None, Settings())
 
 
 def _live_record(args: argparse.Namespace) -> Record:
@@ -163,10 +163,40 @@ def cmd_retire(args: argparse.Namespace) -> int:
     if not keys:
         print(f"refused: {args.ref} is not on {settings.topic_policy}", file=sys.stderr)
         return 2
-    records = [_record(key, "retire", key, args) for key in keys]
+    records = [_record(retire_key(key), "retire", key, args) for key in keys]
     if _check(settings, topic, records) is None:
         return 2
     return _publish(settings, records, f"retired {args.ref}")
+
+
+def cmd_resign(args: argparse.Namespace) -> int:
+    """Every live version the topic holds, and its shadow, published again signed in the second
+    format (deployment and topic in the signature): what the workers of this release take."""
+    from stream_filter.kafka.policy_feed import read_topic
+
+    settings = Settings()
+    ignored: list[str] = []
+    held = asyncio.run(read_topic(settings, ignored.append, first_format=True))
+    for why in ignored:
+        print(f"note: not taken even in the first format: {why}", file=sys.stderr)
+    texts = held.texts
+    records = [_record(key, "live", texts[key], args) for key in held.history.versions if key in texts]
+    if held.shadow_text.strip():
+        records.append(_record(SHADOW_KEY, "shadow", held.shadow_text, args))
+    if not records:
+        print("nothing to sign again: the topic holds no version", file=sys.stderr)
+        return 0
+    if _check(settings, _topic_for_resign(settings), records) is None:
+        return 2
+    return _publish(settings, records, f"{len(records)} records published again, signed for {settings.app_id} "
+                    f"on {settings.topic_policy}")
+
+
+def _topic_for_resign(settings: Settings) -> PolicyTopic:
+    """The topic as this release's workers take it: records in the first format refused (skipped)."""
+    from stream_filter.kafka.policy_feed import read_topic
+
+    return asyncio.run(read_topic(settings, lambda _: None))
 
 
 def cmd_promote(args: argparse.Namespace) -> int:

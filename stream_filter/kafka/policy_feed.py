@@ -38,12 +38,21 @@ def verify_key(settings: Settings) -> Ed25519PublicKey | None:
     return public_key(Path(path).read_bytes()) if path else None
 
 
-def record(key: str, mode: Mode, text: str, private_pem: bytes | None = None) -> Record:
-    """A record published now, signed with the private key if one is given."""
+def record(key: str, mode: Mode, text: str, private_pem: bytes | None = None,
+           settings: Settings | None = None) -> Record:
+    """A record published now, signed with the private key if one is given, for the deployment and
+    policy topic of `settings` (the signature is valid there only)."""
     message = PolicyMessage(mode=mode, policy=text, published_at=datetime.now(UTC))
     if private_pem is not None:
-        message = message.model_copy(update={"signature": sign(signed_bytes(key, message), private_pem)})
+        where = settings or Settings()
+        signed = signed_bytes(key, message, where.app_id, where.topic_policy)
+        message = message.model_copy(update={"signature": sign(signed, private_pem)})
     return key, message
+
+
+def new_topic(settings: Settings) -> PolicyTopic:
+    """The topic as this deployment's workers read it: their verify key, app id and topic name."""
+    return PolicyTopic(verify_key(settings), deployment=settings.app_id, name=settings.topic_policy)
 
 
 async def publish_records(settings: Settings, records: list[Record]) -> None:
@@ -75,11 +84,12 @@ async def read_records(settings: Settings) -> list[ConsumerRecord[bytes, bytes]]
 
 def take_all(topic: PolicyTopic, records: list[ConsumerRecord[bytes, bytes]],
              on_invalid: Callable[[str], None]) -> set[Mode]:
-    """Take records in order, as a worker does; what changed. Refused ones go to `on_invalid`."""
+    """Take records in order of publication, as a worker does; what changed. Refused ones go to `on_invalid`;
+    records signed in the first format are refused unless the topic reads them (`policy resign`)."""
     changed: set[Mode] = set()
-    for r in records:
+    for key, value in topic.order((r.key, r.value) for r in records):
         try:
-            mode = topic.take(r.key, r.value)
+            mode = topic.take(key, value)
         except Exception as exc:  # noqa: BLE001 - PolicyError, Refused, or a policy that cannot be read here
             log.warning("ignored a policy record: %s", exc)
             on_invalid(str(exc))
@@ -89,9 +99,12 @@ def take_all(topic: PolicyTopic, records: list[ConsumerRecord[bytes, bytes]],
     return changed
 
 
-async def read_topic(settings: Settings, on_invalid: Callable[[str], None]) -> PolicyTopic:
-    """What the policy topic holds now, as the workers see it (with their verify key, if set)."""
-    topic = PolicyTopic(verify_key(settings))
+async def read_topic(settings: Settings, on_invalid: Callable[[str], None],
+                     first_format: bool = False) -> PolicyTopic:
+    """What the policy topic holds now, as the workers see it (with their verify key, if set);
+    `first_format`: records signed in the first format taken too (what `policy resign` publishes again)."""
+    topic = new_topic(settings)
+    topic.first_format = first_format
     take_all(topic, await read_records(settings), on_invalid)
     return topic
 
@@ -106,12 +119,11 @@ class PolicyFollower:
         self.settings, self.holder = settings, holder
         self.on_change, self.on_invalid, self.on_valid = on_change, on_invalid, on_valid
         self.configured = holder.live
-        self.verify = verify_key(settings)
-        self.topic = PolicyTopic(self.verify)
+        self.topic = new_topic(settings)
         self._consumer: AIOKafkaConsumer | None = None
 
     async def start(self) -> None:
-        self.topic = PolicyTopic(self.verify)  # a restart reads the whole topic again: start from nothing
+        self.topic = new_topic(self.settings)  # a restart reads the whole topic again: start from nothing
         self._consumer = await _open_at_beginning(self.settings)
 
     def _started(self) -> AIOKafkaConsumer:

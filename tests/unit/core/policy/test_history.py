@@ -64,11 +64,19 @@ def test_retiring_the_only_version_in_force_is_refused() -> None:
     assert history.retire(future, TODAY) and history.find("p@2") == []
 
 
+DEPLOYMENT, TOPIC = "sf-prod", "stream-filter.policy"
+
+
 def _record(mode: str, body: str, key: str, at: datetime = NOW, private: bytes | None = None) -> bytes:
     message = PolicyMessage(mode=mode, policy=body, published_at=at)  # type: ignore[arg-type]
     if private is not None:
-        message = message.model_copy(update={"signature": sign(signed_bytes(key, message), private)})
+        signed = signed_bytes(key, message, DEPLOYMENT, TOPIC)
+        message = message.model_copy(update={"signature": sign(signed, private)})
     return message.model_dump_json().encode()
+
+
+def _verified(public: bytes) -> PolicyTopic:
+    return PolicyTopic(public_key(public), deployment=DEPLOYMENT, name=TOPIC)
 
 
 def _take(topic: PolicyTopic, mode: str, body: str, key: str | None = None, at: datetime = NOW,
@@ -80,7 +88,7 @@ def _take(topic: PolicyTopic, mode: str, body: str, key: str | None = None, at: 
 def test_with_a_verify_key_only_records_signed_by_its_pair_are_taken() -> None:
     private, public = keygen()
     other, _ = keygen()
-    topic = PolicyTopic(public_key(public))
+    topic = _verified(public)
     body = text("1")
     with pytest.raises(PolicyError, match="unsigned"):
         _take(topic, "live", body)
@@ -88,7 +96,8 @@ def test_with_a_verify_key_only_records_signed_by_its_pair_are_taken() -> None:
         _take(topic, "live", body, private=other)
     key = version_key(parse_policy(body))
     forged = PolicyMessage(mode="live", policy=text("1", clusters="crafts"), published_at=NOW)
-    signature = sign(signed_bytes(key, PolicyMessage(mode="live", policy=body, published_at=NOW)), private)
+    signature = sign(signed_bytes(key, PolicyMessage(mode="live", policy=body, published_at=NOW), DEPLOYMENT, TOPIC),
+                     private)
     with pytest.raises(PolicyError, match="does not verify"):  # a signature of other content
         topic.take(key.encode(), forged.model_copy(update={"signature": signature}).model_dump_json().encode())
     assert topic.history.versions == {}
@@ -98,7 +107,7 @@ def test_with_a_verify_key_only_records_signed_by_its_pair_are_taken() -> None:
 def test_a_signature_binds_key_mode_and_time() -> None:
     """A signed record replayed under another key, mode or time does not verify."""
     private, public = keygen()
-    topic = PolicyTopic(public_key(public))
+    topic = _verified(public)
     body = text("1")
     key = version_key(parse_policy(body))
     signed = PolicyMessage.model_validate_json(_record("live", body, key, NOW, private))
