@@ -10,6 +10,7 @@ from __future__ import annotations
 import ipaddress
 import re
 import socket
+import ssl
 from pathlib import Path
 from typing import Literal
 from urllib.parse import urlsplit
@@ -46,6 +47,12 @@ class Settings(BaseSettings):
     api_token: SecretStr | None = Field(
         default=None, description="Bearer token the listing lookup requires when the web server binds beyond "
         "loopback (it holds seller data); /metrics and the health pages stay open.")
+    web_tls_certfile: str | None = Field(
+        default=None, description="PEM certificate chain (the private key may be in it) the web server serves "
+        "https with: the lookup's token and seller data cross the network encrypted between workers.")
+    web_tls_keyfile: str | None = Field(default=None, description="PEM private key, when not in the certfile.")
+    web_tls_cafile: str | None = Field(
+        default=None, description="CA that signs the other workers' web certificates (default: the system's).")
     peer_url_pattern: str | None = Field(
         default=None, description="A regular expression every other worker's advertised URL must match for the "
         "lookup to ask it (default: this worker's scheme and port, on loopback any loopback port, else a host in "
@@ -133,7 +140,19 @@ class Settings(BaseSettings):
         if self.advertised_url:
             return self.advertised_url
         host = socket.gethostname() if self.web_host in ("0.0.0.0", "::") else self.web_host
-        return f"http://{host}:{self.web_port}"
+        return f"{'https' if self.web_tls_certfile else 'http'}://{host}:{self.web_port}"
+
+    def web_server_tls(self) -> ssl.SSLContext | None:
+        """The web server's TLS context (None: plain HTTP)."""
+        if not self.web_tls_certfile:
+            return None
+        context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+        context.load_cert_chain(self.web_tls_certfile, self.web_tls_keyfile)
+        return context
+
+    def peer_tls(self) -> ssl.SSLContext:
+        """How a worker checks another's https certificate: the CA given, else the system's."""
+        return ssl.create_default_context(cafile=self.web_tls_cafile)
 
     def peer_pattern(self) -> str:
         """`peer_url_pattern`, or the one derived from this worker's own URL."""

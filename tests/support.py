@@ -10,6 +10,7 @@ import asyncio
 import os
 import signal
 import socket
+import ssl
 import subprocess
 import sys
 import time
@@ -184,6 +185,17 @@ class WorkerProcess:
     def alive(self) -> bool:
         return self.proc is not None and self.proc.poll() is None
 
+    @property
+    def base_url(self) -> str:
+        """The worker's web server as this machine reaches it (https when it serves a certificate)."""
+        scheme = "https" if self.env.get("STREAM_FILTER_WEB_TLS_CERTFILE") else "http"
+        return f"{scheme}://127.0.0.1:{self.port}"
+
+    @property
+    def tls(self) -> ssl.SSLContext | None:
+        cafile = self.env.get("STREAM_FILTER_WEB_TLS_CAFILE")
+        return ssl.create_default_context(cafile=cafile) if self.env.get("STREAM_FILTER_WEB_TLS_CERTFILE") else None
+
     def get(self, path: str, timeout_s: float = WORKER_HTTP_TIMEOUT_S) -> str:
         """GET a page of the worker's web server, waiting until it answers."""
         deadline = time.monotonic() + timeout_s
@@ -192,7 +204,7 @@ class WorkerProcess:
             if not self.alive():
                 raise AssertionError(f"worker exited early:\n{self.log()[-3000:]}")
             try:
-                with urllib.request.urlopen(f"http://127.0.0.1:{self.port}{path}", timeout=5) as resp:
+                with urllib.request.urlopen(f"{self.base_url}{path}", timeout=5, context=self.tls) as resp:
                     return str(resp.read().decode())
             except OSError as exc:
                 last = exc
@@ -311,3 +323,15 @@ def wait_caught_up(bootstrap: str, names: Names, worker: WorkerProcess, partitio
                                              f"{committed_lag(bootstrap, names.app_id, names.topic('new'))}")
         time.sleep(0.5)
 
+
+
+async def grow_input(bootstrap: str, topic: str, partitions: int) -> None:
+    """Give a topic more partitions, as `kafka-topics --alter --partitions` does."""
+    from aiokafka.admin import AIOKafkaAdminClient, NewPartitions
+
+    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
+    await admin.start()
+    try:
+        await admin.create_partitions({topic: NewPartitions(partitions)})
+    finally:
+        await admin.close()

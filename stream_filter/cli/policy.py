@@ -26,8 +26,14 @@ Record = tuple[str, PolicyMessage]
 
 def cmd_keygen(args: argparse.Namespace) -> int:
     folder = Path(args.dir)
-    folder.mkdir(parents=True, exist_ok=True)
-    private_path, public_path = folder / PRIVATE, folder / PUBLIC
+    return write_key_pair(folder / PRIVATE, folder / PUBLIC, "keep it with whoever publishes policies",
+                          "STREAM_FILTER_POLICY_VERIFY_KEY on every worker")
+
+
+def write_key_pair(private_path: Path, public_path: Path, private_use: str, public_use: str) -> int:
+    """A new Ed25519 key pair in two files, the private one readable by its owner only; never over an
+    existing file (a key in use would be lost). Exit code 0, or 2 when refused."""
+    private_path.parent.mkdir(parents=True, exist_ok=True)
     if private_path.exists() or public_path.exists():
         print(f"refused: {private_path} or {public_path} exists already", file=sys.stderr)
         return 2
@@ -36,8 +42,7 @@ def cmd_keygen(args: argparse.Namespace) -> int:
     with os.fdopen(descriptor, "wb") as out:
         out.write(private)
     public_path.write_bytes(public)
-    print(f"wrote {private_path} (keep it with whoever publishes policies) and {public_path} "
-          "(STREAM_FILTER_POLICY_VERIFY_KEY on every worker)", file=sys.stderr)
+    print(f"wrote {private_path} ({private_use}) and {public_path} ({public_use})", file=sys.stderr)
     return 0
 
 

@@ -11,7 +11,6 @@ import argparse
 import asyncio
 import getpass
 import json
-import os
 import sys
 import urllib.error
 import urllib.request
@@ -82,22 +81,12 @@ def cmd_verdict(args: argparse.Namespace) -> int:
 
 
 def cmd_keygen(args: argparse.Namespace) -> int:
-    from stream_filter.core.policy.signing import keygen
+    from stream_filter.cli.policy import write_key_pair
 
     folder = Path(args.dir)
-    folder.mkdir(parents=True, exist_ok=True)
-    private_path, public_path = folder / f"{args.reviewer}.key", folder / f"{args.reviewer}.pem"
-    if private_path.exists() or public_path.exists():
-        print(f"refused: {private_path} or {public_path} exists already", file=sys.stderr)
-        return 2
-    private, public = keygen()
-    descriptor = os.open(private_path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-    with os.fdopen(descriptor, "wb") as out:
-        out.write(private)
-    public_path.write_bytes(public)
-    print(f"wrote {private_path} (the reviewer's: review approve|reject --key) and {public_path} (add it to the "
-          f"workers' STREAM_FILTER_REVIEWER_KEYS directory; remove it to revoke)", file=sys.stderr)
-    return 0
+    return write_key_pair(folder / f"{args.reviewer}.key", folder / f"{args.reviewer}.pem",
+                          "the reviewer's: review approve|reject --key",
+                          "add it to the workers' STREAM_FILTER_REVIEWER_KEYS directory; remove it to revoke")
 
 
 def cmd_explain(args: argparse.Namespace) -> int:

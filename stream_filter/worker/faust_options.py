@@ -49,6 +49,7 @@ def faust_options(settings: Settings) -> dict[str, Any]:
         "web_bind": settings.web_host,
         "web_host": settings.web_host,
         "web_port": settings.web_port,
+        "web_ssl_context": settings.web_server_tls(),  # https when a certificate is given
         "canonical_url": settings.canonical_url(),  # what the group assignment tells the other workers
         "web_in_thread": False,
         "producer_acks": -1,

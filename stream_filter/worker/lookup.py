@@ -55,6 +55,7 @@ class ListingLookup:
         self.settings, self.states, self.owners, self.http = settings, states, owners, http
         self.url = settings.canonical_url()
         self.token = settings.api_token.get_secret_value().encode() if settings.api_token else None
+        self.tls = settings.peer_tls() if settings.web_tls_certfile or settings.web_tls_cafile else None
 
     def refusal(self, authorization: str | None) -> str | None:
         """Why the request may not read listings (None: it may)."""
@@ -135,8 +136,9 @@ class ListingLookup:
         own = self.token.decode() if self.token else None
         headers = {ROUTED_HEADER: "1", **({"Authorization": f"Bearer {own}"} if own else {})}
         try:
+            tls: dict[str, Any] = {"ssl": self.tls} if self.tls is not None and owner.startswith("https") else {}
             async with self.http().get(f"{owner.rstrip('/')}/listings/{quote(listing_id, safe='')}", headers=headers,
-                                       timeout=aiohttp.ClientTimeout(total=FORWARD_TIMEOUT_S)) as response:
+                                       timeout=aiohttp.ClientTimeout(total=FORWARD_TIMEOUT_S), **tls) as response:
                 raw = await response.content.read(MAX_ANSWER_BYTES + 1)
                 status = response.status
         except Exception as exc:  # noqa: BLE001 - the caller gets an answer, not a stack trace

@@ -22,7 +22,6 @@ from pathlib import Path
 from typing import Any
 
 import orjson
-from aiokafka.admin import AIOKafkaAdminClient, NewPartitions
 from confluent_kafka import Producer
 
 from stream_filter.core.catalogue import expected_topics
@@ -34,6 +33,7 @@ from tests.support import (
     Names,
     WorkerProcess,
     catalogue_of,
+    grow_input,
     listing_events,
     metric_value,
     settings_of,
@@ -59,15 +59,6 @@ def _kcat(bootstrap: str, topic: str, records: list[tuple[bytes, bytes]]) -> Non
     assert kcat, "kcat not found: install Debian's 'kcat' package (.ci/run does)"
     lines = b"".join(key + b"\t" + value + b"\n" for key, value in records)
     subprocess.run([kcat, "-P", "-b", bootstrap, "-t", topic, "-K", "\t"], input=lines, check=True, timeout=60)
-
-
-async def _grow(bootstrap: str, topic: str, partitions: int) -> None:
-    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
-    await admin.start()
-    try:
-        await admin.create_partitions({topic: NewPartitions(partitions)})
-    finally:
-        await admin.close()
 
 
 def _lookup(worker: WorkerProcess, listing_id: str) -> tuple[int, dict[str, Any]]:
@@ -106,7 +97,7 @@ def test_learns_the_partitioner_and_keeps_lookups_and_growth_right(kafka_bootstr
         health = json.loads(worker.get("/healthz")).get("input_partitioner")
         assert health == {"setting": "auto", "in_use": "crc32", "disagreed": 0}
 
-        asyncio.run(_grow(kafka_bootstrap, names.topic("new"), 8))
+        asyncio.run(grow_input(kafka_bootstrap, names.topic("new"), 8))
         _produce(kafka_bootstrap, names.topic("new"), rounds[1])  # a new producer: it sees 8 partitions
         wait_caught_up(kafka_bootstrap, names, worker, 8)
         _kcat(kafka_bootstrap, names.topic("new"), rounds[2])

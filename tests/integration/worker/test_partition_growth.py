@@ -12,8 +12,6 @@ import asyncio
 import signal
 from pathlib import Path
 
-from aiokafka.admin import AIOKafkaAdminClient, NewPartitions
-
 from stream_filter.core.catalogue import expected_topics
 from stream_filter.core.policy.book import PolicyBook
 from stream_filter.kafka.partitioning import partition_for
@@ -24,6 +22,7 @@ from tests.support import (
     WorkerProcess,
     catalogue_of,
     end_offsets,
+    grow_input,
     listing_events,
     settings_of,
     wait_caught_up,
@@ -31,15 +30,6 @@ from tests.support import (
 
 LISTINGS, ROUND = 200, 600
 SIGTERM_EXIT_S = 10.0
-
-
-async def _grow(bootstrap: str, topic: str, partitions: int) -> None:
-    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
-    await admin.start()
-    try:
-        await admin.create_partitions({topic: NewPartitions(partitions)})
-    finally:
-        await admin.close()
 
 
 def test_growing_the_input_keeps_every_listing_reachable(kafka_bootstrap: str, tmp_path: Path) -> None:
@@ -56,14 +46,14 @@ def test_growing_the_input_keeps_every_listing_reachable(kafka_bootstrap: str, t
     worker = WorkerProcess(env, tmp_path / "worker.log").start()
     try:
         wait_caught_up(kafka_bootstrap, names, worker, 4)
-        asyncio.run(_grow(kafka_bootstrap, names.topic("new"), 8))
+        asyncio.run(grow_input(kafka_bootstrap, names.topic("new"), 8))
         asyncio.run(publish(settings, rounds[1]))  # a new producer: the new partitions get their listings
         wait_caught_up(kafka_bootstrap, names, worker, 8)
         asyncio.run(publish(settings, rounds[2]))
         wait_caught_up(kafka_bootstrap, names, worker, 8)
     finally:
         assert worker.stop(signal.SIGTERM, SIGTERM_EXIT_S) == 0
-    asyncio.run(_grow(kafka_bootstrap, names.topic("new"), 12))
+    asyncio.run(grow_input(kafka_bootstrap, names.topic("new"), 12))
     asyncio.run(publish(settings, rounds[3]))
     worker = WorkerProcess(env, tmp_path / "restarted.log").start()
     try:
