@@ -69,7 +69,7 @@ def main(argv: list[str]) -> int:
           f"{per_listing_us(events, lambda: classify_step(default_model())):.1f} us/listing")
     reading = default_classifier()  # what a decision calls (route.decide): the configured model
     print(f"  as a decision reads it (Classifier.read, {reading.version}): "
-          f"{per_listing_us(events, lambda: [default_classifier().read(e) for e in events]):.1f} us/listing")
+          f"{per_listing_us(events, lambda: [reading.read(e) for e in events]):.1f} us/listing")
     print(f"  origin only: {per_listing_us(events, lambda: [classify_origin(e) for e in events]):.1f} us/listing")
     sizes = {}
     for size in (100, 2000):
