@@ -199,7 +199,10 @@ def reevaluate(state: ListingState, book: PolicyBook, now: datetime | None = Non
     day = day_of(now)
     event = ListingEvent.model_validate(state.listing)
     origin, clusters, version = state.origin, state.clusters, state.classifier
-    if reread and classifier is not None:
+    if classifier is not None and state.classifier != classifier.version:
+        # decided by another classifier: whatever brings the listing here (a new reading, a policy, a
+        # day), the rules apply to what the classifier in use reads. `read_by` only spares a pass the
+        # reading; the stored clusters stay those of the decision that was sent.
         (origin, clusters), version = classifier.read(event), classifier.version
     outcome, reasons, ref = apply_policies(book.active(day), event, origin, clusters, day)
     head: list[Reason] = []

@@ -17,7 +17,8 @@ from stream_filter.core.lifecycle import advance, reevaluate
 from stream_filter.core.listing_state import ListingState
 from stream_filter.core.policy.book import PolicyBook
 from stream_filter.core.route import Output, route
-from tests.factories import NEW_WORD, data_copy, event_dict, garment_classifier
+from stream_filter.core.policy.files import parse_policy
+from tests.factories import NEW_WORD, data_copy, event_dict, garment_classifier, policy_text
 
 NOW = datetime(2026, 11, 28, 5, 0, tzinfo=UTC)
 AKAR = PolicyBook.load("akar-2021")
@@ -100,3 +101,19 @@ def test_states_written_before_classifier_versions_are_read_again() -> None:
     assert old.classifier == "" and reevaluate(old, AKAR, NOW) is None  # without a classifier: as before
     step = reevaluate(old, AKAR, NOW, classifier=default_classifier())
     assert step is not None and step.state is not None and step.state.read_by == default_classifier().version
+
+
+def test_a_later_policy_applies_to_what_the_classifier_in_use_reads(garment: Classifier) -> None:
+    """A listing the new classifier read and left as it was (noted, nothing sent), then a policy that
+    closes what the new reading finds: the rules apply to the new reading, not the stored one."""
+    food_only = PolicyBook([parse_policy(policy_text("1", "food_beverage", policy_id="f"))])
+    fashion_too = PolicyBook([parse_policy(policy_text("2", "food_beverage, textile_fashion", policy_id="f"))])
+    body = event_dict(listing_id="L-1", title=f"{NEW_WORD} Premium Edition", **CROSS_BORDER)
+    first = advance(route(b"L-1", orjson.dumps(body), food_only, now=NOW), None, 0, offset=4).state
+    assert first is not None and first.outcome is Outcome.APPROVED and first.clusters == []
+    noted = reevaluate(first, food_only, NOW, classifier=garment)
+    assert noted is not None and noted.records == [] and noted.state is not None  # fashion, but not closed here
+    step = reevaluate(noted.state, fashion_too, NOW, classifier=garment)
+    assert step is not None and step.state is not None and step.state.outcome is Outcome.REJECTED
+    assert [m.cluster for m in step.state.clusters] == ["textile_fashion"]
+    assert step.state.classifier == garment.version
