@@ -11,17 +11,15 @@ A key removed (revoked) refuses new verdicts of that reviewer; verdicts already 
 
 from __future__ import annotations
 
-import base64
 from collections import Counter
 from collections.abc import Callable, Mapping
 
 import orjson
-from cryptography.exceptions import InvalidSignature
-from cryptography.hazmat.primitives import serialization
-from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
 from stream_filter.core.contracts.dead_letter import ErrorCode, Failure
 from stream_filter.core.contracts.verdict import ReviewVerdict
+from stream_filter.core.policy.signing import sign, verifies
 
 Keys = Mapping[str, Ed25519PublicKey]  # reviewer id -> verify key
 
@@ -34,18 +32,7 @@ def signed_bytes(verdict: ReviewVerdict, deployment: str) -> bytes:
 
 def signed(verdict: ReviewVerdict, deployment: str, private_pem: bytes) -> ReviewVerdict:
     """The verdict with the signature of the private key (a reviewer's, PEM)."""
-    key = serialization.load_pem_private_key(private_pem, password=None)
-    if not isinstance(key, Ed25519PrivateKey):
-        raise ValueError("the reviewer key is not an Ed25519 private key")
-    signature = base64.b64encode(key.sign(signed_bytes(verdict, deployment))).decode()
-    return verdict.model_copy(update={"signature": signature})
-
-
-def verify_key(public_pem: bytes) -> Ed25519PublicKey:
-    key = serialization.load_pem_public_key(public_pem)
-    if not isinstance(key, Ed25519PublicKey):
-        raise ValueError("not an Ed25519 public key")
-    return key
+    return verdict.model_copy(update={"signature": sign(signed_bytes(verdict, deployment), private_pem)})
 
 
 class VerdictAuth:
@@ -81,9 +68,7 @@ def _problem(verdict: ReviewVerdict, deployment: str, keys: Keys) -> Failure | N
     if key is None:
         return Failure(ErrorCode.UNKNOWN_REVIEWER, f"no key is listed for reviewer {verdict.reviewer_id!r} "
                        "(never listed, or revoked)")
-    try:
-        key.verify(base64.b64decode(verdict.signature, validate=True), signed_bytes(verdict, deployment))
-    except (InvalidSignature, ValueError):
+    if not verifies(signed_bytes(verdict, deployment), verdict.signature, key):
         return Failure(ErrorCode.BAD_VERDICT_SIGNATURE, f"the signature is not reviewer {verdict.reviewer_id!r}'s "
                        f"over this verdict for deployment {deployment!r}")
     return None

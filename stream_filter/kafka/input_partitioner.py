@@ -18,9 +18,9 @@ from collections.abc import Callable, Iterable
 
 from aiokafka import TopicPartition
 
-from stream_filter.kafka.clients import admin_client, reader
+from stream_filter.kafka.clients import admin_client
 from stream_filter.kafka.partitioning import PARTITIONERS
-from stream_filter.kafka.reading import read_from_start
+from stream_filter.kafka.reading import end_offsets, read_from_start
 from stream_filter.kafka.topics import partition_count
 from stream_filter.settings import Settings
 
@@ -39,6 +39,7 @@ class InputPartitioner:
         self.name: str | None = None if setting == AUTO else setting
         self.disagreed = 0  # records seen where the function in use would not put them
         self._seen: dict[bytes, tuple[int, int]] = {}  # key -> (partition, count) while learning
+        self._next_try: float = MIN_KEYS  # how many keys seen before the next try to decide
         self._told = False
 
     def partition(self, key: bytes, count: int) -> int | None:
@@ -63,7 +64,10 @@ class InputPartitioner:
                 continue
             if len(self._seen) < KEYS_KEPT:
                 self._seen[key] = (partition, count)
-        if self.name is None and len(self._seen) >= MIN_KEYS:
+        if self.name is None and len(self._seen) >= self._next_try:
+            # tried at 30, 60, 120, ... keys: a producer no function explains costs the batches a
+            # bounded number of tries, not three hashes per key seen at every batch
+            self._next_try = 2 * len(self._seen) if len(self._seen) < KEYS_KEPT else float("inf")
             self._decide()
 
     def why_unknown(self) -> str | None:
@@ -77,10 +81,10 @@ class InputPartitioner:
                 if sum(place(k, c) == p for k, (p, c) in self._seen.items()) >= SHARE * len(self._seen)]
         if len(fits) == 1:
             self.name = fits[0]
-            log.info("input partitioner: %s (places %d of %d keys seen where they are)", self.name,
-                     len(self._seen), len(self._seen))
+            log.info("input partitioner: %s (places at least %.0f%% of the %d keys seen where they are)",
+                     self.name, SHARE * 100, len(self._seen))
             self._seen.clear()
-        elif not fits and len(self._seen) >= KEYS_KEPT:
+        elif len(self._seen) >= KEYS_KEPT:
             log.warning("no known partitioner (%s) places the input's keys where they are: lookups ask every "
                         "worker and adoption after a partition change is refused", ", ".join(PARTITIONERS))
 
@@ -104,16 +108,11 @@ async def sample_input(settings: Settings, partitions: Iterable[int], per_partit
     tps = [TopicPartition(settings.topic_input, p) for p in partitions]
     if not tps:
         return []
-    ends = {tp.partition: end for tp, end in (await _ends(settings, tps)).items()}
+    ends = await end_offsets(settings, settings.topic_input, [tp.partition for tp in tps])
     start = {tp: max(0, ends[tp.partition] - per_partition) for tp in tps}
     seen: list[tuple[bytes | None, int]] = []
     await read_from_start(settings, tps, lambda tp, record: seen.append((record.key, tp.partition)), start=start)
     return seen
-
-
-async def _ends(settings: Settings, tps: list[TopicPartition]) -> dict[TopicPartition, int]:
-    async with reader(settings) as consumer:
-        return await consumer.end_offsets(tps)
 
 
 async def input_partition(settings: Settings, key: bytes) -> int | None:

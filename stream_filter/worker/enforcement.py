@@ -204,9 +204,9 @@ class Enforcer:
         self.metrics.reevaluation_pending.set(0)
         self.metrics.active_listings.set(active)
         self.metrics.reevaluation_passes.inc()
-        self.metrics.reevaluation_seconds.set(perf_counter() - started)
         self.last_duration = perf_counter() - started
-        log.info("re-evaluation pass over %d active listings took %.1f s", active, perf_counter() - started)
+        self.metrics.reevaluation_seconds.set(self.last_duration)
+        log.info("re-evaluation pass over %d active listings took %.1f s", active, self.last_duration)
         return True
 
     async def _chunk(self, keys: list[tuple[int, bytes]], full: bool, walk: bool = True) -> int:

@@ -17,7 +17,8 @@ from time import monotonic
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
-from stream_filter.core.verdict_auth import Keys, verify_key
+from stream_filter.core.policy.signing import public_key
+from stream_filter.core.verdict_auth import Keys
 
 log = logging.getLogger("stream_filter.worker.reviewer_keys")
 LOOK_EVERY_S = 5.0
@@ -49,7 +50,7 @@ class ReviewerKeyDir:
             keys = {}
             for file in files:
                 try:
-                    keys[file.name[: -len(SUFFIX)]] = verify_key(file.read_bytes())
+                    keys[file.name[: -len(SUFFIX)]] = public_key(file.read_bytes())
                 except Exception as exc:  # noqa: BLE001 - any unreadable key is left out, by name
                     log.warning("reviewer key %s left out: %s", file.name, type(exc).__name__)
         except OSError as exc:

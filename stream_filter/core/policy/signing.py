@@ -1,4 +1,5 @@
-"""Ed25519 signatures over policy records, so that writing to the policy topic is not enough to
+"""Ed25519 signatures: the project's one home for making and checking them (policy records here,
+review verdicts in `core/verdict_auth.py`). For policies, writing to the policy topic is not enough to
 change what workers enforce: a worker given a verify key applies only records signed by the key's
 private half (`stream-filter policy keygen`, `policy sign`, `policy publish --key`). What is signed
 is the whole record (`topic.signed_bytes`: key, mode, publication time and text), so a signature
@@ -38,11 +39,18 @@ def public_key(public_pem: bytes) -> Ed25519PublicKey:
     return key
 
 
+def verifies(data: bytes, signature: str, key: Ed25519PublicKey) -> bool:
+    """Whether `signature` (base64) is the key's signature of `data`."""
+    try:
+        key.verify(base64.b64decode(signature, validate=True), data)
+    except (InvalidSignature, ValueError):
+        return False
+    return True
+
+
 def verify(data: bytes, signature: str | None, key: Ed25519PublicKey) -> None:
     """PolicyError unless `signature` is the key's signature of `data`."""
     if not signature:
         raise PolicyError("unsigned policy record (a verify key is set)")
-    try:
-        key.verify(base64.b64decode(signature, validate=True), data)
-    except (InvalidSignature, ValueError):
-        raise PolicyError("policy record signature does not verify") from None
+    if not verifies(data, signature, key):
+        raise PolicyError("policy record signature does not verify")
