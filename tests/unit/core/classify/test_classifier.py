@@ -16,8 +16,8 @@ from stream_filter.core.contracts.decision import Outcome
 from stream_filter.core.lifecycle import advance, reevaluate
 from stream_filter.core.listing_state import ListingState
 from stream_filter.core.policy.book import PolicyBook
-from stream_filter.core.route import Output, route
 from stream_filter.core.policy.files import parse_policy
+from stream_filter.core.route import Output, route
 from tests.factories import NEW_WORD, data_copy, event_dict, garment_classifier, policy_text
 
 NOW = datetime(2026, 11, 28, 5, 0, tzinfo=UTC)
