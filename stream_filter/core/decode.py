@@ -92,8 +92,8 @@ def decode_listing(key: bytes | None, value: bytes | None, *, max_value_bytes: i
         return Failure(ErrorCode.INVALID_JSON, f"value is not JSON: {exc}")
     if not isinstance(raw, dict):
         return Failure(ErrorCode.NOT_AN_OBJECT, f"value is a JSON {type(raw).__name__}, not an object")
-    # counting brackets in C first: a listing with fewer cannot nest that deep, so most are never walked
-    if value.count(b"{") + value.count(b"[") > MAX_DEPTH and nested_deeper_than(raw, MAX_DEPTH):
+    # the brackets counted above: a listing with fewer cannot nest that deep, so most are never walked
+    if opened > MAX_DEPTH and nested_deeper_than(raw, MAX_DEPTH):
         return Failure(ErrorCode.NESTED_TOO_DEEP, f"objects or arrays nest deeper than {MAX_DEPTH} levels")
     if "schema_version" in raw and raw["schema_version"] != SCHEMA_VERSION:
         return Failure(ErrorCode.UNSUPPORTED_SCHEMA_VERSION,

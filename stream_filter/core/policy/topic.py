@@ -165,5 +165,6 @@ class PolicyTopic:
         if name != "live" and name != version_key(policy):
             raise PolicyError(f"record key '{name[:60]}' does not match its policy ({version_key(policy)})")
         added = self.history.add(name, policy, day)
-        self.texts.setdefault(name, message.policy)
+        if added or name not in self.texts:  # the text of the version in force on the key (`live` is replaced)
+            self.texts[name] = message.policy
         return "live" if added else None

@@ -115,3 +115,11 @@ def test_a_signature_is_valid_for_one_deployment_and_topic() -> None:
     assert resigning.take(K_BASE.encode(), old.model_dump_json().encode()) == "live" and resigning.old_format == 1
     prod = _rec(K_BASE, "live", BASE, T0, private)
     assert topic.take(prod.key, prod.value) == "live"
+
+
+def test_policy_resign_would_sign_the_text_in_force_on_the_single_live_key() -> None:
+    """The record written before histories were kept (key `live`) is replaced by a newer one: what
+    `policy resign` publishes again is the newer text."""
+    newer = policy_text("2", "food_beverage", policy_id="base")
+    topic = _read([_rec("live", "live", BASE, T0), _rec("live", "live", newer, T0 + timedelta(hours=1))])
+    assert topic.texts["live"] == newer
