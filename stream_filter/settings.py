@@ -38,6 +38,14 @@ class Settings(BaseSettings):
     input_partitioner: Literal["auto", "murmur2", "crc32", "fnv1a"] = Field(
         default="auto", description="How the ingest pipeline's producer places listing keys: murmur2 (Java, "
         "aiokafka), crc32 (librdkafka: confluent-kafka, kcat), fnv1a (Sarama); auto: learnt from where records are.")
+    input_format: Literal["json", "registry", "auto"] = Field(
+        default="json", description="Input values: plain JSON; registry (the schema-registry frame: byte 0, a "
+        "schema id, then Avro or JSON by the registry's word); auto (byte 0 is framed, anything else plain JSON).")
+    schema_registry_url: str | None = Field(
+        default=None, description="Base URL of a Confluent-compatible schema registry, as confluent-kafka takes it "
+        "(Apicurio: http://HOST:PORT/apis/ccompat/v7); needed unless INPUT_FORMAT is json.")
+    schema_registry_username: str | None = None
+    schema_registry_password: SecretStr | None = None
     topic_replication: int = Field(default=1, ge=1)
     web_host: str = Field(default="127.0.0.1", description="Bind address of /metrics (0.0.0.0 in containers).")
     web_port: int = Field(default=6066, ge=1, le=65535)
@@ -126,6 +134,13 @@ class Settings(BaseSettings):
             token = file.read_text(encoding="utf-8").strip() if file.is_file() else ""  # no file: lookups stay off
             if token:
                 object.__setattr__(self, "api_token", SecretStr(token))
+        return self
+
+    @model_validator(mode="after")
+    def _registry_for_framed_input(self) -> Settings:
+        if self.input_format != "json" and not self.schema_registry_url:
+            raise ValueError(f"STREAM_FILTER_INPUT_FORMAT={self.input_format} reads schema ids: set "
+                             "STREAM_FILTER_SCHEMA_REGISTRY_URL (Apicurio: http://HOST:PORT/apis/ccompat/v7)")
         return self
 
     def topic_state(self) -> str:

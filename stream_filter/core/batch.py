@@ -17,6 +17,7 @@ from time import perf_counter
 from stream_filter.core.classify.classifier import Classifier
 from stream_filter.core.contracts.dead_letter import ErrorCode, Failure
 from stream_filter.core.dedupe import RecentEvents
+from stream_filter.core.framing import PLAIN, Framing
 from stream_filter.core.lifecycle import advance, apply_verdict, replayed
 from stream_filter.core.listing_state import ListingState, Sent
 from stream_filter.core.policy.book import PolicyBook, PolicyHolder
@@ -71,11 +72,13 @@ def put_within(states: StateView, listing_id: str, partition: int, state: Listin
 class BatchDecider:
     def __init__(self, holder: PolicyHolder, *, max_value_bytes: int, clock: Clock,
                  max_age: timedelta | None, dedupe_window: int, max_output_bytes: int = 1_000_000,
-                 classifier: Classifier | None = None, auth: VerdictAuth | None = None) -> None:
+                 classifier: Classifier | None = None, auth: VerdictAuth | None = None,
+                 framing: Framing = PLAIN) -> None:
         self.holder, self.max_value_bytes, self.clock, self.max_age = holder, max_value_bytes, clock, max_age
         self.classifier = classifier  # None: the configured one
         self.auth = auth or VerdictAuth("")  # no reviewer keys: verdicts unchecked
         self.max_output_bytes = max_output_bytes
+        self.framing = framing  # the edge fetches the writer schemas a batch needs before deciding it
         self.recent = RecentEvents(dedupe_window)
 
     def decide(self, records: Sequence[SourceRecord], open_view: OpenView) -> DecidedBatch:
@@ -98,7 +101,8 @@ class BatchDecider:
             else:
                 routed = route(rec.key, rec.value, live, max_value_bytes=self.max_value_bytes,
                                source=(rec.topic, rec.partition, rec.offset), clock=self.clock,
-                               max_age=self.max_age, recent=self.recent, classifier=self.classifier)
+                               max_age=self.max_age, recent=self.recent, classifier=self.classifier,
+                               framing=self.framing)
                 emitted = [routed]
                 try:  # the listing's state: a move or a deletion also withdraws it from its previous topic
                     if routed.decision is not None and states is not None and readable:

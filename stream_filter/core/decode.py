@@ -16,6 +16,7 @@ from pydantic import ValidationError
 
 from stream_filter.core.contracts.dead_letter import ErrorCode, Failure
 from stream_filter.core.contracts.listing import MAX_CATEGORY_LEVELS, SCHEMA_VERSION, ListingEvent
+from stream_filter.core.framing import PLAIN, Framing, unframe
 
 
 @dataclass(frozen=True)
@@ -60,6 +61,17 @@ def containers(value: bytes) -> int:
     return bare.count(b"{") + bare.count(b"[")
 
 
+def containers_in(value: dict[str, Any]) -> int:
+    """How many objects and arrays a decoded value holds, itself included."""
+    count = 0
+    stack: list[Any] = [value]
+    while stack:
+        node = stack.pop()
+        count += 1
+        stack += [c for c in (node.values() if isinstance(node, dict) else node) if isinstance(c, dict | list)]
+    return count
+
+
 def nested_deeper_than(value: dict[str, Any], limit: int) -> bool:
     """Whether objects or arrays nest more than `limit` levels (the listing itself is level 1)."""
     stack: list[tuple[Any, int]] = [(value, 1)]
@@ -74,12 +86,23 @@ def nested_deeper_than(value: dict[str, Any], limit: int) -> bool:
 
 
 def decode_listing(key: bytes | None, value: bytes | None, *, max_value_bytes: int = 1_048_576,
-                   require_key: bool = True) -> Decoded | Failure:
-    """Validate one record. `require_key=False` serves files, which have no Kafka key."""
+                   require_key: bool = True, framing: Framing = PLAIN) -> Decoded | Failure:
+    """Validate one record. `require_key=False` serves files, which have no Kafka key. `framing`: how
+    values are framed (schema-registry input) and the writer schemas fetched for them."""
     if value is None or len(value) == 0:
         return Failure(ErrorCode.NULL_VALUE, "record value is null or empty (tombstone?)")
     if len(value) > max_value_bytes:
         return Failure(ErrorCode.OVERSIZED_VALUE, f"value is {len(value)} bytes, limit {max_value_bytes}")
+    if framing.is_framed(value):
+        body = unframe(value, framing)
+        if isinstance(body, Failure):
+            return body
+        if isinstance(body, dict):  # an Avro record, in its JSON form: the limits counted on the object
+            opened = containers_in(body)
+            if opened > MAX_CONTAINERS:
+                return Failure(ErrorCode.TOO_MANY_CONTAINERS, f"{opened} objects and arrays, limit {MAX_CONTAINERS}")
+            return _validated(key, body, opened, require_key)
+        value = body
     if (opened := containers(value)) > MAX_CONTAINERS:
         return Failure(ErrorCode.TOO_MANY_CONTAINERS, f"{opened} JSON objects and arrays, limit {MAX_CONTAINERS}")
     try:
@@ -92,6 +115,11 @@ def decode_listing(key: bytes | None, value: bytes | None, *, max_value_bytes: i
         return Failure(ErrorCode.INVALID_JSON, f"value is not JSON: {exc}")
     if not isinstance(raw, dict):
         return Failure(ErrorCode.NOT_AN_OBJECT, f"value is a JSON {type(raw).__name__}, not an object")
+    return _validated(key, raw, opened, require_key)
+
+
+def _validated(key: bytes | None, raw: dict[str, Any], opened: int, require_key: bool) -> Decoded | Failure:
+    """The checks and the model every listing object goes through, however it was encoded."""
     # the brackets counted above: a listing with fewer cannot nest that deep, so most are never walked
     if opened > MAX_DEPTH and nested_deeper_than(raw, MAX_DEPTH):
         return Failure(ErrorCode.NESTED_TOO_DEEP, f"objects or arrays nest deeper than {MAX_DEPTH} levels")

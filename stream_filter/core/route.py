@@ -26,6 +26,7 @@ from stream_filter.core.contracts.decision import (
 from stream_filter.core.contracts.listing import EventType
 from stream_filter.core.decode import Decoded, decode_listing
 from stream_filter.core.dedupe import Position, RecentEvents
+from stream_filter.core.framing import PLAIN, Framing
 from stream_filter.core.policy.book import PolicyBook
 from stream_filter.core.policy.day import Clock, policy_day
 from stream_filter.core.policy.rules import apply_policies
@@ -108,15 +109,17 @@ def dead_letter(key: bytes | None, value: bytes | None, error: Failure,
 def route(key: bytes | None, value: bytes | None, book: PolicyBook, *, max_value_bytes: int = 1_048_576,
           require_key: bool = True, source: Position | None = None,
           now: datetime | None = None, clock: Clock = "event", max_age: timedelta | None = None,
-          recent: RecentEvents | None = None, classifier: Classifier | None = None) -> Routed:
+          recent: RecentEvents | None = None, classifier: Classifier | None = None,
+          framing: Framing = PLAIN) -> Routed:
     """Decide one record. Never raises: any failure becomes a dead-letter record with its reason.
 
     `max_age`: events older than this (occurred_at to now) are dead-lettered `EVENT_TOO_OLD`.
     `recent`: the worker's memory of event ids; a re-published event is `DUPLICATE_EVENT`.
-    `classifier`: None for the configured one.
+    `classifier`: None for the configured one. `framing`: schema-registry input (core/framing.py).
     """
     try:
-        decoded = decode_listing(key, value, max_value_bytes=max_value_bytes, require_key=require_key)
+        decoded = decode_listing(key, value, max_value_bytes=max_value_bytes, require_key=require_key,
+                                 framing=framing)
         if isinstance(decoded, Failure):
             return dead_letter(key, value, decoded, source)
         now = now or datetime.now(UTC)

@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Callable, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
@@ -55,6 +55,7 @@ from stream_filter.worker.producer_topic import ProducerTopic
 from stream_filter.worker.readiness import Readiness
 from stream_filter.worker.review_queue import ReviewQueue
 from stream_filter.worker.reviewer_keys import ReviewerKeyDir
+from stream_filter.worker.schema_wait import SchemaWait, registry_input
 from stream_filter.worker.shutdown import EXIT_BATCH_ABANDONED, EXIT_OUTPUT_BLOCKED, hard_exit
 from stream_filter.worker.state_loading import StateLoader
 from stream_filter.worker.transport import App
@@ -106,11 +107,14 @@ class Worker:
         if keys is None:
             log.warning("review verdicts are not checked: anyone who can write %s can approve a listing in review "
                         "(set STREAM_FILTER_REVIEWER_KEYS)", settings.topic_review_verdicts)
+        self.schema_registry, framing = registry_input(settings)
+        self.schema_wait = SchemaWait(self.schema_registry, framing, self.readiness, self.metrics,
+                                      lambda: self.stopping) if self.schema_registry is not None else None
         self.decider = BatchDecider(self.holder, max_value_bytes=settings.max_value_bytes,
                                     clock=settings.policy_clock, max_age=max_age,
                                     dedupe_window=settings.dedupe_window,
                                     max_output_bytes=settings.max_output_bytes, classifier=self.classifier,
-                                    auth=self.auth)
+                                    auth=self.auth, framing=framing)
         self.states.pace = self.pace  # a partition's states load while the others' batches go on
         self.lag_probe = LagProbe(settings)
         self.lookup = ListingLookup(settings, self.states,
@@ -152,7 +156,8 @@ class Worker:
 
     async def decide_listings(self) -> None:
         """The loop of listing events."""
-        await self._batches(self.listings, self._decide_listings, self.metrics.decided)
+        await self._batches(self.listings, self._decide_listings, self.metrics.decided,
+                            self.schema_wait.known if self.schema_wait is not None else None)
 
     def _decide_listings(self, records: Sequence[SourceRecord], view: Any) -> DecidedBatch:
         """Where the records are tells how the producers place keys (learnt under `auto`; else checked)."""
@@ -167,13 +172,16 @@ class Worker:
         await self._batches(self.verdicts, self.decider.decide_verdicts, self.metrics.verdicts_decided)
 
     async def _batches(self, intake: Intake, decide: Callable[[Sequence[SourceRecord], Any], DecidedBatch],
-                       tally: Callable[[DecidedBatch, int], None]) -> None:
+                       tally: Callable[[DecidedBatch, int], None],
+                       known: Callable[[Sequence[SourceRecord]], Awaitable[bool]] | None = None) -> None:
         """One batch at a time, under the lock; its records are acknowledged after delivery. `tally`:
-        the batch's metrics."""
+        the batch's metrics; `known`: waits until the writer schemas the batch needs are known."""
         await self.policy_ready.wait()
         while True:
             records = await intake.take(self.settings.batch_max, self.settings.batch_within_s)
             taken_in = intake.generation  # read with the records: no await in between
+            if known is not None and not await known(records):
+                return  # stopping: the next owner reads them again
             async with self.lock:
                 if self.stopping:  # the states are sealed: what is left is read again at the next start
                     return
@@ -323,3 +331,5 @@ class Worker:
                             type(exc).__name__)
         await self.batches.stop()
         await self.lag_probe.close()
+        if self.schema_registry is not None:
+            await self.schema_registry.close()

@@ -41,6 +41,8 @@ class Metrics:
                                 "the listing's outcome.", ["outcome", "cluster"], registry=registry)
         self.dead_letters = Counter("stream_filter_dead_letters_total", "Records sent to the dead-letter topic.",
                                     ["code"], registry=registry)
+        self.schema_fetches = Counter("stream_filter_schema_fetches_total", "Schema ids asked of the schema "
+                                      "registry, by result (fetched, unknown, outage).", ["result"], registry=registry)
         self.consumed = Counter("stream_filter_records_consumed_total", "Input records read.", registry=registry)
         self.produced = Counter("stream_filter_records_produced_total", "Output records acknowledged by the broker.",
                                 ["output"], registry=registry)

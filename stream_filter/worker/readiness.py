@@ -3,7 +3,8 @@
 Why two: an orchestrator restarts a process that is not alive (its event loop stopped turning) but
 only takes traffic and alerts away from one that is not ready (a policy not caught up, no partitions
 assigned yet, the states of owned partitions not loaded yet, records waiting with no batch
-delivered, an output refusing writes, a re-evaluation pass not completed in time). Restarting a
+delivered, an output refusing writes, a re-evaluation pass not completed in time, a batch waiting for
+the schema registry). Restarting a
 worker because its broker is down would not help and would cost a state restore. A rolling update
 waits for readiness before it restarts the next worker, so ready means the worker holds what it owns.
 """
@@ -34,6 +35,7 @@ class Readiness:
         self.waiting = 0  # records behind on owned partitions, at the last lag measurement
         self.last_batch: float | None = None  # when a batch was last delivered (None: none yet)
         self.reevaluation_late: str | None = None  # why the re-evaluation pass requested is late (Enforcer.late)
+        self.registry_outage: str | None = None  # why a batch waits for the schema registry (schema_wait.py)
 
     def tick(self) -> None:
         self.beat = self.clock()
@@ -67,4 +69,6 @@ class Readiness:
         reasons += [f"output {problem}" for problem in self.outputs.problems(RETRIABLE_AFTER_S)]
         if self.reevaluation_late:
             reasons.append(self.reevaluation_late)
+        if self.registry_outage:
+            reasons.append(self.registry_outage)
         return reasons

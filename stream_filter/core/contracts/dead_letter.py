@@ -37,6 +37,12 @@ class ErrorCode(StrEnum):
     UNKNOWN_REVIEWER = "UNKNOWN_REVIEWER"  # signed by a reviewer with no key listed (never listed, or revoked)
     BAD_VERDICT_SIGNATURE = "BAD_VERDICT_SIGNATURE"  # the signature is not the reviewer's over this verdict here
     REPLAYED_VERDICT = "REPLAYED_VERDICT"  # a verdict already applied, published again
+    # schema-registry input (core/framing.py)
+    NOT_FRAMED = "NOT_FRAMED"  # STREAM_FILTER_INPUT_FORMAT=registry and the value does not start with byte 0
+    TRUNCATED_FRAME = "TRUNCATED_FRAME"  # shorter than the 5-byte frame, or the Avro body ends early
+    UNKNOWN_SCHEMA_ID = "UNKNOWN_SCHEMA_ID"  # the registry answers and has no schema of that id (asked twice)
+    UNSUPPORTED_SCHEMA = "UNSUPPORTED_SCHEMA"  # Protobuf, references, or a schema that does not parse
+    UNDECODABLE_BODY = "UNDECODABLE_BODY"  # the body does not follow its writer schema
 
 
 @dataclass(frozen=True)

@@ -1,4 +1,5 @@
-"""Wire schemas (JSON Schema) generated from the pydantic models, the source of truth.
+"""Wire schemas (JSON Schema, and an Avro copy of the listing event) generated from the pydantic
+models, the source of truth.
 
 `stream-filter schemas` writes them into `schemas/`; a unit test regenerates them in memory and
 fails when the committed files drift from the models.
@@ -10,6 +11,7 @@ import json
 from pathlib import Path
 from typing import Any
 
+from stream_filter.core.contracts.avro import listing_event_avsc
 from stream_filter.core.contracts.decision import DecisionRecord
 from stream_filter.core.contracts.listing import ListingEvent
 from stream_filter.core.contracts.verdict import ReviewVerdict
@@ -30,6 +32,7 @@ def render() -> dict[str, str]:
         schema["$schema"] = "https://json-schema.org/draft/2020-12/schema"
         schema["$id"] = f"https://stream-filter.dev/schemas/{filename}"
         out[filename] = json.dumps(schema, indent=2, sort_keys=True, ensure_ascii=False) + "\n"
+    out["listing-event.v1.avsc"] = listing_event_avsc()  # for producers writing through a schema registry
     return out
 
 
