@@ -3,7 +3,7 @@ PYTHON ?= python3
 VENV ?= .venv
 PY := $(VENV)/bin/python
 
-.PHONY: venv lock tools run test lint unit kafka kafka-down schemas examples kube-assets crds eval train bench bench-core bench-reevaluation bench-expiries bench-oversized bench-sizing bench-review chaos clean
+.PHONY: venv lock tools run test lint unit kafka kafka-down registry registry-down schemas examples kube-assets crds eval train bench bench-core bench-reevaluation bench-expiries bench-oversized bench-sizing bench-review chaos clean
 
 venv: $(VENV)/.installed
 
@@ -53,6 +53,13 @@ kafka: venv
 
 kafka-down: venv
 	@$(PY) -m stream_filter.dev.local_kafka down
+
+## A real schema registry on loopback (Apicurio Registry 3.0.9 from Maven Central, Confluent-compatible API).
+registry: venv
+	@$(PY) -m stream_filter.dev.local_registry up
+
+registry-down: venv
+	@$(PY) -m stream_filter.dev.local_registry down
 
 schemas: venv
 	$(PY) -m stream_filter schemas

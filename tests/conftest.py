@@ -76,6 +76,27 @@ def kafka_bootstrap() -> Iterator[str]:
             local_kafka.stop()
 
 
+@pytest.fixture(scope="session")
+def schema_registry() -> Iterator[str]:
+    """A real Confluent-compatible schema registry: `SCHEMA_REGISTRY_URL` if set, else the local
+    launcher's (Apicurio Registry from Maven Central, `make registry`)."""
+    external = os.environ.get("SCHEMA_REGISTRY_URL")
+    if external:
+        yield external
+        return
+    from stream_filter.dev import local_kafka, local_registry
+
+    try:
+        handle = local_registry.start()
+    except local_kafka.LauncherError as exc:
+        pytest.fail(f"no schema registry: SCHEMA_REGISTRY_URL unset, local launcher failed: {exc}")
+    try:
+        yield handle.url
+    finally:
+        if handle.started_here and not os.environ.get("STREAM_FILTER_KEEP_KAFKA"):
+            local_registry.stop()
+
+
 @pytest.fixture(scope="module")
 def secure_broker(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SecureBroker]:
     """A second local broker with secured listeners and ACLs, for the modules that need it; stopped

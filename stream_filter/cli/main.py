@@ -10,7 +10,7 @@ from __future__ import annotations
 import argparse
 import sys
 
-from stream_filter.cli import learn, offline, online, policy, review
+from stream_filter.cli import learn, offline, online, policy, review, schema_register
 from stream_filter.core.policy.files import PolicyError
 
 
@@ -69,6 +69,14 @@ def parser() -> argparse.ArgumentParser:
     s.add_argument("--dir", default="schemas")
     s.add_argument("--check", action="store_true")
     s.set_defaults(func=offline.cmd_schemas)
+    s_sub = s.add_subparsers(dest="schemas_command")
+    reg = s_sub.add_parser("register", help="register the decision record's schema under each output topic's "
+                           "subject in the schema registry (or --check that it is)")
+    reg.add_argument("--check", action="store_true", help="change nothing; exit 1 unless every subject is in place")
+    reg.add_argument("--compatibility", choices=schema_register.MODES, default="FORWARD_TRANSITIVE",
+                     help="the subjects' compatibility mode: every older consumer keeps reading (default)")
+    reg.add_argument("--url", help="the registry (default: STREAM_FILTER_SCHEMA_REGISTRY_URL)")
+    reg.set_defaults(func=schema_register.cmd_register)
     cat = sub.add_parser("catalogue", help="build the catalogue from the output topics as a consumer would")
     cat.add_argument("--expect", help="JSONL file of the events published: report listings that differ from "
                      "its offline decisions")

@@ -4,7 +4,8 @@ Why its own rule: retrying every error like a network blip turned a revoked writ
 deleted topic or a record the broker will never take into a silent, endless spin. aiokafka marks
 the broker's own error codes as retriable or not; errors raised by the client itself (a timeout,
 a closed connection, a producer being restarted) are about reaching the broker, so they are
-retried. Faust wraps client errors raised while sending in `ProducerSendError`; the cause decides.
+retried, and so is a partition the client's metadata does not know yet (a topic that just grew).
+Faust wraps client errors raised while sending in `ProducerSendError`; the cause decides.
 """
 
 from __future__ import annotations
@@ -32,9 +33,15 @@ def classify(exc: BaseException) -> SendError:
         return SendError.TOO_LARGE
     if isinstance(cause, BrokerResponseError) and cause.errno not in (None, -1) and not cause.retriable:
         return SendError.PERMANENT  # -1 is the broker's "unknown server error": maybe transient
-    if isinstance(cause, KafkaError | ProducerSendError):
+    if isinstance(cause, KafkaError | ProducerSendError) or _unknown_partition(cause):
         return SendError.RETRIABLE
     return SendError.OTHER
+
+
+def _unknown_partition(exc: BaseException) -> bool:
+    """aiokafka asserts that an explicit partition is in its metadata (`AIOKafkaProducer._partition`):
+    right after a topic grew, a state record for a new partition meets metadata not refreshed yet."""
+    return isinstance(exc, AssertionError) and "Unrecognized partition" in str(exc)
 
 
 def describe(exc: BaseException) -> str:

@@ -73,6 +73,12 @@ SOURCES: dict[str, str] = {
     "faust.transport.drivers.aiokafka.AIOKafkaConsumerThread._create_worker_consumer": "c2701bfc3e6f6cad",
 }
 
+# upstream behaviour relied on by its text: dotted path -> (a line its source holds, where the worker relies on it)
+SOURCE_TEXTS: dict[str, tuple[str, str]] = {
+    "aiokafka.producer.producer.AIOKafkaProducer._partition": (
+        '"Unrecognized partition"', "send_errors.py retries a send to a partition its metadata lacks"),
+}
+
 # private attributes of Faust's consumer that the forks read and write, and their types
 CONSUMER_ATTRIBUTES = {"_read_offset": dict, "_committed_offset": dict, "_acked_index": dict, "_acked": dict,
                        "_n_acked": int, "_paused_partitions": set, "_buffered_partitions": set}
@@ -106,6 +112,12 @@ def test_copied_or_ordered_upstream_code_is_unchanged(path: str) -> None:
     digest = hashlib.sha256(inspect.getsource(resolve(path)).encode()).hexdigest()[:16]
     assert digest == SOURCES[path], (f"{path} changed upstream: bring worker/transport.py's copy (or the order "
                                      "it relies on) in line, then update the digest here")
+
+
+@pytest.mark.parametrize("path", sorted(SOURCE_TEXTS))
+def test_relied_on_upstream_text_is_there(path: str) -> None:
+    text, where = SOURCE_TEXTS[path]
+    assert text in inspect.getsource(resolve(path)), f"{path} changed: {where}"
 
 
 def test_the_rebalance_signal_comes_before_fetching_resumes() -> None:

@@ -111,6 +111,8 @@ def test_learns_the_partitioner_and_keeps_lookups_and_growth_right(kafka_bootstr
         where = catalogue.topics_of()
         assert _answered(worker, where) == len(where)
         assert metric_value(worker.get("/metrics"), "stream_filter_input_partition_disagreements_total") == 0
+        # a state record for a partition the producer's metadata did not know yet was a dead letter once
+        assert metric_value(worker.get("/metrics"), "stream_filter_dead_letters_total") == 0
     finally:
         assert worker.stop() == 0
 

@@ -32,6 +32,9 @@ def _wrapped(cause: BaseException) -> ProducerSendError:
     (ProducerSendError("no cause"), SendError.RETRIABLE),
     (_wrapped(MessageSizeTooLargeError()), SendError.TOO_LARGE),
     (ValueError("bad header"), SendError.OTHER),
+    (AssertionError("Unrecognized partition"), SendError.RETRIABLE),  # metadata older than the topic's growth
+    (_wrapped(AssertionError("Unrecognized partition")), SendError.RETRIABLE),
+    (AssertionError("a bug"), SendError.OTHER),
 ])
 def test_classify(error: BaseException, kind: SendError) -> None:
     assert classify(error) is kind
