@@ -78,6 +78,7 @@ def main(argv: list[str]) -> int:
         print(f"  clusters, {size:>5}-term lexicon: {sizes[size]:.1f} us/listing")
     print(f"  growth 100 -> 2000 terms: {sizes[2000] / sizes[100]:.2f}x")
     containers_bomb()
+    framed_decode()
     offline_classify(OFFLINE_LISTINGS)
     return 0
 
@@ -96,6 +97,37 @@ def containers_bomb() -> None:
     code = route(b"L-1", bomb, book).error
     print(f"  a {len(bomb) / 1e6:.2f} MB listing of empty containers: {best * 1000:.1f} ms to route "
           f"({code.code.value if code else 'decided'})")
+
+
+def framed_decode(n: int = 5_000) -> None:
+    """Decode (to a validated ListingEvent) of the throughput run's 1.2 KB listings: plain JSON, and
+    the same listings as a schema-registry producer frames them (Avro under the published schema,
+    JSON Schema), the writer schemas already fetched."""
+    from bench.run import payloads
+    from stream_filter.core.contracts.dead_letter import Failure
+    from stream_filter.core.decode import decode_listing
+    from stream_filter.core.framing import Framing, WriterSchema
+    from stream_filter.dev.framed import avro_body, frame, listing_schema
+
+    plain = [(key, value) for key, value in payloads(n, 5, "framed")
+             if not isinstance(decode_listing(key, value), Failure)]  # the valid ones: the others stop early
+    schema = listing_schema()
+    avsc = (Path(__file__).resolve().parents[1] / "schemas" / "listing-event.v1.avsc").read_text(encoding="utf-8")
+    framing = Framing("registry", {1: WriterSchema.of(1, "AVRO", avsc), 2: WriterSchema.of(2, "JSON", "{}")})
+    avro = [(key, frame(1, avro_body(orjson.loads(value), schema))) for key, value in plain]
+    json_framed = [(key, frame(2, value)) for key, value in plain]
+
+    def run(records: list[tuple[bytes, bytes]], framing: Framing | None) -> float:
+        def once() -> None:
+            for key, value in records:
+                decode_listing(key, value, framing=framing) if framing else decode_listing(key, value)
+        return min(timeit.repeat(once, number=1, repeat=REPEAT)) / len(records) * 1e6
+
+    base, fast, framed_json = run(plain, None), run(avro, framing), run(json_framed, framing)
+    size = {"plain": sum(len(v) for _, v in plain) // len(plain), "avro": sum(len(v) for _, v in avro) // len(avro)}
+    print(f"decode of {len(plain):,} valid bench listings: plain JSON {base:.1f} us ({size['plain']} B); "
+          f"framed Avro {fast:.1f} us ({size['avro']} B, {fast / base:.2f}x); "
+          f"framed JSON {framed_json:.1f} us ({framed_json / base:.2f}x)")
 
 
 OFFLINE_LISTINGS = 100_000

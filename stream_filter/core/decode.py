@@ -16,7 +16,7 @@ from pydantic import ValidationError
 
 from stream_filter.core.contracts.dead_letter import ErrorCode, Failure
 from stream_filter.core.contracts.listing import MAX_CATEGORY_LEVELS, SCHEMA_VERSION, ListingEvent
-from stream_filter.core.framing import PLAIN, Framing, unframe
+from stream_filter.core.framing import PLAIN, AvroListing, Framing, unframe
 
 
 @dataclass(frozen=True)
@@ -61,17 +61,6 @@ def containers(value: bytes) -> int:
     return bare.count(b"{") + bare.count(b"[")
 
 
-def containers_in(value: dict[str, Any]) -> int:
-    """How many objects and arrays a decoded value holds, itself included."""
-    count = 0
-    stack: list[Any] = [value]
-    while stack:
-        node = stack.pop()
-        count += 1
-        stack += [c for c in (node.values() if isinstance(node, dict) else node) if isinstance(c, dict | list)]
-    return count
-
-
 def nested_deeper_than(value: dict[str, Any], limit: int) -> bool:
     """Whether objects or arrays nest more than `limit` levels (the listing itself is level 1)."""
     stack: list[tuple[Any, int]] = [(value, 1)]
@@ -97,11 +86,11 @@ def decode_listing(key: bytes | None, value: bytes | None, *, max_value_bytes: i
         body = unframe(value, framing)
         if isinstance(body, Failure):
             return body
-        if isinstance(body, dict):  # an Avro record, in its JSON form: the limits counted on the object
-            opened = containers_in(body)
-            if opened > MAX_CONTAINERS:
-                return Failure(ErrorCode.TOO_MANY_CONTAINERS, f"{opened} objects and arrays, limit {MAX_CONTAINERS}")
-            return _validated(key, body, opened, require_key)
+        if isinstance(body, AvroListing):  # in its JSON form, its objects and arrays counted on the way
+            if body.containers > MAX_CONTAINERS:
+                return Failure(ErrorCode.TOO_MANY_CONTAINERS,
+                               f"{body.containers} objects and arrays, limit {MAX_CONTAINERS}")
+            return _validated(key, body.raw, body.containers, require_key)
         value = body
     if (opened := containers(value)) > MAX_CONTAINERS:
         return Failure(ErrorCode.TOO_MANY_CONTAINERS, f"{opened} JSON objects and arrays, limit {MAX_CONTAINERS}")

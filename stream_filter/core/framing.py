@@ -23,6 +23,7 @@ from uuid import UUID
 import fastavro
 import orjson
 
+from stream_filter.core.avro_reader import Reader, Unsupported, compile_reader
 from stream_filter.core.contracts.dead_letter import ErrorCode, Failure
 
 InputFormat = Literal["json", "registry", "auto"]  # auto: byte 0 is framed, anything else plain JSON
@@ -38,6 +39,7 @@ class WriterSchema:
     schema_type: str  # the registry's word: AVRO, JSON, PROTOBUF
     parsed: Any = None  # fastavro's parsed schema, for AVRO
     problem: str | None = None
+    reader: Reader | None = None  # compiled for this schema (core/avro_reader.py); None: fastavro reads
 
     @classmethod
     def of(cls, schema_id: int, schema_type: str | None, text: str, references: bool = False) -> WriterSchema:
@@ -49,9 +51,14 @@ class WriterSchema:
         if kind != "AVRO":
             return cls(schema_id, kind, problem=f"schema {schema_id} is {kind}; only AVRO and JSON are read")
         try:
-            return cls(schema_id, kind, parsed=fastavro.parse_schema(orjson.loads(text)))
+            parsed = fastavro.parse_schema(orjson.loads(text))
         except Exception as exc:  # noqa: BLE001 - any reason the registry's text is not a usable Avro schema
             return cls(schema_id, kind, problem=f"schema {schema_id} is not a usable Avro schema: {exc}")
+        try:
+            reader: Reader | None = compile_reader(parsed)
+        except Unsupported:
+            reader = None
+        return cls(schema_id, kind, parsed=parsed, reader=reader)
 
 
 @dataclass(frozen=True)
@@ -69,6 +76,14 @@ class Framing:
 PLAIN = Framing()
 
 
+@dataclass(frozen=True)
+class AvroListing:
+    """An Avro body read into its JSON form, and how many objects and arrays it holds."""
+
+    raw: dict[str, Any]
+    containers: int
+
+
 def framed_id(value: bytes | None) -> int | None:
     """The schema id of a framed value (None: not framed, or too short to hold an id)."""
     if value is not None and len(value) >= HEADER_BYTES and value[0] == MAGIC:
@@ -76,7 +91,7 @@ def framed_id(value: bytes | None) -> int | None:
     return None
 
 
-def unframe(value: bytes, framing: Framing) -> bytes | dict[str, Any] | Failure:
+def unframe(value: bytes, framing: Framing) -> bytes | AvroListing | Failure:
     """A framed value's body: JSON text to decode as a plain value, or an Avro record already turned
     into its JSON form."""
     if value[0] != MAGIC:
@@ -95,12 +110,32 @@ def unframe(value: bytes, framing: Framing) -> bytes | dict[str, Any] | Failure:
     return _avro(body, schema)
 
 
-def _avro(body: bytes, schema: WriterSchema) -> dict[str, Any] | Failure:
+def _avro(body: bytes, schema: WriterSchema) -> AvroListing | Failure:
+    if schema.reader is not None:
+        try:
+            record, containers, end = schema.reader(body)
+        except (EOFError, IndexError):  # the compiled reader's IndexError is only ever reading past the end
+            return Failure(ErrorCode.TRUNCATED_FRAME, f"the Avro body ends early for schema {schema.schema_id}")
+        except Exception as exc:  # noqa: BLE001 - as fastavro's below
+            return Failure(ErrorCode.UNDECODABLE_BODY, f"Avro body does not decode with schema {schema.schema_id}: "
+                           f"{type(exc).__name__}: {exc}")
+        if end != len(body):
+            return Failure(ErrorCode.UNDECODABLE_BODY, f"{len(body) - end} bytes left after the Avro record "
+                           f"of schema {schema.schema_id}")
+        return AvroListing(record, containers)
+    return read_with_fastavro(body, schema)
+
+
+def read_with_fastavro(body: bytes, schema: WriterSchema) -> AvroListing | Failure:
+    """The reference reader (and the reader of schemas the compiled one leaves out)."""
     stream = io.BytesIO(body)
     try:
         record = fastavro.schemaless_reader(stream, schema.parsed, None)
-    except EOFError:
-        return Failure(ErrorCode.TRUNCATED_FRAME, f"the Avro body ends early for schema {schema.schema_id}")
+    except (EOFError, IndexError) as exc:  # fastavro's IndexError: past the end, or a bad enum or union index
+        if isinstance(exc, EOFError) or stream.tell() >= len(body):
+            return Failure(ErrorCode.TRUNCATED_FRAME, f"the Avro body ends early for schema {schema.schema_id}")
+        return Failure(ErrorCode.UNDECODABLE_BODY, f"Avro body does not decode with schema {schema.schema_id}: "
+                       f"an index out of range")
     except Exception as exc:  # noqa: BLE001 - any way the bytes do not follow the writer schema
         return Failure(ErrorCode.UNDECODABLE_BODY, f"Avro body does not decode with schema {schema.schema_id}: "
                        f"{type(exc).__name__}: {exc}")
@@ -110,23 +145,41 @@ def _avro(body: bytes, schema: WriterSchema) -> dict[str, Any] | Failure:
     if not isinstance(record, dict):
         return Failure(ErrorCode.NOT_AN_OBJECT, f"schema {schema.schema_id} writes a {type(record).__name__}, "
                        "not a record")
-    return json_form(record)
+    tally = [0]
+    return AvroListing(json_form(record, tally), tally[0])
 
 
-def json_form(record: dict[str, Any]) -> dict[str, Any]:
+def json_form(record: dict[str, Any], tally: list[int] | None = None) -> dict[str, Any]:
     """The Avro record as JSON would carry it: a null field is absent, logical types in their JSON
     forms (timestamps and dates in ISO 8601, decimals and UUIDs as strings, bytes as Avro's JSON
-    encoding writes them)."""
-    return {k: _value(v) for k, v in record.items() if v is not None}
+    encoding writes them). `tally[0]` counts the objects and arrays on the way (the decode's limit).
+
+    One pass, types compared by identity: it runs on every framed listing (docs/performance.md)."""
+    tally = tally if tally is not None else [0]
+    tally[0] += 1
+    out = {}
+    for key, value in record.items():
+        kind = type(value)
+        if kind is str or kind is int or kind is bool or kind is float:
+            out[key] = value
+        elif value is None:
+            continue
+        elif kind is dict:
+            out[key] = json_form(value, tally)
+        else:
+            out[key] = _value(value, tally)
+    return out
 
 
-def _value(value: Any) -> Any:
-    if isinstance(value, str | int | float | bool) or value is None:
+def _value(value: Any, tally: list[int]) -> Any:
+    kind = type(value)
+    if kind is str or kind is int or kind is bool or kind is float or value is None:
         return value
-    if isinstance(value, dict):
-        return json_form(value)
-    if isinstance(value, list):
-        return [_value(v) for v in value]
+    if kind is dict:  # a record, or a map: a null value counts as absent in both
+        return json_form(value, tally)
+    if kind is list:
+        tally[0] += 1
+        return [_value(v, tally) for v in value]
     if isinstance(value, datetime | date | time):
         return value.isoformat()
     if isinstance(value, Decimal | UUID):
