@@ -169,7 +169,7 @@ class _Compiler:
         return function
 
 
-def compile_reader(parsed: dict[str, Any]) -> Reader:
+def compile_reader(parsed: Any) -> Reader:
     """The reader of a record schema fastavro parsed; raises Unsupported for what it leaves to fastavro."""
     if not isinstance(parsed, dict) or parsed.get("type") != "record":
         raise Unsupported("the schema is not a record")
