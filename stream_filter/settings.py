@@ -44,6 +44,9 @@ class Settings(BaseSettings):
     schema_registry_url: str | None = Field(
         default=None, description="Base URL of a Confluent-compatible schema registry, as confluent-kafka takes it "
         "(Apicurio: http://HOST:PORT/apis/ccompat/v7); needed unless INPUT_FORMAT is json.")
+    output_format: Literal["json", "registry"] = Field(
+        default="json", description="Decision records as plain JSON, or framed for the schema registry (byte 0 and "
+        "the id of the schema `stream-filter schemas register` put under each output topic's subject).")
     schema_registry_username: str | None = None
     schema_registry_password: SecretStr | None = None
     topic_replication: int = Field(default=1, ge=1)
@@ -138,9 +141,10 @@ class Settings(BaseSettings):
 
     @model_validator(mode="after")
     def _registry_for_framed_input(self) -> Settings:
-        if self.input_format != "json" and not self.schema_registry_url:
-            raise ValueError(f"STREAM_FILTER_INPUT_FORMAT={self.input_format} reads schema ids: set "
-                             "STREAM_FILTER_SCHEMA_REGISTRY_URL (Apicurio: http://HOST:PORT/apis/ccompat/v7)")
+        for name, value in (("INPUT_FORMAT", self.input_format), ("OUTPUT_FORMAT", self.output_format)):
+            if value != "json" and not self.schema_registry_url:
+                raise ValueError(f"STREAM_FILTER_{name}={value} needs the schema registry: set "
+                                 "STREAM_FILTER_SCHEMA_REGISTRY_URL (Apicurio: http://HOST:PORT/apis/ccompat/v7)")
         return self
 
     def topic_state(self) -> str:

@@ -66,7 +66,7 @@ def cmd_worker(args: argparse.Namespace) -> int:
     from stream_filter.core.classify.model import default_model, use_model
     from stream_filter.worker.app import Worker
     from stream_filter.worker.faust_options import event_loop
-    from stream_filter.worker.preflight import PreflightError, preflight
+    from stream_filter.worker.preflight import PreflightError, output_frames, preflight
     from stream_filter.worker.shutdown import BoundedWorker
 
     settings = Settings()
@@ -96,6 +96,7 @@ def cmd_worker(args: argparse.Namespace) -> int:
               "(set STREAM_FILTER_POLICY_VERIFY_KEY)", file=sys.stderr)
     try:
         checked = asyncio.run(preflight(settings))
+        frames = asyncio.run(output_frames(settings))
     except PreflightError as exc:
         print(f"not starting: {exc}", file=sys.stderr)
         return 4
@@ -103,7 +104,7 @@ def cmd_worker(args: argparse.Namespace) -> int:
         print(f"records kept below {checked.max_output_bytes} bytes: an output topic's max.message.bytes",
               file=sys.stderr)
     settings = checked
-    app = Worker(settings, book).app
+    app = Worker(settings, book, output_frames=frames).app
     settle_heap(book)
     worker = BoundedWorker(app, loglevel=settings.log_level, quiet=True,
                            shutdown_timeout_s=settings.shutdown_timeout_s)

@@ -7,37 +7,22 @@ also read every older record (FULL_TRANSITIVE); a registry's default (BACKWARD, 
 neither. Registering is idempotent (a schema already under the subject is found, not added again),
 and an incompatible change is refused with the registry's own reason.
 
-The schema registered is `schemas/decision-record.v1.json` as generated, less its `$schema` line:
-Apicurio's compatible API answers 500 to a draft 2020-12 declaration, and a schema without one is
-read as the registry's default draft.
+The subjects and the schema: `kafka/output_subjects.py` (the worker reads the same at start).
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
-import json
 import sys
 from typing import Any
 from urllib.parse import quote
 
-from stream_filter.core.contracts.schemas import render
+from stream_filter.kafka.output_subjects import decision_schema, subjects
 from stream_filter.kafka.schema_registry import RegistryOutage, SchemaRegistry
 from stream_filter.settings import Settings
 
 MODES = ("FORWARD_TRANSITIVE", "FULL_TRANSITIVE")
-
-
-def decision_schema() -> str:
-    schema = json.loads(render()["decision-record.v1.json"])
-    schema.pop("$schema", None)
-    return json.dumps(schema, sort_keys=True, separators=(",", ":"))
-
-
-def subjects(settings: Settings) -> list[str]:
-    """The topics that carry decision records (the dead-letter topic carries the input's own bytes)."""
-    topics = (settings.topic_approved, settings.topic_rejected, settings.topic_review, settings.topic_shadow_diff)
-    return [f"{topic}-value" for topic in topics]
 
 
 async def register(registry: SchemaRegistry, subject: str, schema: str, mode: str, check: bool) -> tuple[bool, str]:
@@ -96,7 +81,7 @@ def cmd_register(args: argparse.Namespace) -> int:
         try:
             ok = True
             schema = decision_schema()
-            for subject in subjects(settings):
+            for subject in subjects(settings).values():
                 done, what = await register(registry, subject, schema, args.compatibility, args.check)
                 print(f"{subject}: {what}")
                 ok = ok and done

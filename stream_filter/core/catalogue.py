@@ -17,6 +17,7 @@ from typing import Any
 
 import orjson
 
+from stream_filter.core.framing import strip_frame
 from stream_filter.core.lifecycle import advance
 from stream_filter.core.listing_state import ListingState
 from stream_filter.core.policy.book import PolicyBook
@@ -36,7 +37,7 @@ class Catalogue:
 
     def apply(self, kind: str, value: bytes | None) -> None:
         """One record of the `kind` topic, in that topic's order."""
-        record = orjson.loads(value or b"")
+        record = orjson.loads(strip_frame(value or b""))  # framed (STREAM_FILTER_OUTPUT_FORMAT=registry) or not
         if record["decision_id"] in self.applied[kind]:
             self.duplicates += 1
             return

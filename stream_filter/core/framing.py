@@ -84,6 +84,17 @@ class AvroListing:
     containers: int
 
 
+def frame(schema_id: int, body: bytes) -> bytes:
+    """Byte 0, the schema id in 4 bytes big-endian, the body: the Confluent wire format."""
+    return b"\x00" + schema_id.to_bytes(4, "big") + body
+
+
+def strip_frame(value: bytes) -> bytes:
+    """A JSON value with its frame, if it has one, taken off (JSON text never starts with byte 0):
+    readers of the output topics take framed and plain records alike."""
+    return value[HEADER_BYTES:] if value[:1] == b"\x00" else value
+
+
 def framed_id(value: bytes | None) -> int | None:
     """The schema id of a framed value (None: not framed, or too short to hold an id)."""
     if value is not None and len(value) >= HEADER_BYTES and value[0] == MAGIC:

@@ -14,11 +14,9 @@ from typing import Any
 import fastavro
 
 from stream_filter.core.contracts.avro import listing_event_avsc
+from stream_filter.core.framing import frame
 
-
-def frame(schema_id: int, body: bytes) -> bytes:
-    """Byte 0, the schema id in 4 bytes big-endian, the body: the Confluent wire format."""
-    return b"\x00" + schema_id.to_bytes(4, "big") + body
+__all__ = ["avro_body", "avro_datum", "frame", "listing_schema"]
 
 
 def avro_datum(listing: dict[str, Any]) -> dict[str, Any]:

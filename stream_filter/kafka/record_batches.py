@@ -22,6 +22,14 @@ from aiokafka.partitioner import DefaultPartitioner
 from stream_filter.core.route import Output, Routed
 from stream_filter.kafka.partitioning import partition_for
 
+
+def wire_value(routed: Routed, frames: Mapping[Output, bytes]) -> bytes | None:
+    """The record's value as sent: framed for the schema registry when its output is (states, replays
+    and the catalogue keep the plain JSON; readers take both: core/framing.strip_frame)."""
+    prefix = frames.get(routed.output)
+    return prefix + routed.value if prefix is not None and routed.value is not None else routed.value
+
+
 BATCH_BYTES = 512 * 1024  # below the broker's default 1 MB message limit, with room for overhead
 _partitioner = DefaultPartitioner()
 
@@ -33,8 +41,10 @@ def output_producer(options: Mapping[str, Any]) -> AIOKafkaProducer:
 
 
 class RecordBatches:
-    def __init__(self, options: Mapping[str, Any], topics: Mapping[Output, str]) -> None:
+    def __init__(self, options: Mapping[str, Any], topics: Mapping[Output, str],
+                 frames: Mapping[Output, bytes] | None = None) -> None:
         self.options, self.topics = options, topics
+        self.frames = frames or {}  # framed output: the schema-registry frame per decision output
         self._producer: AIOKafkaProducer | None = None  # started on first use, again after a failed start
         self._closed = False  # stopped for good: the per-record path takes over
 
@@ -94,7 +104,8 @@ class RecordBatches:
                     for i in indexes[start:]:
                         r = records[i]
                         # None: full (the first record always fits, however large; the broker may refuse it)
-                        if builder.append(timestamp=None, key=r.key, value=r.value, headers=r.headers) is None:
+                        value = wire_value(r, self.frames)
+                        if builder.append(timestamp=None, key=r.key, value=value, headers=r.headers) is None:
                             break
                         taken += 1
                     chunk = indexes[start : start + taken]

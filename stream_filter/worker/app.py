@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
@@ -67,7 +67,8 @@ SEAL_TIMEOUT_S = 5.0  # asking the changelog's end at shutdown: a broker that do
 
 
 class Worker:
-    def __init__(self, settings: Settings, book: PolicyBook, registry: CollectorRegistry | None = None) -> None:
+    def __init__(self, settings: Settings, book: PolicyBook, registry: CollectorRegistry | None = None,
+                 output_frames: Mapping[Output, bytes] | None = None) -> None:
         self.settings = settings
         self.registry = registry or CollectorRegistry()
         self.classifier = default_classifier()  # the configured model (cli/online.py) and the packaged data
@@ -85,9 +86,10 @@ class Worker:
         outputs: dict[Output, OutputTopic] = dict(topics)
         options = {**client_options(settings), "metadata_max_age_ms": int(settings.metadata_max_age_s * 1000)}
         names = {kind: t.name for kind, t in topics.items()}
-        self.batches = RecordBatches(options, names)
+        self.batches = RecordBatches(options, names, output_frames or {})
         self.readiness = Readiness(OutputHealth(), settings.stall_after_s, unloaded=self.states.unloaded)
         self.deliverer = Deliverer(outputs, self.metrics, self.batches,  # per record via `outputs` after a failure
+                                   frames=output_frames or {},
                                    names=names, health=self.readiness.outputs,
                                    probe=lambda topic: write_problem(settings, topic),
                                    exit_after_s=settings.output_blocked_exit_s, on_blocked=self.exit_blocked)

@@ -20,6 +20,7 @@ from stream_filter.core.batch import Pair
 from stream_filter.core.contracts.dead_letter import ErrorCode, Failure
 from stream_filter.core.ports import BatchSender, OutputTopic, SourceRecord
 from stream_filter.core.route import Output, Routed, dead_letter
+from stream_filter.kafka.record_batches import wire_value
 from stream_filter.kafka.send_errors import SendError, classify, describe
 from stream_filter.worker.metrics import Metrics
 from stream_filter.worker.output_health import Blocked, OutputHealth
@@ -41,8 +42,10 @@ class Deliverer:
     def __init__(self, outputs: Mapping[Output, OutputTopic], metrics: Metrics,
                  batches: BatchSender | None = None, *, names: Mapping[Output, str] | None = None,
                  health: OutputHealth | None = None, probe: TopicProbe | None = None,
-                 exit_after_s: float = 0.0, on_blocked: Callable[[Blocked], None] = _never) -> None:
+                 exit_after_s: float = 0.0, on_blocked: Callable[[Blocked], None] = _never,
+                 frames: Mapping[Output, bytes] | None = None) -> None:
         self.outputs = outputs
+        self.frames = frames or {}  # framed output (kafka/record_batches.wire_value)
         self.metrics = metrics
         self.batches = batches  # one Kafka batch per partition (record_batches.py); else one send per record
         self.names = names or {}
@@ -71,8 +74,8 @@ class Deliverer:
         await self.deliver_batch(changelog)
 
     async def _queue(self, routed: Routed) -> Awaitable[object]:
-        return await self.outputs[routed.output].send(key=routed.key, value=routed.value, headers=routed.headers,
-                                                      partition=routed.partition)
+        return await self.outputs[routed.output].send(key=routed.key, value=wire_value(routed, self.frames),
+                                                      headers=routed.headers, partition=routed.partition)
 
     async def deliver_batch(self, batch: Sequence[Pair]) -> None:
         """Queue every record, then wait for all acknowledgements; failed ones go the slow, careful way."""

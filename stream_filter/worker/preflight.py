@@ -13,7 +13,10 @@ import asyncio
 from aiokafka.admin import AIOKafkaAdminClient
 from aiokafka.errors import KafkaError
 
+from stream_filter.core.route import Output
 from stream_filter.kafka.clients import admin_client
+from stream_filter.kafka.output_subjects import NotRegistered, frames
+from stream_filter.kafka.schema_registry import RegistryOutage, SchemaRegistry
 from stream_filter.kafka.topics import ensure_topics, output_limit, partition_count, topic_configs
 from stream_filter.settings import Settings
 
@@ -52,6 +55,22 @@ async def preflight(settings: Settings) -> Settings:
                                  f"(the same count and key); recreate it with {inputs} partitions")
     limit = await output_limit(settings, settings.max_output_bytes)
     return settings.model_copy(update={"max_output_bytes": limit}) if limit < settings.max_output_bytes else settings
+
+
+async def output_frames(settings: Settings) -> dict[Output, bytes]:
+    """With framed output, each decision output's frame (the schema's id under its subject); else none.
+    A schema not registered, or a registry that does not answer, stops the worker before it consumes."""
+    if settings.output_format == "json" or not settings.schema_registry_url:
+        return {}
+    password = settings.schema_registry_password
+    registry = SchemaRegistry(settings.schema_registry_url, username=settings.schema_registry_username,
+                              password=password.get_secret_value() if password else None)
+    try:
+        return await frames(registry, settings)
+    except (NotRegistered, RegistryOutage) as exc:
+        raise PreflightError(f"STREAM_FILTER_OUTPUT_FORMAT=registry: {exc}") from exc
+    finally:
+        await registry.close()
 
 
 async def _has_committed(admin: AIOKafkaAdminClient, settings: Settings) -> bool:

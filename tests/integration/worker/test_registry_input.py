@@ -25,7 +25,7 @@ import pytest
 from confluent_kafka import Producer
 from confluent_kafka.schema_registry import Schema, SchemaRegistryClient
 from confluent_kafka.schema_registry.avro import AvroSerializer
-from confluent_kafka.schema_registry.json_schema import JSONSerializer
+from confluent_kafka.schema_registry.json_schema import JSONDeserializer, JSONSerializer
 from confluent_kafka.serialization import MessageField, SerializationContext
 
 from stream_filter.core.catalogue import expected_topics
@@ -34,6 +34,7 @@ from stream_filter.core.contracts.schemas import render
 from stream_filter.core.policy.book import PolicyBook
 from stream_filter.dev import local_registry
 from stream_filter.dev.framed import avro_body, avro_datum, frame
+from stream_filter.kafka.output_subjects import decision_schema
 from stream_filter.kafka.topics import ensure_topics
 from tests.factories import event_dict, policy_text
 from tests.integration.worker.test_librdkafka_producers import _answered, _kcat
@@ -284,5 +285,44 @@ def test_bad_frames_are_dead_lettered_with_their_codes(kafka_bootstrap: str, cli
         assert got == {k: code for k, (_, code) in cases.items()}
         assert worker.alive()
         assert metric_value(worker.get("/metrics"), "stream_filter_schema_fetches_total", result="unknown") == 1
+    finally:
+        assert worker.stop() == 0
+
+
+def test_framed_output_for_registry_consumers(kafka_bootstrap: str, clients: Clients, schema_registry: str,
+                                              tmp_path: Path) -> None:
+    """STREAM_FILTER_OUTPUT_FORMAT=registry: refused until `schemas register` ran; then every decision
+    record carries its subject's schema id, confluent-kafka's JSON deserializer reads it, and the
+    consumer-built catalogue is what plain output gives."""
+    names = Names()
+    env = _registry_env(names, kafka_bootstrap, schema_registry, "json", STREAM_FILTER_OUTPUT_FORMAT="registry")
+    asyncio.run(ensure_topics(settings_of(env)))
+    records, _ = listing_events(names.suffix, 90, 30, delete_every=13, seed=9)
+    _kcat(kafka_bootstrap, names.topic("new"), records)
+    refused = WorkerProcess(env, tmp_path / "refused.log").start()
+    assert refused.proc is not None and refused.proc.wait(60) == 4
+    assert "run `stream-filter schemas register` first" in refused.log()
+    subprocess.run([sys.executable, "-m", "stream_filter", "schemas", "register"], env=refused.env, check=True,
+                   capture_output=True, timeout=60)
+    worker = WorkerProcess(env, tmp_path / "worker.log").start()
+    try:
+        wait_caught_up(kafka_bootstrap, names, worker, 4)
+        outputs = [names.topic(kind) for kind in ("approved", "rejected", "review")]
+        decisions = drain(kafka_bootstrap, outputs, 1, timeout_s=5)
+        client = clients(schema_registry)
+        ids = {t: client.lookup_schema(f"{t}-value", Schema(json.dumps(json.loads(decision_schema())),
+                                                              "JSON")).schema_id for t in outputs}
+        reader = JSONDeserializer(decision_schema())
+        read = 0
+        for record in decisions:
+            assert (record.value or b"")[:5] == b"\x00" + ids[record.topic].to_bytes(4, "big")
+            body = reader(record.value, SerializationContext(record.topic, MessageField.VALUE))
+            assert body["decision_id"] and body["listing_id"]
+            read += 1
+        book = PolicyBook.load("default")
+        differ = catalogue_of(kafka_bootstrap, names).differences(expected_topics((v for _, v in records), book))
+        print(f"\nframed output: {read} decision records read by confluent-kafka's JSON deserializer, "
+              f"{len(differ)} listings wrong")
+        assert read > 90 and differ == {}
     finally:
         assert worker.stop() == 0
