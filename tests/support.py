@@ -335,3 +335,15 @@ async def grow_input(bootstrap: str, topic: str, partitions: int) -> None:
         await admin.create_partitions({topic: NewPartitions(partitions)})
     finally:
         await admin.close()
+
+
+def publish_and_wait_for_pass(worker: WorkerProcess, policy: Path, timeout_s: float = 90.0) -> None:
+    """Publish a policy version as users do (`stream-filter policy publish`) and wait until the worker
+    completed the re-evaluation pass it starts."""
+    passes = metric_value(worker.get("/metrics"), "stream_filter_reevaluation_passes_total")
+    subprocess.run([sys.executable, "-m", "stream_filter", "policy", "publish", str(policy)], env=worker.env,
+                   check=True, capture_output=True, timeout=60)
+    deadline = time.monotonic() + timeout_s
+    while metric_value(worker.get("/metrics"), "stream_filter_reevaluation_passes_total") < passes + 1:
+        assert time.monotonic() < deadline, "no re-evaluation pass completed"
+        time.sleep(0.5)

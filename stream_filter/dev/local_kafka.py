@@ -11,7 +11,6 @@ Run as `python -m stream_filter.dev.local_kafka up|down|status`.
 
 from __future__ import annotations
 
-import argparse
 import asyncio
 import base64
 import os
@@ -273,26 +272,11 @@ def stop(root: Path | None = None) -> bool:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m stream_filter.dev.local_kafka",
-                                     description=__doc__.splitlines()[0])
-    parser.add_argument("action", choices=["up", "down", "status"])
-    parser.add_argument("--port", type=int, default=DEFAULT_PORT)
-    args = parser.parse_args(argv)
-    try:
-        if args.action == "up":
-            handle = start(args.port)
-            print(("started" if handle.started_here else "reusing") + f" broker pid {handle.pid}", file=sys.stderr)
-            print(f"KAFKA_BOOTSTRAP_SERVERS={handle.bootstrap}")
-        elif args.action == "down":
-            print("stopped" if stop() else "no broker was running")
-        else:
-            found = running()
-            print(f"KAFKA_BOOTSTRAP_SERVERS={found.bootstrap}" if found else "not running")
-            return 0 if found else 1
-    except LauncherError as exc:
-        print(f"local Kafka: {exc}", file=sys.stderr)
-        return 2
-    return 0
+    from stream_filter.dev.launcher_cli import launcher_main
+
+    return launcher_main(argv, prog="python -m stream_filter.dev.local_kafka", description=__doc__.splitlines()[0],
+                         default_port=DEFAULT_PORT, what="broker", variable="KAFKA_BOOTSTRAP_SERVERS",
+                         start=start, stop=stop, running=running, address=lambda handle: handle.bootstrap)
 
 
 if __name__ == "__main__":

@@ -12,7 +12,6 @@ instead of a new one. Run as `python -m stream_filter.dev.local_registry up|down
 
 from __future__ import annotations
 
-import argparse
 import os
 import shutil
 import subprocess
@@ -131,27 +130,12 @@ def _url(port: int) -> str:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m stream_filter.dev.local_registry",
-                                     description=__doc__.splitlines()[0])
-    parser.add_argument("action", choices=["up", "down", "status"])
-    parser.add_argument("--port", type=int, default=DEFAULT_PORT)
-    args = parser.parse_args(argv)
-    try:
-        if args.action == "up":
-            handle = start(args.port)
-            print(("started" if handle.started_here else "reusing") + f" schema registry pid {handle.pid}",
-                  file=sys.stderr)
-            print(f"STREAM_FILTER_SCHEMA_REGISTRY_URL={handle.url}")
-        elif args.action == "down":
-            print("stopped" if stop() else "no schema registry was running")
-        else:
-            found = running()
-            print(f"STREAM_FILTER_SCHEMA_REGISTRY_URL={found.url}" if found else "not running")
-            return 0 if found else 1
-    except LauncherError as exc:
-        print(f"local schema registry: {exc}", file=sys.stderr)
-        return 2
-    return 0
+    from stream_filter.dev.launcher_cli import launcher_main
+
+    return launcher_main(argv, prog="python -m stream_filter.dev.local_registry", description=__doc__.splitlines()[0],
+                         default_port=DEFAULT_PORT, what="schema registry",
+                         variable="STREAM_FILTER_SCHEMA_REGISTRY_URL", start=start, stop=stop, running=running,
+                         address=lambda handle: handle.url)
 
 
 if __name__ == "__main__":

@@ -22,7 +22,6 @@ from typing import Any
 
 import orjson
 import pytest
-from confluent_kafka import Producer
 from confluent_kafka.schema_registry import Schema, SchemaRegistryClient
 from confluent_kafka.schema_registry.avro import AvroSerializer
 from confluent_kafka.schema_registry.json_schema import JSONDeserializer, JSONSerializer
@@ -36,8 +35,13 @@ from stream_filter.dev import local_registry
 from stream_filter.dev.framed import avro_body, avro_datum, frame
 from stream_filter.kafka.output_subjects import decision_schema
 from stream_filter.kafka.topics import ensure_topics
-from tests.factories import event_dict, policy_text
-from tests.integration.worker.test_librdkafka_producers import _answered, _kcat
+from tests.factories import event_dict
+from tests.integration.worker.test_librdkafka_producers import (
+    _answered,
+    _kcat,
+    _produce,
+    policy_change_moves_every_listing,
+)
 from tests.support import (
     Names,
     WorkerProcess,
@@ -91,15 +95,6 @@ def serializers(client: SchemaRegistryClient, topic: str, avsc: str | None = Non
             lambda value: bytes(plain(orjson.loads(value), context) or b""))
 
 
-def _produce(bootstrap: str, topic: str, records: list[tuple[bytes, bytes]]) -> None:
-    """confluent-kafka's Producer at its defaults (partitioner consistent_random)."""
-    producer = Producer({"bootstrap.servers": bootstrap})
-    for key, value in records:
-        producer.produce(topic, value=value, key=key)
-        producer.poll(0)
-    assert producer.flush(30) == 0
-
-
 def _registry_env(names: Names, bootstrap: str, url: str, fmt: str, **extra: str) -> dict[str, str]:
     return names.env(bootstrap, STREAM_FILTER_INPUT_FORMAT=fmt, STREAM_FILTER_SCHEMA_REGISTRY_URL=url, **extra)
 
@@ -150,37 +145,13 @@ def test_framed_listings_decide_as_plain_json_through_growth(kafka_bootstrap: st
 
 def test_a_policy_change_reaches_every_avro_listing(kafka_bootstrap: str, clients: Clients, schema_registry: str,
                                                     tmp_path: Path) -> None:
-    names = Names()
-    v1, v2 = tmp_path / "v1.yaml", tmp_path / "v2.yaml"
-    v1.write_text(policy_text("1", "textile_fashion", policy_id="ra"))
-    v2.write_text(policy_text("2", "textile_fashion, food_beverage", policy_id="ra"))
-    env = _registry_env(names, kafka_bootstrap, schema_registry, "registry", STREAM_FILTER_POLICY=str(v1))
-    asyncio.run(ensure_topics(settings_of(env)))
-    avro, _ = serializers(clients(schema_registry), names.topic("new"))
-    foods = [f"{names.suffix}-f{i}" for i in range(200)]
-    _produce(kafka_bootstrap, names.topic("new"), [
-        (lid.encode(), avro(orjson.dumps(event_dict(listing_id=lid, event_id=f"{lid}-e0", seller={"country": "CN"},
-                                                    title="Keripik Singkong Pedas Khas Bandung 250gr",
-                                                    ship_from={"location": "Shenzhen"},
-                                                    price={"amount": "150", "currency": "USD"}))))
-        for lid in foods])
-    worker = WorkerProcess(env, tmp_path / "worker.log").start()
-    try:
-        wait_caught_up(kafka_bootstrap, names, worker, 4)
-        assert catalogue_of(kafka_bootstrap, names).topics_of() == {lid: {"approved"} for lid in foods}
-        passes = metric_value(worker.get("/metrics"), "stream_filter_reevaluation_passes_total")
-        subprocess.run([sys.executable, "-m", "stream_filter", "policy", "publish", str(v2)], env=worker.env,
-                       check=True, capture_output=True, timeout=60)
-        deadline = time.monotonic() + WAIT_S
-        while metric_value(worker.get("/metrics"), "stream_filter_reevaluation_passes_total") < passes + 1:
-            assert time.monotonic() < deadline, "no re-evaluation pass completed"
-            time.sleep(0.5)
-        where = catalogue_of(kafka_bootstrap, names).topics_of()
-        moved = sum(where[lid] == {"rejected"} for lid in foods)
-        print(f"\npolicy change over {len(foods)} Avro listings: {moved} moved to rejected")
-        assert moved == len(foods)
-    finally:
-        assert worker.stop() == 0
+    def produce(topic: str, records: list[tuple[bytes, bytes]]) -> None:
+        avro, _ = serializers(clients(schema_registry), topic)
+        _produce(kafka_bootstrap, topic, [(key, avro(value)) for key, value in records])
+
+    policy_change_moves_every_listing(kafka_bootstrap, tmp_path, "confluent-kafka's Avro serializer", produce,
+                                      STREAM_FILTER_INPUT_FORMAT="registry",
+                                      STREAM_FILTER_SCHEMA_REGISTRY_URL=schema_registry)
 
 
 def _restart_registry(port: int, data_dir: Path) -> local_registry.RegistryHandle:
