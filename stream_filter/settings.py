@@ -141,6 +141,9 @@ class Settings(BaseSettings):
 
     @model_validator(mode="after")
     def _registry_for_framed_input(self) -> Settings:
+        if self.schema_registry_password is not None and not self.schema_registry_username:
+            raise ValueError("STREAM_FILTER_SCHEMA_REGISTRY_PASSWORD is set without "
+                             "STREAM_FILTER_SCHEMA_REGISTRY_USERNAME")
         for name, value in (("INPUT_FORMAT", self.input_format), ("OUTPUT_FORMAT", self.output_format)):
             if value != "json" and not self.schema_registry_url:
                 raise ValueError(f"STREAM_FILTER_{name}={value} needs the schema registry: set "

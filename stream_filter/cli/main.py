@@ -72,7 +72,8 @@ def parser() -> argparse.ArgumentParser:
     s_sub = s.add_subparsers(dest="schemas_command")
     reg = s_sub.add_parser("register", help="register the decision record's schema under each output topic's "
                            "subject in the schema registry (or --check that it is)")
-    reg.add_argument("--check", action="store_true", help="change nothing; exit 1 unless every subject is in place")
+    reg.add_argument("--check", action="store_true", dest="register_check",
+                     help="change nothing; exit 1 unless every subject is in place")
     reg.add_argument("--compatibility", choices=schema_register.MODES, default="FORWARD_TRANSITIVE",
                      help="the subjects' compatibility mode: every older consumer keeps reading (default)")
     reg.add_argument("--url", help="the registry (default: STREAM_FILTER_SCHEMA_REGISTRY_URL)")

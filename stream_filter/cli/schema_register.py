@@ -82,7 +82,7 @@ def cmd_register(args: argparse.Namespace) -> int:
             ok = True
             schema = decision_schema()
             for subject in subjects(settings).values():
-                done, what = await register(registry, subject, schema, args.compatibility, args.check)
+                done, what = await register(registry, subject, schema, args.compatibility, args.register_check)
                 print(f"{subject}: {what}")
                 ok = ok and done
             return ok

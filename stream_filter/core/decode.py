@@ -15,7 +15,7 @@ import orjson
 from pydantic import ValidationError
 
 from stream_filter.core.contracts.dead_letter import ErrorCode, Failure
-from stream_filter.core.contracts.listing import MAX_CATEGORY_LEVELS, SCHEMA_VERSION, ListingEvent
+from stream_filter.core.contracts.listing import MAX_CATEGORY_LEVELS, MAX_CONTAINERS, SCHEMA_VERSION, ListingEvent
 from stream_filter.core.framing import PLAIN, AvroListing, Framing, unframe
 
 
@@ -44,10 +44,6 @@ def _classify_validation(exc: ValidationError) -> Failure:
 
 
 MAX_DEPTH = 32  # JSON nesting a listing may have: every accepted listing can be written back as state
-# JSON objects and arrays a listing may hold, counted before it is parsed: a real listing holds a few
-# dozen (a long variant list a few hundred); a megabyte of empty containers passes every size limit
-# and costs a parse, a validation, a state and a decision record each of a tenth of a second or more.
-MAX_CONTAINERS = 2_000
 _STRING = re.compile(rb'"(?:[^"\\]|\\.)*"')
 
 

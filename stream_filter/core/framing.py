@@ -5,26 +5,23 @@ Why pure and here: the decode is one function of bytes for every entry point, so
 gets the same limits, checks and dead-letter codes as a plain JSON one. Fetching stays at the edge
 (`kafka/schema_registry.py`): the core is handed bytes and a read-only map of schemas by id. The
 schema's type is the registry's word for that id, never a guess from the payload. Avro bodies are
-decoded with the writer schema alone (producers name their records as they like), their logical
-types turned into their JSON forms, so the listing is then validated, stored and passed through
-exactly as a JSON one.
+decoded with the writer schema alone (producers name their records as they like; fastavro parses it,
+core/avro_reader.py reads with it), their logical types turned into their JSON forms, so the listing
+is then validated, stored and passed through exactly as a JSON one.
 """
 
 from __future__ import annotations
 
-import io
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from datetime import date, datetime, time
-from decimal import Decimal
 from typing import Any, Literal
-from uuid import UUID
 
 import fastavro
 import orjson
 
-from stream_filter.core.avro_reader import Reader, Unsupported, compile_reader
+from stream_filter.core.avro_reader import Reader, TooManyContainers, Unsupported, compile_reader
 from stream_filter.core.contracts.dead_letter import ErrorCode, Failure
+from stream_filter.core.contracts.listing import MAX_CONTAINERS
 
 InputFormat = Literal["json", "registry", "auto"]  # auto: byte 0 is framed, anything else plain JSON
 MAGIC = 0
@@ -39,7 +36,7 @@ class WriterSchema:
     schema_type: str  # the registry's word: AVRO, JSON, PROTOBUF
     parsed: Any = None  # fastavro's parsed schema, for AVRO
     problem: str | None = None
-    reader: Reader | None = None  # compiled for this schema (core/avro_reader.py); None: fastavro reads
+    reader: Reader | None = None  # compiled for this Avro schema (core/avro_reader.py)
 
     @classmethod
     def of(cls, schema_id: int, schema_type: str | None, text: str, references: bool = False) -> WriterSchema:
@@ -55,9 +52,12 @@ class WriterSchema:
         except Exception as exc:  # noqa: BLE001 - any reason the registry's text is not a usable Avro schema
             return cls(schema_id, kind, problem=f"schema {schema_id} is not a usable Avro schema: {exc}")
         try:
-            reader: Reader | None = compile_reader(parsed)
-        except Unsupported:
-            reader = None
+            reader = compile_reader(parsed, MAX_CONTAINERS)
+        except Unsupported as exc:
+            return cls(schema_id, kind, parsed=parsed, problem=f"schema {schema_id} cannot be read: {exc}")
+        except Exception as exc:  # noqa: BLE001 - whatever else a schema does to the compiler: unusable, not a crash
+            return cls(schema_id, kind, parsed=parsed, problem=f"schema {schema_id} cannot be read: "
+                       f"{type(exc).__name__}: {exc}")
         return cls(schema_id, kind, parsed=parsed, reader=reader)
 
 
@@ -122,79 +122,19 @@ def unframe(value: bytes, framing: Framing) -> bytes | AvroListing | Failure:
 
 
 def _avro(body: bytes, schema: WriterSchema) -> AvroListing | Failure:
-    if schema.reader is not None:
-        try:
-            record, containers, end = schema.reader(body)
-        except (EOFError, IndexError):  # the compiled reader's IndexError is only ever reading past the end
-            return Failure(ErrorCode.TRUNCATED_FRAME, f"the Avro body ends early for schema {schema.schema_id}")
-        except Exception as exc:  # noqa: BLE001 - as fastavro's below
-            return Failure(ErrorCode.UNDECODABLE_BODY, f"Avro body does not decode with schema {schema.schema_id}: "
-                           f"{type(exc).__name__}: {exc}")
-        if end != len(body):
-            return Failure(ErrorCode.UNDECODABLE_BODY, f"{len(body) - end} bytes left after the Avro record "
-                           f"of schema {schema.schema_id}")
-        return AvroListing(record, containers)
-    return read_with_fastavro(body, schema)
-
-
-def read_with_fastavro(body: bytes, schema: WriterSchema) -> AvroListing | Failure:
-    """The reference reader (and the reader of schemas the compiled one leaves out)."""
-    stream = io.BytesIO(body)
+    assert schema.reader is not None  # an Avro schema without a reader has a problem (WriterSchema.of)
     try:
-        record = fastavro.schemaless_reader(stream, schema.parsed, None)
-    except (EOFError, IndexError) as exc:  # fastavro's IndexError: past the end, or a bad enum or union index
-        if isinstance(exc, EOFError) or stream.tell() >= len(body):
-            return Failure(ErrorCode.TRUNCATED_FRAME, f"the Avro body ends early for schema {schema.schema_id}")
-        return Failure(ErrorCode.UNDECODABLE_BODY, f"Avro body does not decode with schema {schema.schema_id}: "
-                       f"an index out of range")
+        record, containers, end = schema.reader(body)
+    except (EOFError, IndexError):  # the compiled reader's IndexError is only ever reading past the end
+        return Failure(ErrorCode.TRUNCATED_FRAME, f"the Avro body ends early for schema {schema.schema_id}")
+    except TooManyContainers as exc:
+        return Failure(ErrorCode.TOO_MANY_CONTAINERS, f"{exc}, limit {MAX_CONTAINERS}")
+    except RecursionError:
+        return Failure(ErrorCode.NESTED_TOO_DEEP, f"records of schema {schema.schema_id} nest too deep")
     except Exception as exc:  # noqa: BLE001 - any way the bytes do not follow the writer schema
         return Failure(ErrorCode.UNDECODABLE_BODY, f"Avro body does not decode with schema {schema.schema_id}: "
                        f"{type(exc).__name__}: {exc}")
-    if stream.tell() != len(body):
-        return Failure(ErrorCode.UNDECODABLE_BODY, f"{len(body) - stream.tell()} bytes left after the Avro record "
+    if end != len(body):
+        return Failure(ErrorCode.UNDECODABLE_BODY, f"{len(body) - end} bytes left after the Avro record "
                        f"of schema {schema.schema_id}")
-    if not isinstance(record, dict):
-        return Failure(ErrorCode.NOT_AN_OBJECT, f"schema {schema.schema_id} writes a {type(record).__name__}, "
-                       "not a record")
-    tally = [0]
-    return AvroListing(json_form(record, tally), tally[0])
-
-
-def json_form(record: dict[str, Any], tally: list[int] | None = None) -> dict[str, Any]:
-    """The Avro record as JSON would carry it: a null field is absent, logical types in their JSON
-    forms (timestamps and dates in ISO 8601, decimals and UUIDs as strings, bytes as Avro's JSON
-    encoding writes them). `tally[0]` counts the objects and arrays on the way (the decode's limit).
-
-    One pass, types compared by identity: it runs on every framed listing (docs/performance.md)."""
-    tally = tally if tally is not None else [0]
-    tally[0] += 1
-    out = {}
-    for key, value in record.items():
-        kind = type(value)
-        if kind is str or kind is int or kind is bool or kind is float:
-            out[key] = value
-        elif value is None:
-            continue
-        elif kind is dict:
-            out[key] = json_form(value, tally)
-        else:
-            out[key] = _value(value, tally)
-    return out
-
-
-def _value(value: Any, tally: list[int]) -> Any:
-    kind = type(value)
-    if kind is str or kind is int or kind is bool or kind is float or value is None:
-        return value
-    if kind is dict:  # a record, or a map: a null value counts as absent in both
-        return json_form(value, tally)
-    if kind is list:
-        tally[0] += 1
-        return [_value(v, tally) for v in value]
-    if isinstance(value, datetime | date | time):
-        return value.isoformat()
-    if isinstance(value, Decimal | UUID):
-        return str(value)
-    if isinstance(value, bytes):
-        return value.decode("latin-1")
-    return str(value)
+    return AvroListing(record, containers)

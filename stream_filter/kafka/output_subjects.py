@@ -13,7 +13,7 @@ from urllib.parse import quote
 from stream_filter.core.contracts.schemas import render
 from stream_filter.core.framing import frame
 from stream_filter.core.route import Output
-from stream_filter.kafka.schema_registry import SchemaRegistry
+from stream_filter.kafka.schema_registry import RegistryOutage, SchemaRegistry
 from stream_filter.settings import Settings
 
 DECISION_OUTPUTS = (Output.APPROVED, Output.REJECTED, Output.REVIEW, Output.SHADOW_DIFF)  # dead letters: input bytes
@@ -44,6 +44,8 @@ async def frames(registry: SchemaRegistry, settings: Settings) -> dict[Output, b
     payload = {"schema": decision_schema(), "schemaType": "JSON"}
     for output, subject in subjects(settings).items():
         status, found = await registry.request("POST", f"/subjects/{quote(subject, safe='')}", payload)
+        if status not in (200, 404):  # refused credentials, a registry in trouble: not a missing schema
+            raise RegistryOutage(f"the schema registry at {registry.shown} answered HTTP {status} for {subject}")
         if status != 200 or not isinstance(found, dict) or not isinstance(found.get("id"), int):
             raise NotRegistered(f"the decision record's schema is not registered under {subject} (HTTP {status}): "
                                 f"run `stream-filter schemas register` first")

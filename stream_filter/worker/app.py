@@ -20,6 +20,7 @@ re-evaluation tasks, the lag timer, the rebalance callbacks and the web pages. F
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from datetime import timedelta
@@ -64,6 +65,11 @@ log = logging.getLogger("stream_filter.worker")
 POLICY_RETRY_S = 10.0
 POLICY_CATCH_UP_S = 30.0  # past this, decide with the current policy rather than stall
 SEAL_TIMEOUT_S = 5.0  # asking the changelog's end at shutdown: a broker that does not answer must not hold it
+
+
+def _revoked(intake: Intake, generation: int) -> bool:
+    """Whether the records taken under `generation` were dropped since (their partitions revoked)."""
+    return intake.generation != generation
 
 
 class Worker:
@@ -175,15 +181,18 @@ class Worker:
 
     async def _batches(self, intake: Intake, decide: Callable[[Sequence[SourceRecord], Any], DecidedBatch],
                        tally: Callable[[DecidedBatch, int], None],
-                       known: Callable[[Sequence[SourceRecord]], Awaitable[bool]] | None = None) -> None:
+                       known: Callable[[Sequence[SourceRecord], Callable[[], bool]], Awaitable[bool]] | None = None
+                       ) -> None:
         """One batch at a time, under the lock; its records are acknowledged after delivery. `tally`:
         the batch's metrics; `known`: waits until the writer schemas the batch needs are known."""
         await self.policy_ready.wait()
         while True:
             records = await intake.take(self.settings.batch_max, self.settings.batch_within_s)
             taken_in = intake.generation  # read with the records: no await in between
-            if known is not None and not await known(records):
-                return  # stopping: the next owner reads them again
+            if known is not None and not await known(records, functools.partial(_revoked, intake, taken_in)):
+                if self.stopping:
+                    return  # the next owner reads them again
+                continue  # revoked while waiting: their next reader decides them
             async with self.lock:
                 if self.stopping:  # the states are sealed: what is left is read again at the next start
                     return

@@ -44,9 +44,9 @@ class SchemaWait:
         self.stopping = stopping
         self.first_retry_s = first_retry_s
 
-    async def known(self, records: Sequence[SourceRecord]) -> bool:
+    async def known(self, records: Sequence[SourceRecord], dropped: Callable[[], bool] = lambda: False) -> bool:
         """True once every schema id the records need is fetched or known to be unknown; False if the
-        worker stops first (the batch is then left undecided)."""
+        worker stops first, or `dropped` says the records were revoked meanwhile (left undecided)."""
         delay = self.first_retry_s
         while True:
             missing = self.registry.missing((r.value for r in records), self.framing)
@@ -64,7 +64,8 @@ class SchemaWait:
                                 "committed until it answers", exc, len(records))
                 self.readiness.registry_outage = (f"schema registry unavailable ({exc}); {len(records)} records wait "
                                                   f"for schema ids {sorted(missing)[:5]}")
-                if self.stopping():
+                if self.stopping() or dropped():
+                    self.readiness.registry_outage = None  # whoever reads them next waits if need be
                     return False
                 await asyncio.sleep(delay)
                 delay = min(delay * 2, LAST_RETRY_S)

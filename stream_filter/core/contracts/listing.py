@@ -25,6 +25,10 @@ CountryCode = Annotated[str, StringConstraints(pattern=r"^[A-Za-z]{2}$", to_uppe
 # the record size and the nesting limit at decode.
 ShortText = Annotated[str, StringConstraints(max_length=200)]
 MAX_CATEGORY_LEVELS = 20
+# JSON objects and arrays a listing may hold, counted before it is parsed (or while an Avro body is read): a
+# real listing holds a few dozen (a long variant list a few hundred); a megabyte of empty containers passes
+# every size limit and costs a parse, a validation, a state and a decision record each of a tenth of a second.
+MAX_CONTAINERS = 2_000
 
 
 @cache

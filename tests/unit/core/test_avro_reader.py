@@ -8,15 +8,56 @@ import io
 import json
 import math
 import random
+from datetime import date, datetime, time
+from decimal import Decimal
 from pathlib import Path
 from typing import Any
+from uuid import UUID
 
 import fastavro
 import pytest
 
 from stream_filter.core.avro_reader import Unsupported, compile_reader
-from stream_filter.core.contracts.dead_letter import Failure
-from stream_filter.core.framing import AvroListing, WriterSchema, _avro, read_with_fastavro
+from stream_filter.core.contracts.dead_letter import ErrorCode, Failure
+from stream_filter.core.framing import AvroListing, WriterSchema, _avro
+
+
+def read_with_fastavro(body: bytes, schema: WriterSchema) -> AvroListing | Failure:
+    """The reference: fastavro's schemaless reader, its record turned into the JSON form."""
+    stream = io.BytesIO(body)
+    try:
+        record = fastavro.schemaless_reader(stream, schema.parsed, None)
+    except (EOFError, IndexError) as exc:  # fastavro's IndexError: past the end, or a bad enum or union index
+        if isinstance(exc, EOFError) or stream.tell() >= len(body):
+            return Failure(ErrorCode.TRUNCATED_FRAME, "ends early")
+        return Failure(ErrorCode.UNDECODABLE_BODY, "an index out of range")
+    except Exception as exc:  # noqa: BLE001 - any way the bytes do not follow the writer schema
+        return Failure(ErrorCode.UNDECODABLE_BODY, f"{type(exc).__name__}: {exc}")
+    if stream.tell() != len(body):
+        return Failure(ErrorCode.UNDECODABLE_BODY, "bytes left")
+    tally = [0]
+    return AvroListing(json_form(record, tally), tally[0])
+
+
+def json_form(record: dict[str, Any], tally: list[int]) -> dict[str, Any]:
+    """A record as JSON carries it: nulls absent, logical types in their JSON forms; containers counted."""
+    tally[0] += 1
+    return {key: _value(value, tally) for key, value in record.items() if value is not None}
+
+
+def _value(value: Any, tally: list[int]) -> Any:
+    if isinstance(value, dict):
+        return json_form(value, tally)
+    if isinstance(value, list):
+        tally[0] += 1
+        return [_value(v, tally) for v in value]
+    if isinstance(value, datetime | date | time):
+        return value.isoformat()
+    if isinstance(value, Decimal | UUID):
+        return str(value)
+    if isinstance(value, bytes):
+        return value.decode("latin-1")
+    return value
 
 VARIED = {"type": "record", "name": "Everything", "namespace": "x.y", "fields": [
     {"name": "flag", "type": "boolean"}, {"name": "small", "type": "int"}, {"name": "big", "type": "long"},
@@ -31,6 +72,14 @@ VARIED = {"type": "record", "name": "Everything", "namespace": "x.y", "fields": 
     {"name": "day", "type": {"type": "int", "logicalType": "date"}},
     {"name": "id", "type": {"type": "string", "logicalType": "uuid"}},
     {"name": "odd", "type": {"type": "long", "logicalType": "made-up"}, "default": 0},
+    {"name": "money", "type": {"type": "bytes", "logicalType": "decimal", "precision": 12, "scale": 2}},
+    {"name": "coin", "type": {"type": "fixed", "name": "Coin", "size": 3, "logicalType": "decimal", "precision": 6,
+                              "scale": 1}},
+    {"name": "at", "type": {"type": "int", "logicalType": "time-millis"}},
+    {"name": "at_us", "type": {"type": "long", "logicalType": "time-micros"}},
+    {"name": "local", "type": {"type": "long", "logicalType": "local-timestamp-millis"}},
+    {"name": "local_us", "type": {"type": "long", "logicalType": "local-timestamp-micros"}},
+    {"name": "nanos", "type": {"type": "long", "logicalType": "timestamp-nanos"}},
     {"name": "tree", "type": ["null", {"type": "record", "name": "Node", "fields": [
         {"name": "label", "type": "string"}, {"name": "children", "type": {"type": "array", "items": "Node"}}]}],
      "default": None},
@@ -88,7 +137,7 @@ def _outcome(result: AvroListing | Failure) -> Any:
     return result.code if isinstance(result, Failure) else result
 
 
-STRICTER = ("index out of range", "varint longer than 10 bytes")
+STRICTER = ("index out of range", "varint longer than 10 bytes", "more items than the body holds")
 
 
 def _agree(fast: AvroListing | Failure, reference: AvroListing | Failure) -> bool:
@@ -134,15 +183,30 @@ def test_compiled_reader_reads_as_fastavro(schema: dict[str, Any]) -> None:
     assert compared >= 10_000 and mutated_failures > 1_000
 
 
-def test_what_the_compiled_reader_leaves_to_fastavro() -> None:
-    decimal = {"type": "record", "name": "R", "fields": [
-        {"name": "a", "type": {"type": "bytes", "logicalType": "decimal", "precision": 9, "scale": 2}}]}
-    with pytest.raises(Unsupported):
-        compile_reader(fastavro.parse_schema(decimal))
-    writer = WriterSchema.of(2, "AVRO", json.dumps(decimal))
-    assert writer.reader is None and writer.parsed is not None  # read by fastavro, still
-    from decimal import Decimal
+def test_bodies_that_ask_for_more_than_they_hold_stop_early() -> None:
+    """A 5-byte body cannot ask for a hundred million nulls, nor a 1 MB one for a million records."""
+    nulls = {"type": "record", "name": "N", "fields": [{"name": "a", "type": {"type": "array", "items": "null"}}]}
+    writer = WriterSchema.of(3, "AVRO", json.dumps(nulls))
+    many = io.BytesIO()
+    fastavro.schemaless_writer(many, writer.parsed, {"a": []})
+    body = b"\x80\xc2\xd7\x2f" + b"\x00"  # a block of 50,000,000 items, then the end
+    got = _avro(body, writer)
+    assert isinstance(got, Failure) and got.code is ErrorCode.UNDECODABLE_BODY and "more items" in got.message
+    rows = {"type": "record", "name": "R", "fields": [{"name": "a", "type": {"type": "array", "items": {
+        "type": "record", "name": "Row", "fields": [{"name": "b", "type": "boolean"}]}}}]}
+    writer = WriterSchema.of(4, "AVRO", json.dumps(rows))
     out = io.BytesIO()
-    fastavro.schemaless_writer(out, writer.parsed, {"a": Decimal("12.50")})
-    read = _avro(out.getvalue(), writer)
-    assert isinstance(read, AvroListing) and read.raw == {"a": "12.50"}
+    fastavro.schemaless_writer(out, writer.parsed, {"a": [{"b": True}] * 100_000})
+    got = _avro(out.getvalue(), writer)
+    assert isinstance(got, Failure) and got.code is ErrorCode.TOO_MANY_CONTAINERS
+
+
+def test_schemas_it_cannot_read_are_unsupported_not_a_crash() -> None:
+    deep: Any = "string"
+    for _ in range(12):  # arrays of optional arrays: more nested blocks than Python compiles
+        deep = {"type": "array", "items": ["null", deep]}
+    schema = {"type": "record", "name": "D", "fields": [{"name": "a", "type": deep}]}
+    writer = WriterSchema.of(5, "AVRO", json.dumps(schema))
+    assert writer.reader is None and writer.problem is not None and "cannot be read" in writer.problem
+    with pytest.raises(Unsupported):
+        compile_reader(fastavro.parse_schema("string"), 10)

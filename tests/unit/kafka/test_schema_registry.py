@@ -11,6 +11,7 @@ from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
+import pytest
 from aiohttp import web
 from prometheus_client import CollectorRegistry
 
@@ -91,11 +92,35 @@ def test_fetched_unknown_and_outage(tmp_path: Path) -> None:
         except RegistryOutage as exc:
             assert "503" in str(exc)
         await registry.close()
-        # a worker started again reads what was fetched from its data dir, without asking
+        # a worker started again during the outage reads what was fetched from its data dir
         again = SchemaRegistry(url, cache_dir=tmp_path)
-        assert again.missing([frame(1, b""), frame(2, b""), b"{}"], Framing("auto")) == set()
-        assert again.missing([frame(3, b"")], Framing("auto")) == {3}  # unknown is not remembered across starts
+        assert again.missing([frame(1, b""), frame(2, b""), b"{}"], Framing("auto")) == {1, 2}
+        await again.fetch({1, 2})
+        assert again.schemas[1] is not None and again.schemas[2] is not None
+        try:
+            await again.fetch({3})  # never fetched: no copy, and unknown is not remembered across starts
+            raise AssertionError("no outage")
+        except RegistryOutage:
+            pass
         await again.close()
+
+    _serve(fake, body)
+
+
+def test_an_unknown_id_is_asked_again_later(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A registry follower may lag behind a producer's registration: unknown is not for ever."""
+    from stream_filter.kafka import schema_registry
+
+    fake = FakeRegistry()
+
+    async def body(url: str) -> None:
+        registry = SchemaRegistry(url)
+        await registry.fetch({3})
+        assert registry.schemas[3] is None and registry.missing([frame(3, b"")], Framing("registry")) == set()
+        monkeypatch.setattr(schema_registry, "UNKNOWN_FOR_S", 0.0)
+        await asyncio.sleep(0.01)
+        assert registry.missing([frame(3, b"")], Framing("registry")) == {3}
+        await registry.close()
 
     _serve(fake, body)
 
@@ -137,6 +162,26 @@ def test_a_batch_waits_through_an_outage_and_says_why(tmp_path: Path) -> None:
     fetches = {s.labels["result"]: s.value for m in metrics.registry.collect() for s in m.samples
                if s.name == "stream_filter_schema_fetches_total"}
     assert fetches["outage"] >= 2 and fetches["fetched"] == 1 and fetches["unknown"] == 1
+
+
+def test_a_batch_revoked_while_it_waits_stops_waiting(tmp_path: Path) -> None:
+    fake = FakeRegistry()
+    fake.down = True
+    readiness = Readiness(OutputHealth(), 60.0)
+
+    async def body(url: str) -> bool:
+        registry = SchemaRegistry(url, cache_dir=tmp_path)
+        wait = SchemaWait(registry, Framing("registry", registry.schemas), readiness,
+                          Metrics(CollectorRegistry(), "test"), lambda: False, first_retry_s=0.05)
+        revoked = asyncio.get_running_loop().time() + 0.3
+        try:
+            return await asyncio.wait_for(wait.known([Msg(value=frame(1, b""))],
+                                                     lambda: asyncio.get_running_loop().time() > revoked), 5)
+        finally:
+            await registry.close()
+
+    assert _serve(fake, body) is False
+    assert readiness.registry_outage is None  # the next reader of the partitions says so if it waits
 
 
 def test_a_worker_stopping_while_it_waits_decides_nothing(tmp_path: Path) -> None:
