@@ -14,7 +14,7 @@ import re
 from datetime import date
 from decimal import Decimal
 from functools import cached_property
-from typing import Literal
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
@@ -74,8 +74,21 @@ class ReasonText(_Strict):
         return parts(self.message)
 
     def reason(self, **fields: str) -> Reason:
-        # trusted: code and basis were validated with the policy; the message is rendered here
-        return trusted(Reason, code=self.code, legal_basis=self.legal_basis, message=render(self.template, fields))
+        """The reason with its message rendered; one frozen instance per distinct rendering (a policy's
+        reasons take a few values: the day, the origin, the cluster), built once."""
+        key = (id(self), *fields.items())
+        found = _RENDERED.get(key)
+        if found is None or found[0] is not self:
+            if len(_RENDERED) >= MAX_RENDERED:
+                _RENDERED.clear()
+            # trusted: code and basis were validated with the policy; the message is rendered here
+            found = _RENDERED[key] = (self, trusted(Reason, code=self.code, legal_basis=self.legal_basis,
+                                                     message=render(self.template, fields)))
+        return found[1]
+
+
+_RENDERED: dict[tuple[Any, ...], tuple[ReasonText, Reason]] = {}
+MAX_RENDERED = 4096
 
 
 def _reason(code: str, basis: str, message: str) -> ReasonText:
