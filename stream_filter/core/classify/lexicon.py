@@ -14,7 +14,7 @@ from functools import cache
 from importlib import resources
 from pathlib import Path
 
-from stream_filter.core.classify.text import normalise, phrase_index, short_tokens
+from stream_filter.core.classify.text import normalise, phrase_index, short_normalise
 
 NONE = "-"  # "explicitly in no cluster"
 MIXED = "mixed"  # a category that holds goods of a cluster and others: neither votes nor vetoes
@@ -45,7 +45,7 @@ def _rows(text: str) -> list[list[str]]:
 
 def path_key(levels: Iterable[str]) -> str:
     """A category path as the tree file keys it: each level's words, lower case, joined by " > "."""
-    return " > ".join(" ".join(short_tokens(level)) for level in levels)
+    return " > ".join(map(short_normalise, levels))
 
 
 def parse_lexicon(lexicon_tsv: str, hs_tsv: str, category_tsv: str, classes_tsv: str = "",

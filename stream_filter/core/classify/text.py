@@ -93,8 +93,13 @@ def short_tokens(text: str) -> tuple[str, ...]:
 
 
 def short_normalise(text: str) -> str:
-    """`normalise` for texts drawn from a small set (category names), from the cached tokens."""
-    return " ".join(short_tokens(text))
+    """`normalise` for texts drawn from a small set (category names): cached."""
+    return _cached_normalised(text) if len(text) <= SHORT_TEXT_CHARS else normalise(text)
+
+
+@lru_cache(maxsize=16384)
+def _cached_normalised(text: str) -> str:
+    return " ".join(_cached_tokens(text))
 
 
 @lru_cache(maxsize=16384)
