@@ -8,8 +8,7 @@ stable codes below, and the same function serves the offline `classify` command.
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
-from typing import Any
+from typing import Any, NamedTuple
 
 import orjson
 from pydantic import ValidationError
@@ -19,8 +18,7 @@ from stream_filter.core.contracts.listing import MAX_CATEGORY_LEVELS, MAX_CONTAI
 from stream_filter.core.framing import PLAIN, AvroListing, Framing, unframe
 
 
-@dataclass(frozen=True)
-class Decoded:
+class Decoded(NamedTuple):  # immutable, built in C: one per listing
     event: ListingEvent
     raw: dict[str, Any]  # the JSON object as received, passed through into the decision record
 

@@ -7,10 +7,9 @@ which key, value and headers; sending it is the edge's job.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from enum import StrEnum
-from typing import Literal
+from typing import Literal, NamedTuple
 
 from stream_filter.core.classify.classifier import Classifier, default_classifier
 from stream_filter.core.contracts.dead_letter import ErrorCode, Failure
@@ -41,8 +40,10 @@ class Output(StrEnum):
     STATE = "state"  # the listing-state changelog (lifecycle.py), not a consumer-facing topic
 
 
-@dataclass(frozen=True)
-class Routed:
+class Routed(NamedTuple):
+    """One output record. A named tuple, immutable like a frozen dataclass but built in C: a decision
+    makes one or two, and a frozen dataclass of eight fields cost about a microsecond each."""
+
     output: Output
     key: bytes | None
     value: bytes | None
