@@ -69,11 +69,13 @@ def category_layer(event: ListingEvent, lex: Lexicon) -> tuple[str, str] | None:
     return None
 
 
-def lexicon_layer(event: ListingEvent, lex: Lexicon, title_tokens: list[str] | None = None
+def lexicon_layer(event: ListingEvent, lex: Lexicon, title_tokens: list[str] | None = None,
+                  parts: tuple[str, str] | None = None
                   ) -> tuple[dict[str, float], list[tuple[str, dict[str, float]]], dict[str, float]]:
     """Over title, brand, variant and description: per-cluster scores, the distinct terms matched, and
     the weights of the title's head noun (the clusters it weighs for are the ones it names).
-    `title_tokens`: the title's tokens when the caller has them, without its variant. Generic words
+    `title_tokens`, `parts`: the title's tokens (without its variant) and `split_variant` of the title,
+    when the caller has them. Generic words
     (`lex.generic`: gender and age, sizes and units, packaging, marketing, pattern) add their weight
     only to a cluster a product term names, and are never the head noun. A naming phrase (how the
     goods were made: `lex.naming`) names its cluster as the head noun does, unless the head noun
@@ -84,7 +86,7 @@ def lexicon_layer(event: ListingEvent, lex: Lexicon, title_tokens: list[str] | N
     seen: set[str] = set()
     head: dict[str, float] = _NO_HEAD
     making: dict[str, float] = {}  # clusters a naming phrase of the title names (lex.naming)
-    title, variant = split_variant(event.title or "")
+    title, variant = parts if parts is not None else split_variant(event.title or "")
     description = (event.description or "")[:_DESCRIPTION_CHARS]
     for text, weight in ((title, TITLE_WEIGHT), (event.brand, TITLE_WEIGHT), (variant, VARIANT_WEIGHT),
                          (description, DESCRIPTION_WEIGHT)):
@@ -157,8 +159,9 @@ def classify_clusters(event: ListingEvent, lex: Lexicon | None = None,
     found: dict[str, Found] = {}
     hs = hs_layer(event, lex) if event.hs_code else None
     category = category_layer(event, lex) if event.category_path else None
-    title_tokens = tokens(split_variant(event.title or "")[0])
-    scores, matched, head = lexicon_layer(event, lex, title_tokens)
+    parts = split_variant(event.title or "")
+    title_tokens = tokens(parts[0])
+    scores, matched, head = lexicon_layer(event, lex, title_tokens, parts)
     if hs and hs[0] != NONE:
         found[hs[0]] = Found(0.97, [f"hs_code {hs[1]}* -> {hs[0]}"], True)
     if category and category[0] != NONE:

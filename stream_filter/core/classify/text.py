@@ -12,6 +12,7 @@ import re
 import unicodedata
 from collections.abc import Iterable, Mapping, Sequence
 from functools import lru_cache
+from itertools import compress
 from typing import TypeVar
 
 from stream_filter.core.classify.memo import Memo
@@ -125,7 +126,7 @@ def find_phrases(toks: Sequence[str], index: dict[str, int], table: Mapping[str,
     found: list[tuple[int, str, T]] = []
     count = len(toks)
     end = 0  # tokens before `end` belong to a phrase already found
-    for i in [i for i, tok in enumerate(toks) if tok in index]:  # the few tokens that start a phrase
+    for i in compress(range(count), map(index.__contains__, toks)):  # the tokens that start a phrase, in C
         if i < end:
             continue
         for n in range(min(index[toks[i]], count - i), 0, -1):
