@@ -18,7 +18,7 @@ import sys
 from typing import Any
 from urllib.parse import quote
 
-from stream_filter.kafka.output_subjects import decision_schema, subjects
+from stream_filter.kafka.output_subjects import decision_schema, lookup, subjects
 from stream_filter.kafka.schema_registry import RegistryOutage, SchemaRegistry
 from stream_filter.settings import Settings
 
@@ -40,7 +40,7 @@ async def register(registry: SchemaRegistry, subject: str, schema: str, mode: st
                 return False, f"compatibility not set: HTTP {status} {body}"
             notes.append(f"compatibility set to {mode}")
     payload = {"schema": schema, "schemaType": "JSON"}
-    status, found = await registry.request("POST", f"/subjects/{path}", payload)
+    status, found = await lookup(registry, subject, schema)
     if status == 200 and isinstance(found, dict):
         return not (check and notes), "; ".join([*notes, f"registered as version {found.get('version')}, "
                                                  f"id {found.get('id')}"])

@@ -82,9 +82,8 @@ def _dec(v: bytes, precision: int, scale: int) -> str:  # as fastavro's read_dec
     return str(context.create_decimal(int.from_bytes(v, "big", signed=True)).scaleb(-scale, context))
 
 
-def _counted(t: list[int]) -> None:
-    if t[0] > t[1]:
-        raise TooManyContainers(f"more than {t[1]} objects and arrays")
+def _too_many(t: list[int]) -> None:
+    raise TooManyContainers(f"more than {t[1]} objects and arrays")
 
 
 def _take(b: bytes, p: int, n: int) -> bytes:
@@ -172,8 +171,9 @@ class _Compiler:
     def blocks(self, schema: dict[str, Any], out: str, pad: str) -> list[str]:
         item = self.var()
         is_map = schema["type"] == "map"
-        lines = [f"{pad}{out} = {{}}" if is_map else f"{pad}{out} = []", f"{pad}t[0] += 1", f"{pad}_counted(t)",
-                 f"{pad}while True:", *self.primitive("long", "k", pad + "    "), f"{pad}    if k == 0: break",
+        lines = [f"{pad}{out} = {{}}" if is_map else f"{pad}{out} = []", f"{pad}t[0] += 1",
+                 f"{pad}if t[0] > t[1]: _too_many(t)", f"{pad}while True:",
+                 *self.primitive("long", "k", pad + "    "), f"{pad}    if k == 0: break",
                  f"{pad}    if k < 0:", f"{pad}        k = -k", *self.primitive("long", "s", pad + "        "),
                  # no block holds more items than the body has bytes left (an item of no bytes: a null)
                  f"{pad}    if k > len(b) - p + 1: raise ValueError('a block counts more items than the body holds')",
@@ -195,7 +195,7 @@ class _Compiler:
             return self.names[name]
         function = f"r{len(self.functions)}_{len(self.names)}"
         self.names[name] = function
-        lines = [f"def {function}(b, p, t):", "    t[0] += 1", "    _counted(t)", "    o = {}"]
+        lines = [f"def {function}(b, p, t):", "    t[0] += 1", "    if t[0] > t[1]: _too_many(t)", "    o = {}"]
         for field in schema["fields"]:
             value = self.var()
             lines += self.read(field["type"], value, "    ")
@@ -213,7 +213,7 @@ def compile_reader(parsed: Any, max_containers: int) -> Reader:
     top = compiler.record(parsed)
     namespace: dict[str, Any] = {"_long": _long, "_ts": _ts, "_lts": _lts, "_day": _day, "_tms": _tms, "_tus": _tus,
                                  "_dec": _dec, "_take": _take, "_UUID": UUID, "_unpack": struct.unpack,
-                                 "_counted": _counted, **compiler.constants}
+                                 "_too_many": _too_many, **compiler.constants}
     try:
         exec("\n\n".join(compiler.functions), namespace)
     except (SyntaxError, RecursionError, MemoryError) as exc:  # nested past what Python compiles

@@ -80,10 +80,7 @@ def decode_listing(key: bytes | None, value: bytes | None, *, max_value_bytes: i
         body = unframe(value, framing)
         if isinstance(body, Failure):
             return body
-        if isinstance(body, AvroListing):  # in its JSON form, its objects and arrays counted on the way
-            if body.containers > MAX_CONTAINERS:
-                return Failure(ErrorCode.TOO_MANY_CONTAINERS,
-                               f"{body.containers} objects and arrays, limit {MAX_CONTAINERS}")
+        if isinstance(body, AvroListing):  # in its JSON form; the reader stopped it past MAX_CONTAINERS
             return _validated(key, body.raw, body.containers, require_key)
         value = body
     if (opened := containers(value)) > MAX_CONTAINERS:

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any, Literal
+from typing import Any, Literal, NamedTuple
 
 import fastavro
 import orjson
@@ -76,8 +76,7 @@ class Framing:
 PLAIN = Framing()
 
 
-@dataclass(frozen=True)
-class AvroListing:
+class AvroListing(NamedTuple):  # one per framed listing: built in C
     """An Avro body read into its JSON form, and how many objects and arrays it holds."""
 
     raw: dict[str, Any]
@@ -105,11 +104,12 @@ def framed_id(value: bytes | None) -> int | None:
 def unframe(value: bytes, framing: Framing) -> bytes | AvroListing | Failure:
     """A framed value's body: JSON text to decode as a plain value, or an Avro record already turned
     into its JSON form."""
-    if value[0] != MAGIC:
-        return Failure(ErrorCode.NOT_FRAMED, f"value starts with byte {value[0]}, not the schema-registry frame's 0")
-    if len(value) < HEADER_BYTES:
+    schema_id = framed_id(value)
+    if schema_id is None:
+        if value[0] != MAGIC:
+            return Failure(ErrorCode.NOT_FRAMED, f"value starts with byte {value[0]}, not the schema-registry "
+                           "frame's 0")
         return Failure(ErrorCode.TRUNCATED_FRAME, f"value is {len(value)} bytes, shorter than the 5-byte frame")
-    schema_id = int.from_bytes(value[1:HEADER_BYTES], "big")
     schema = framing.schemas.get(schema_id)
     if schema is None:
         return Failure(ErrorCode.UNKNOWN_SCHEMA_ID, f"schema id {schema_id} is not in the schema registry")

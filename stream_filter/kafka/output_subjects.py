@@ -8,6 +8,7 @@ start (STREAM_FILTER_OUTPUT_FORMAT=registry); both must mean the same subjects a
 from __future__ import annotations
 
 import json
+from typing import Any
 from urllib.parse import quote
 
 from stream_filter.core.contracts.schemas import render
@@ -37,13 +38,20 @@ def subjects(settings: Settings) -> dict[Output, str]:
     return {output: f"{topics[output]}-value" for output in DECISION_OUTPUTS}
 
 
+async def lookup(registry: SchemaRegistry, subject: str, schema: str) -> tuple[int, Any]:
+    """(status, body) of asking whether the JSON `schema` is under `subject`: 200 with its id and
+    version, 404 when it is not (or the subject does not exist)."""
+    payload = {"schema": schema, "schemaType": "JSON"}
+    return await registry.request("POST", f"/subjects/{quote(subject, safe='')}", payload)
+
+
 async def frames(registry: SchemaRegistry, settings: Settings) -> dict[Output, bytes]:
     """The 5-byte frame of each decision output: the id the registry gives this schema under its subject.
     Raises NotRegistered, or RegistryOutage when the registry does not answer."""
     prefixes: dict[Output, bytes] = {}
-    payload = {"schema": decision_schema(), "schemaType": "JSON"}
+    schema = decision_schema()
     for output, subject in subjects(settings).items():
-        status, found = await registry.request("POST", f"/subjects/{quote(subject, safe='')}", payload)
+        status, found = await lookup(registry, subject, schema)
         if status not in (200, 404):  # refused credentials, a registry in trouble: not a missing schema
             raise RegistryOutage(f"the schema registry at {registry.shown} answered HTTP {status} for {subject}")
         if status != 200 or not isinstance(found, dict) or not isinstance(found.get("id"), int):

@@ -41,9 +41,6 @@ class BatchHistogram:
                 total += value
             self._sum = total
 
-    def observe(self, value: float) -> None:
-        self.observe_many((value,))
-
     def collect(self) -> Iterator[HistogramMetricFamily]:
         with self._lock:
             counts, total = list(self._counts), self._sum
